@@ -1,0 +1,108 @@
+# PostStack Webhooks.
+#
+#   make            build bin/psw, bin/psw-scheduler, bin/psw-worker (installs build deps)
+#   make test       every test under ASan+UBSan (installs test deps first)
+#   make run        the whole service on this machine (see README)
+#   make bench      the benchmark suite (never part of make test)
+#   make fuzz       libFuzzer harnesses, each for a bounded time
+#
+# Two flavours share these rules: BUILD=rel (default, -O2) and BUILD=asan.
+# Objects live in build/$(BUILD)/; the release programs are copied to bin/.
+
+BUILD   ?= rel
+O       := build/$(BUILD)
+PKGS    := hiredis libcurl openssl yaml-0.1 json-c
+TESTPKGS := cmocka libmicrohttpd
+
+CC      ?= cc
+WARN    := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror
+OPT_rel  := -O2 -g
+OPT_asan := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT_fuzz := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+CFLAGS  ?=
+CPPFLAGS := -D_GNU_SOURCE -I. -I$(O)/gen -DPSW_VERSION=\"$(shell cat VERSION)\"
+
+# pkg-config runs only when a rule needs it: on a fresh machine the packages
+# arrive (scripts/deps.sh) before the recursive make that compiles.
+pkg_cflags = $(shell pkg-config --cflags $(1))
+pkg_libs   = $(shell pkg-config --libs $(1))
+
+ALL_CFLAGS = $(WARN) $(OPT_$(BUILD)) $(CFLAGS) $(call pkg_cflags,$(PKGS))
+LDLIBS_LIB = $(call pkg_libs,$(PKGS)) -lm
+LDFLAGS_asan := -fsanitize=address,undefined
+LDFLAGS_BUILD = $(LDFLAGS_$(BUILD))
+
+LUA      := $(sort $(wildcard common/lua/*.lua))
+LIB_SRC  := $(sort $(wildcard common/*.c scheduler/*.c worker/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/psw_scripts.o
+PROGS    := psw psw-scheduler psw-worker
+PROG_BIN := $(PROGS:%=$(O)/bin/%)
+
+HARNESS_SRC := $(sort $(wildcard tests/harness/*.c))
+HARNESS_OBJ := $(HARNESS_SRC:%.c=$(O)/%.o)
+TEST_SRC    := $(sort $(wildcard tests/unit/test_*.c tests/e2e/test_*.c))
+TEST_BIN    := $(TEST_SRC:%.c=$(O)/%)
+
+.PHONY: all progs test test-build check-deps run stop bench fuzz clean print-tests
+
+all:
+	@scripts/deps.sh build
+	@$(MAKE) --no-print-directory BUILD=rel progs
+	@mkdir -p bin && cp build/rel/bin/* bin/
+
+progs: $(PROG_BIN)
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory BUILD=asan test-build
+	@tests/run.sh build/asan
+
+test-build: $(PROG_BIN) $(TEST_BIN)
+
+run:
+	@scripts/deps.sh run
+	@$(MAKE) --no-print-directory BUILD=rel progs
+	@mkdir -p bin && cp build/rel/bin/* bin/
+	@scripts/run.sh
+
+stop:
+	@scripts/run.sh --stop
+
+clean:
+	rm -rf build bin
+
+# --- compile rules ---------------------------------------------------------
+
+$(O)/gen/psw_scripts.h $(O)/gen/psw_scripts.c: $(LUA) scripts/embed-lua.sh
+	@mkdir -p $(O)/gen
+	scripts/embed-lua.sh $(O)/gen/psw_scripts.h $(O)/gen/psw_scripts.c $(LUA)
+
+$(O)/gen/psw_scripts.o: $(O)/gen/psw_scripts.c
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+# Every object may include the generated header, so it comes first.
+$(O)/%.o: %.c | $(O)/gen/psw_scripts.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/libpsw.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/bin/%: $(O)/cmd/%.o $(O)/libpsw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $< $(O)/libpsw.a $(LDLIBS_LIB) -o $@
+
+$(O)/tests/harness/%.o: tests/harness/%.c | $(O)/gen/psw_scripts.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/tests/%: tests/%.c $(HARNESS_OBJ) $(O)/libpsw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP \
+	    $< $(HARNESS_OBJ) $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
+
+print-tests:
+	@echo $(TEST_BIN)
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

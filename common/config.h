@@ -1,0 +1,114 @@
+/*
+ * config.h — the effective configuration of every program.
+ *
+ * One table of descriptors in config.c (name, type, default, bounds, help)
+ * drives YAML loading, defaults, validation and --print-config. The YAML file
+ * is a nested mapping ("redis: {url: …}" is the key "redis.url").
+ *
+ * Ownership: strings inside struct psw_config are heap copies owned by the
+ * struct; psw_config_free() releases them. A struct that failed to load is
+ * still safe to free.
+ */
+#ifndef PSW_CONFIG_H
+#define PSW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PSW_MAX_SCHEDULE 32
+#define PSW_MAX_NETWORKS 64
+#define PSW_CONFIG_DEFAULT_PATH "/etc/psw/psw.yaml"
+
+struct psw_config {
+    /* redis */
+    char   *redis_url;                  /* redis.url  "redis://127.0.0.1:6379/0" */
+    char   *redis_prefix;               /* redis.prefix  "psw:" */
+    int64_t redis_connect_timeout_ms;   /* redis.connect_timeout  2s */
+    int64_t redis_command_timeout_ms;   /* redis.command_timeout  10s */
+
+    /* worker */
+    int     worker_processes;           /* worker.processes  0 = number of CPUs */
+    int     worker_concurrency;         /* worker.concurrency  64 */
+    int64_t worker_shutdown_grace_ms;   /* worker.shutdown_grace  30s */
+    int64_t worker_heartbeat_ms;        /* worker.heartbeat  1s */
+    int     worker_claim_batch;         /* worker.claim_batch  64 */
+
+    /* http */
+    int64_t http_connect_timeout_ms;    /* http.connect_timeout  5s */
+    int64_t http_timeout_ms;            /* http.timeout  15s */
+    int     http_max_response_bytes;    /* http.max_response_bytes  4096 */
+    char   *http_source_interface;      /* http.source_interface  "" */
+    char   *http_proxy;                 /* http.proxy  "" */
+    bool    http_allow_private_networks; /* http.allow_private_networks  false */
+    char   *http_allowed_networks[PSW_MAX_NETWORKS]; /* http.allowed_networks  [] */
+    size_t  http_allowed_networks_n;
+
+    /* retry */
+    int64_t retry_schedule_ms[PSW_MAX_SCHEDULE]; /* retry.schedule  1s,5s,30s,2m,10m,1h,6h,24h */
+    size_t  retry_schedule_n;
+    int64_t retry_max_age_ms;           /* retry.max_age  24h */
+
+    /* endpoint */
+    int     endpoint_disable_after_failures; /* endpoint.disable_after_failures  20 */
+    int     endpoint_max_in_flight;     /* endpoint.max_in_flight  32 (0 = no cap) */
+
+    /* signing */
+    int64_t signing_rotation_grace_ms;  /* signing.rotation_grace  24h */
+
+    /* retention */
+    int     retention_days;             /* retention.days  30 */
+
+    /* scheduler */
+    int64_t scheduler_tick_ms;          /* scheduler.tick  100ms */
+    int64_t scheduler_worker_timeout_ms; /* scheduler.worker_timeout  30s */
+    int     scheduler_batch;            /* scheduler.batch  1000 */
+    int     scheduler_max_recoveries;   /* scheduler.max_recoveries  3 */
+
+    /* log */
+    int     log_level;                  /* log.level  "info" (enum psw_log_level) */
+    int     log_format;                 /* log.format  "text" (enum psw_log_format) */
+
+    /* alerts */
+    char   *alerts_webhook_url;         /* alerts.webhook_url  "" */
+
+    /* limits */
+    int     limits_max_event_bytes;     /* limits.max_event_bytes  262144 */
+    int     limits_max_json_depth;      /* limits.max_json_depth  16 */
+    int     limits_max_url_length;      /* limits.max_url_length  2048 */
+    int     limits_max_endpoints_per_account; /* limits.max_endpoints_per_account  100 */
+
+    /* secrets */
+    char   *secrets_key_file;           /* secrets.key_file  "" */
+
+    /* where the values came from, for messages: the file path, or "" */
+    char   *source_path;
+};
+
+/* Fills cfg with the built-in defaults (worker.processes resolved to the CPU
+ * count). Returns 0, or -1 on allocation failure. */
+int psw_config_defaults(struct psw_config *cfg);
+
+/* Loads the configuration the way every program does:
+ *   path (from --config) if not NULL, else $PSW_CONFIG if set, else
+ *   /etc/psw/psw.yaml if it exists, else only the defaults;
+ * then PSW_REDIS_URL overrides redis.url. An explicitly named file that does
+ * not exist is an error. On error returns -1 and err holds
+ * "FILE:LINE:COL: message" (or "FILE: message" when no position applies). */
+int psw_config_load(struct psw_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Applies one YAML file on top of what cfg holds. Same error form. */
+int psw_config_load_file(struct psw_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Same, from a string (name is used in messages). For tests and fuzzing. */
+int psw_config_load_string(struct psw_config *cfg, const char *yaml, size_t len,
+                           const char *name, char *err, size_t errlen);
+
+/* Writes the effective configuration as YAML that psw_config_load_file
+ * accepts, one commented key per descriptor. Secrets in URLs are masked. */
+void psw_config_print(const struct psw_config *cfg, FILE *out);
+
+void psw_config_free(struct psw_config *cfg);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * ids.c — time-sortable random ids (the ULID layout): 10 characters of time,
+ * 16 of randomness, Crockford's alphabet (no I, L, O, U).
+ */
+#include "common/ids.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "common/timeutil.h"
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+static int crockford_value(char c)
+{
+    const char *p = c ? strchr(crockford, c) : NULL;
+    return p ? (int)(p - crockford) : -1;
+}
+
+int psw_id_new_at(const char *prefix, int64_t ms, char out[PSW_ID_SIZE])
+{
+    unsigned char rnd[10];
+    char body[PSW_ULID_LEN + 1];
+    uint64_t t = (uint64_t)ms & 0xFFFFFFFFFFFFULL;
+
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return -1;
+    for (int i = 9; i >= 0; i--) {
+        body[i] = crockford[t & 31];
+        t >>= 5;
+    }
+    /* 80 random bits → 16 characters of 5 bits, most significant first. */
+    for (int i = 0; i < 16; i++) {
+        int bit = i * 5, byte = bit / 8, shift = bit % 8;
+        unsigned v = (unsigned)rnd[byte] << 8 | (byte + 1 < 10 ? rnd[byte + 1] : 0);
+        body[10 + i] = crockford[(v >> (11 - shift)) & 31];
+    }
+    body[PSW_ULID_LEN] = '\0';
+    int n = snprintf(out, PSW_ID_SIZE, "%s%s", prefix, body);
+    return n > 0 && n < PSW_ID_SIZE ? 0 : -1;
+}
+
+int psw_id_new(const char *prefix, char out[PSW_ID_SIZE])
+{
+    return psw_id_new_at(prefix, psw_now_ms(), out);
+}
+
+int psw_id_valid(const char *prefix, const char *s)
+{
+    size_t pl = strlen(prefix);
+    if (!s || strncmp(s, prefix, pl) != 0 || strlen(s + pl) != PSW_ULID_LEN)
+        return 0;
+    for (const char *p = s + pl; *p; p++)
+        if (crockford_value(*p) < 0)
+            return 0;
+    return 1;
+}
+
+int64_t psw_id_time_ms(const char *prefix, const char *s)
+{
+    if (!psw_id_valid(prefix, s))
+        return -1;
+    const char *p = s + strlen(prefix);
+    int64_t t = 0;
+    for (int i = 0; i < 10; i++)
+        t = t * 32 + crockford_value(p[i]);
+    return t & 0xFFFFFFFFFFFFLL;
+}
+
+int psw_token_valid(const char *s, size_t max)
+{
+    size_t n = 0;
+    if (!s)
+        return 0;
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (n >= max)
+            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == ':'))
+            return 0;
+    }
+    return n > 0;
+}

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Installs the Debian packages the build, the tests or `make run` need, and only
+# those that are missing: `dpkg -s` decides, `apt-get install -y` acts. Safe to run
+# any number of times; a machine that has everything never touches apt.
+#
+# usage: scripts/deps.sh [build|test|run|bench|fuzz]...   (default: build)
+set -eu
+
+pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev"
+pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 docker-compose"
+pkgs_run="$pkgs_build redis-server redis-tools"
+pkgs_bench="$pkgs_build redis-server libmicrohttpd-dev wrk"
+pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
+
+want=""
+[ $# -eq 0 ] && set -- build
+for what in "$@"; do
+    case "$what" in
+    build) want="$want $pkgs_build" ;;
+    test)  want="$want $pkgs_test" ;;
+    run)   want="$want $pkgs_run" ;;
+    bench) want="$want $pkgs_bench" ;;
+    fuzz)  want="$want $pkgs_fuzz" ;;
+    *) echo "deps.sh: unknown set '$what' (build, test, run, bench, fuzz)" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for p in $want; do
+    case " $missing " in *" $p "*) continue ;; esac
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing:$missing"
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "deps.sh: need root (or sudo) to install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; refresh once, then install.
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
