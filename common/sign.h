@@ -46,7 +46,8 @@ enum psw_verify_result {
 enum psw_verify_result psw_sign_verify(const char *header, const char *body, size_t body_len,
                                        const char *secret, int64_t tolerance_s, int64_t now_s);
 
-/* A short English reason: "valid", "bad format: …", "timestamp too old" … */
+/* A short fixed English reason: "valid", "bad signature header format",
+ * "timestamp too old", "timestamp in the future", "no matching signature". */
 const char *psw_verify_result_str(enum psw_verify_result r);
 
 #endif

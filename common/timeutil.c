@@ -193,24 +193,31 @@ void psw_duration_format(int64_t ms, char *out, size_t n)
     static const struct { int64_t ms; const char *unit; } units[] = {
         { 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" }, { 1, "ms" },
     };
+    /* Built whole, then copied only if it fits: a cut-off "1m3" would be a
+     * wrong duration, an empty string is an obvious one. INT64_MAX ms is
+     * "106751991167d7h12m55s807ms", well within tmp. */
+    char tmp[64];
     size_t len = 0;
     if (n == 0)
         return;
-    out[0] = '\0';
     if (ms <= 0) {
-        snprintf(out, n, ms == 0 ? "0s" : "%lldms", (long long)ms);
-        return;
+        snprintf(tmp, sizeof(tmp), "%lld%s", (long long)ms, ms == 0 ? "s" : "ms");
+        len = strlen(tmp);
     }
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && ms > 0; i++) {
         if (ms >= units[i].ms) {
-            int w = snprintf(out + len, n - len, "%lld%s", (long long)(ms / units[i].ms),
-                             units[i].unit);
-            if (w < 0 || (size_t)w >= n - len)
-                return;
+            int w = snprintf(tmp + len, sizeof(tmp) - len, "%lld%s",
+                             (long long)(ms / units[i].ms), units[i].unit);
+            if (w < 0 || (size_t)w >= sizeof(tmp) - len)
+                break;
             len += (size_t)w;
             ms %= units[i].ms;
         }
     }
+    if (len >= n)
+        len = 0;
+    memcpy(out, tmp, len);
+    out[len] = '\0';
 }
 
 int psw_time_parse_arg(const char *s, int64_t now_ms, int64_t *ms_out)
