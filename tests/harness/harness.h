@@ -1,0 +1,13 @@
+/*
+ * harness.h — everything a black-box test needs: a throwaway redis-server
+ * (redis_server.h), the recording HTTP receiver (receiver.h) and the
+ * project's programs plus file helpers (proc.h).
+ */
+#ifndef PSW_TEST_HARNESS_H
+#define PSW_TEST_HARNESS_H
+
+#include "tests/harness/proc.h"
+#include "tests/harness/receiver.h"
+#include "tests/harness/redis_server.h"
+
+#endif
