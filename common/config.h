@@ -6,8 +6,10 @@
  * is a nested mapping ("redis: {url: …}" is the key "redis.url").
  *
  * Ownership: strings inside struct psw_config are heap copies owned by the
- * struct; psw_config_free() releases them. A struct that failed to load is
- * still safe to free.
+ * struct; psw_config_free() releases them. A struct must start zeroed
+ * (struct psw_config c = {0}) or have been filled by this module: loading
+ * frees what it held. Loading is all-or-nothing: on error *cfg is unchanged,
+ * so a failed SIGHUP reload keeps the running configuration.
  */
 #ifndef PSW_CONFIG_H
 #define PSW_CONFIG_H
