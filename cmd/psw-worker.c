@@ -1,9 +1,43 @@
-/* cmd/psw-worker.c — placeholder until its issue lands: prints usage. */
+/*
+ * psw-worker — the worker master: forks worker.processes children that
+ * deliver webhooks (worker/master.c, worker/child.c).
+ */
 #include <stdio.h>
+#include <stdlib.h>
+
+#include <curl/curl.h>
+
+#include "common/daemon.h"
+#include "worker/master.h"
+
+static const struct psw_daemon_info info = {
+    "psw-worker", "master",
+    "Delivers webhooks: a master process and worker.processes children.",
+    "exit 0 when a worker child on this host heartbeated within scheduler.worker_timeout",
+};
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "usage: %s [--config FILE] (not implemented yet)\n", argv[0]);
-    return 2;
+    struct psw_daemon_args args;
+    int rc = psw_daemon_parse(&info, argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+    struct psw_config *cfg = psw_daemon_config(&info, &args);
+    if (!cfg)
+        return 78;
+    if (args.print_config) {
+        psw_config_print(cfg, stdout);
+        rc = 0;
+    } else if (args.check) {
+        rc = psw_daemon_check(cfg, "workers", cfg->scheduler_worker_timeout_ms, 0);
+    } else {
+        /* Before any fork: OpenSSL and libcurl set up once, inherited. */
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        rc = psw_master_run(cfg, args.config_path); /* takes cfg */
+        curl_global_cleanup();
+        return rc;
+    }
+    psw_config_free(cfg);
+    free(cfg);
+    return rc;
 }

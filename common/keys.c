@@ -1,0 +1,49 @@
+/*
+ * keys.c — the key table: name pattern and Lua twin per key. A pattern is
+ * "<before>%s<after>" where %s is the id, or a plain name.
+ */
+#include "common/keys.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *before;
+    const char *after; /* NULL: the key takes no id */
+    const char *lua;
+} table[PSW_KEY__COUNT] = {
+    [PSW_KEY_ENDPOINTS]           = { "endpoints", NULL, "endpoints" },
+    [PSW_KEY_STATS]               = { "stats", NULL, "stats" },
+    [PSW_KEY_READY]               = { "queue:ready", NULL, "ready" },
+    [PSW_KEY_SCHEDULED]           = { "queue:scheduled", NULL, "scheduled" },
+    [PSW_KEY_FAILED]              = { "queue:failed", NULL, "failed" },
+    [PSW_KEY_WAITING]             = { "queue:waiting", NULL, "waiting" },
+    [PSW_KEY_WORKERS]             = { "workers", NULL, "workers" },
+    [PSW_KEY_SCHEDULERS]          = { "schedulers", NULL, "schedulers" },
+    [PSW_KEY_ALERTS]              = { "alerts", NULL, "alerts" },
+    [PSW_KEY_ENDPOINT]            = { "endpoint:", "", "endpoint" },
+    [PSW_KEY_ENDPOINT_DELIVERIES] = { "endpoint:", ":deliveries", "endpoint_deliveries" },
+    [PSW_KEY_ENDPOINT_STATS]      = { "endpoint:", ":stats", "endpoint_stats" },
+    [PSW_KEY_ENDPOINT_INFLIGHT]   = { "endpoint:", ":inflight", "endpoint_inflight" },
+    [PSW_KEY_ENDPOINT_WAITING]    = { "endpoint:", ":waiting", "endpoint_waiting" },
+    [PSW_KEY_ACCOUNT_ENDPOINTS]   = { "account:", ":endpoints", "account_endpoints" },
+    [PSW_KEY_EVENT]               = { "event:", "", "event" },
+    [PSW_KEY_DELIVERY]            = { "delivery:", "", "delivery" },
+    [PSW_KEY_DELIVERY_ATTEMPTS]   = { "delivery:", ":attempts", "delivery_attempts" },
+    [PSW_KEY_INFLIGHT]            = { "queue:inflight:", "", "inflight" },
+    [PSW_KEY_WORKER]              = { "worker:", "", "worker" },
+};
+
+char *psw_key(char *out, size_t n, const char *prefix, enum psw_key key, const char *id)
+{
+    if (table[key].after)
+        snprintf(out, n, "%s%s%s%s", prefix, table[key].before, id ? id : "", table[key].after);
+    else
+        snprintf(out, n, "%s%s", prefix, table[key].before);
+    return out;
+}
+
+const char *psw_key_lua_name(enum psw_key key)
+{
+    return table[key].lua;
+}

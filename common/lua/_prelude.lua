@@ -1,0 +1,68 @@
+-- Prelude: prepended at build time to every script in this folder (see
+-- scripts/embed-lua.sh). Every script takes the key prefix as ARGV[1] and
+-- builds key names only through K, the Lua twin of common/keys.c: the two
+-- must name the same keys (tests/unit/test_keys.c checks they do).
+-- Times are unix milliseconds from Redis's own clock, so processes on hosts
+-- with different clocks agree on what is due.
+local P = ARGV[1]
+local K = {
+  endpoints = P .. 'endpoints',
+  stats = P .. 'stats',
+  ready = P .. 'queue:ready',
+  scheduled = P .. 'queue:scheduled',
+  failed = P .. 'queue:failed',
+  waiting = P .. 'queue:waiting',
+  workers = P .. 'workers',
+  schedulers = P .. 'schedulers',
+  alerts = P .. 'alerts',
+}
+function K.endpoint(id) return P .. 'endpoint:' .. id end
+function K.endpoint_deliveries(id) return P .. 'endpoint:' .. id .. ':deliveries' end
+function K.endpoint_stats(id) return P .. 'endpoint:' .. id .. ':stats' end
+function K.endpoint_inflight(id) return P .. 'endpoint:' .. id .. ':inflight' end
+function K.endpoint_waiting(id) return P .. 'endpoint:' .. id .. ':waiting' end
+function K.account_endpoints(a) return P .. 'account:' .. a .. ':endpoints' end
+function K.event(id) return P .. 'event:' .. id end
+function K.delivery(id) return P .. 'delivery:' .. id end
+function K.delivery_attempts(id) return P .. 'delivery:' .. id .. ':attempts' end
+function K.inflight(w) return P .. 'queue:inflight:' .. w end
+function K.worker(w) return P .. 'worker:' .. w end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A freed in-flight slot of endpoint ep lets its longest-waiting delivery
+-- back in at the front of ready (the end workers pop from), so a delivery
+-- held back by endpoint.max_in_flight keeps its place in line.
+local function release_slot(ep, did)
+  redis.call('SREM', K.endpoint_inflight(ep), did)
+  local wk = K.endpoint_waiting(ep)
+  if redis.call('LMOVE', wk, K.ready, 'LEFT', 'RIGHT') then
+    if redis.call('LLEN', wk) == 0 then redis.call('SREM', K.waiting, ep) end
+  end
+end
+
+-- Puts every delivery held back for ep in front of ready again (used when
+-- the endpoint stops taking requests: they will be skipped at claim).
+local function flush_waiting(ep)
+  local wk = K.endpoint_waiting(ep)
+  while redis.call('LMOVE', wk, K.ready, 'LEFT', 'RIGHT') do end
+  redis.call('SREM', K.waiting, ep)
+end
+
+-- Disables an endpoint that is enabled, adds one alert and counts it.
+-- Returns the alert's stream id, or false when it was not enabled.
+local function disable_endpoint(ep, reason, now, who)
+  local ek = K.endpoint(ep)
+  if redis.call('HGET', ek, 'status') ~= 'enabled' then return false end
+  redis.call('HSET', ek, 'status', 'disabled', 'disabled_reason', reason,
+             'disabled_at', now, 'disabled_by', who, 'updated_at', now)
+  flush_waiting(ep)
+  redis.call('HINCRBY', K.stats, 'endpoints_disabled', 1)
+  local acct = redis.call('HGET', ek, 'account_id') or ''
+  return redis.call('XADD', K.alerts, 'MAXLEN', '~', 100000, '*',
+                    'type', 'endpoint_disabled', 'endpoint_id', ep,
+                    'account_id', acct, 'reason', reason, 'at', now)
+end

@@ -1,0 +1,53 @@
+-- recover: hand back the in-flight work of worker children that stopped
+-- heartbeating, atomically per call.
+-- ARGV: 1 prefix, 2 scheduler.worker_timeout (ms), 3 scheduler.max_recoveries,
+--       4 at most this many workers per call, 5 retention (ms)
+-- Returns {workers, requeued, crashed, now}
+--
+-- A delivery that was in flight gets an attempt record saying the worker was
+-- lost, and goes back to the front of ready — unless it has now been
+-- recovered more than max_recoveries times: a job that keeps killing workers
+-- is failed with reason 'crashed' instead of being retried forever. Ids that
+-- were moved but not yet claimed ('pending') simply go back.
+local timeout, maxrec, limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+local now = now_ms()
+local dead = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - timeout, 'LIMIT', 0, limit)
+local requeued, crashed = 0, 0
+
+for _, w in ipairs(dead) do
+  local ik = K.inflight(w)
+  for _, did in ipairs(redis.call('LRANGE', ik, 0, -1)) do
+    local dkey = K.delivery(did)
+    local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'worker', 'attempts', 'trigger')
+    if d[1] == 'in_flight' and d[3] == w then
+      release_slot(d[2], did)
+      local rec = redis.call('HINCRBY', dkey, 'recoveries', 1)
+      local ak = K.delivery_attempts(did)
+      redis.call('RPUSH', ak, cjson.encode({
+        n = tonumber(d[4]), at = now, trigger = d[5] or 'first',
+        error = 'worker ' .. w .. ' stopped during the attempt; result unknown'}))
+      redis.call('PEXPIRE', ak, ttl)
+      redis.call('HSET', dkey, 'worker', '', 'last_error', 'worker lost during the attempt')
+      if rec > maxrec then
+        redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'crashed',
+                   'failed_at', now, 'next_attempt_at', '')
+        redis.call('ZADD', K.failed, now, did)
+        redis.call('HINCRBY', K.stats, 'failed', 1)
+        redis.call('HINCRBY', K.endpoint_stats(d[2]), 'failed', 1)
+        crashed = crashed + 1
+      else
+        redis.call('HSET', dkey, 'state', 'pending', 'next_attempt_at', now)
+        redis.call('RPUSH', K.ready, did)
+        redis.call('HINCRBY', K.stats, 'recovered', 1)
+        requeued = requeued + 1
+      end
+    elseif d[1] == 'pending' then
+      redis.call('RPUSH', K.ready, did)
+      requeued = requeued + 1
+    end
+  end
+  redis.call('DEL', ik, K.worker(w))
+  redis.call('ZREM', K.workers, w)
+end
+return {#dead, requeued, crashed, now}

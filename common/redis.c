@@ -1,0 +1,682 @@
+/*
+ * redis.c — connection management, embedded scripts and reconnects.
+ *
+ * Invariants: r->c is either NULL (disconnected) or a context with no error
+ * that has passed AUTH/SELECT and, when load_scripts is set, has every
+ * script's SHA known to Redis (loaded at connect). Any I/O failure frees the
+ * context at once, so a half-broken connection is never reused.
+ *
+ * Outage logging: the first failure of an outage logs a warning with the
+ * reason; the following failed tries log at debug; the first success after an
+ * outage logs how long it lasted and how many tries it took.
+ */
+#include "common/redis.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+
+struct psw_redis {
+    struct psw_redis_options opt;
+    char *url;
+    char  url_safe[256];
+    struct psw_redis_url u;
+    redisContext *c;
+    char  sha[PSW_SCRIPT__COUNT][41];
+    char  err[1024];
+    uint64_t generation;
+    int64_t outage_since; /* 0 = no outage */
+    unsigned outage_tries;
+    int64_t backoff_ms;   /* current delay between tries */
+    int64_t next_try;     /* RETRY_POLLED: no try before this (monotonic ms) */
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- URL ------------------------------------------------------------ */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes s[0..len) with %XX escapes into out (size n). */
+static int pct_decode(const char *s, size_t len, char *out, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return -1;
+            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if (o + 1 >= n)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int parse_db(const char *s, int *db)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 100000)
+        return -1;
+    *db = (int)v;
+    return 0;
+}
+
+/* Parses "[[user]:password@]" at the front of *p, advancing *p past '@'. */
+static int parse_userinfo(const char **p, const char *stop, struct psw_redis_url *u,
+                          char *err, size_t errlen)
+{
+    const char *at = memchr(*p, '@', (size_t)(stop - *p));
+    if (!at)
+        return 0;
+    const char *colon = memchr(*p, ':', (size_t)(at - *p));
+    const char *user_end = colon ? colon : at;
+    if (pct_decode(*p, (size_t)(user_end - *p), u->user, sizeof(u->user)) < 0) {
+        set_err(err, errlen, "redis url: bad user name");
+        return -1;
+    }
+    if (colon && pct_decode(colon + 1, (size_t)(at - colon - 1), u->password,
+                            sizeof(u->password)) < 0) {
+        set_err(err, errlen, "redis url: bad password (too long or bad %%-escape)");
+        return -1;
+    }
+    if (!colon) {
+        /* "redis://secret@host" is how many clients spell a password alone. */
+        snprintf(u->password, sizeof(u->password), "%s", u->user);
+        u->user[0] = '\0';
+    }
+    *p = at + 1;
+    return 0;
+}
+
+int psw_redis_url_parse(const char *url, struct psw_redis_url *u, char *err, size_t errlen)
+{
+    memset(u, 0, sizeof(*u));
+    u->port = 6379;
+    if (!url || !*url) {
+        set_err(err, errlen, "redis url: empty");
+        return -1;
+    }
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *p = url + 7;
+        const char *q = strchr(p, '?');
+        const char *end = q ? q : p + strlen(p);
+        u->is_unix = 1;
+        if (parse_userinfo(&p, end, u, err, errlen) < 0)
+            return -1;
+        if (p >= end || *p != '/') {
+            set_err(err, errlen, "redis url \"%s\": unix:// needs an absolute socket path", url);
+            return -1;
+        }
+        if ((size_t)(end - p) >= sizeof(u->path)) {
+            set_err(err, errlen, "redis url: socket path too long");
+            return -1;
+        }
+        memcpy(u->path, p, (size_t)(end - p));
+        u->path[end - p] = '\0';
+        if (q) {
+            if (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &u->db) < 0) {
+                set_err(err, errlen, "redis url \"%s\": expected ?db=N after the socket path", url);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0) {
+        set_err(err, errlen, "redis url \"%s\": must start with redis:// or unix://", url);
+        return -1;
+    }
+    const char *p = url + 8;
+    const char *slash = strchr(p, '/');
+    const char *end = slash ? slash : p + strlen(p);
+    if (parse_userinfo(&p, end, u, err, errlen) < 0)
+        return -1;
+    const char *host_end, *port_start = NULL;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb) {
+            set_err(err, errlen, "redis url \"%s\": unterminated [IPv6] host", url);
+            return -1;
+        }
+        p++;
+        host_end = rb;
+        if (rb + 1 < end) {
+            if (rb[1] != ':') {
+                set_err(err, errlen, "redis url \"%s\": junk after ]", url);
+                return -1;
+            }
+            port_start = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        host_end = colon ? colon : end;
+        if (colon)
+            port_start = colon + 1;
+    }
+    size_t hl = (size_t)(host_end - p);
+    if (hl == 0) {
+        set_err(err, errlen, "redis url \"%s\": no host", url);
+        return -1;
+    }
+    if (hl >= sizeof(u->host)) {
+        set_err(err, errlen, "redis url: host too long");
+        return -1;
+    }
+    memcpy(u->host, p, hl);
+    u->host[hl] = '\0';
+    if (port_start) {
+        char tmp[16];
+        size_t pl = (size_t)(end - port_start);
+        char *e;
+        if (pl == 0 || pl >= sizeof(tmp)) {
+            set_err(err, errlen, "redis url \"%s\": bad port", url);
+            return -1;
+        }
+        memcpy(tmp, port_start, pl);
+        tmp[pl] = '\0';
+        errno = 0;
+        long port = strtol(tmp, &e, 10);
+        if (errno || *e || port < 1 || port > 65535) {
+            set_err(err, errlen, "redis url \"%s\": port must be 1-65535", url);
+            return -1;
+        }
+        u->port = (int)port;
+    }
+    if (slash && slash[1] && parse_db(slash + 1, &u->db) < 0) {
+        set_err(err, errlen, "redis url \"%s\": database must be a number after /", url);
+        return -1;
+    }
+    return 0;
+}
+
+void psw_redis_url_redact(const char *url, char *out, size_t n)
+{
+    const char *scheme = url ? strstr(url, "://") : NULL;
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    if (!colon) {
+        snprintf(out, n, "%s", url ? url : "");
+        return;
+    }
+    snprintf(out, n, "%.*s:****%s", (int)(colon - url), url, at);
+}
+
+/* ---- connection ----------------------------------------------------- */
+
+static struct timeval tv_ms(int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    return tv;
+}
+
+struct psw_redis *psw_redis_new(const struct psw_redis_options *opt, char *err, size_t errlen)
+{
+    struct psw_redis *r = calloc(1, sizeof(*r));
+    if (!r) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->opt = *opt;
+    r->url = strdup(opt->url ? opt->url : "");
+    if (!r->url || psw_redis_url_parse(r->url, &r->u, err, errlen) < 0) {
+        if (!r->url)
+            set_err(err, errlen, "out of memory");
+        psw_redis_free(r);
+        return NULL;
+    }
+    r->opt.url = r->url;
+    psw_redis_url_redact(r->url, r->url_safe, sizeof(r->url_safe));
+    return r;
+}
+
+void psw_redis_disconnect(struct psw_redis *r)
+{
+    if (r && r->c) {
+        redisFree(r->c);
+        r->c = NULL;
+    }
+}
+
+void psw_redis_free(struct psw_redis *r)
+{
+    if (!r)
+        return;
+    psw_redis_disconnect(r);
+    free(r->url);
+    free(r);
+}
+
+int psw_redis_connected(const struct psw_redis *r)
+{
+    return r->c != NULL;
+}
+
+const char *psw_redis_errstr(const struct psw_redis *r)
+{
+    return r->err;
+}
+
+uint64_t psw_redis_generation(const struct psw_redis *r)
+{
+    return r->generation;
+}
+
+const char *psw_redis_script_sha(const struct psw_redis *r, enum psw_script_id script)
+{
+    return r->sha[script];
+}
+
+int psw_redis_reply_is_error(const redisReply *reply, const char *prefix)
+{
+    return reply && reply->type == REDIS_REPLY_ERROR &&
+           strncmp(reply->str, prefix, strlen(prefix)) == 0;
+}
+
+/* Marks the connection broken after an I/O error on it. */
+static void connection_failed(struct psw_redis *r)
+{
+    snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe,
+             r->c && r->c->errstr[0] ? r->c->errstr : "connection lost");
+    if (r->opt.retry != PSW_REDIS_FAIL_FAST && r->outage_since == 0) {
+        r->outage_since = psw_mono_ms();
+        r->outage_tries = 0;
+        log_warn("%s; reconnecting", r->err);
+    }
+    psw_redis_disconnect(r);
+}
+
+static int load_script(struct psw_redis *r, redisContext *c, enum psw_script_id id)
+{
+    const char *src = psw_script_sources[id].source;
+    redisReply *rep = redisCommand(c, "SCRIPT LOAD %s", src);
+    if (!rep) {
+        snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe, c->errstr);
+        return -1;
+    }
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_STRING && rep->len == 40) {
+        memcpy(r->sha[id], rep->str, 41);
+    } else {
+        snprintf(r->err, sizeof(r->err), "redis %s: loading script %s: %s", r->url_safe,
+                 psw_script_sources[id].name,
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        rc = -1;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* Sends one setup command; fails on I/O or error replies. */
+static int setup_cmd(struct psw_redis *r, redisContext *c, const char *what, int argc,
+                     const char **argv)
+{
+    redisReply *rep = redisCommandArgv(c, argc, argv, NULL);
+    if (!rep) {
+        snprintf(r->err, sizeof(r->err), "redis %s: %s: %s", r->url_safe, what, c->errstr);
+        return -1;
+    }
+    int rc = 0;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(r->err, sizeof(r->err), "redis %s: %s failed: %s", r->url_safe, what, rep->str);
+        rc = -1;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int connect_once(struct psw_redis *r)
+{
+    struct timeval ct = tv_ms(r->opt.connect_timeout_ms);
+    redisContext *c = r->u.is_unix ? redisConnectUnixWithTimeout(r->u.path, ct)
+                                   : redisConnectWithTimeout(r->u.host, r->u.port, ct);
+    if (!c) {
+        snprintf(r->err, sizeof(r->err), "redis %s: out of memory", r->url_safe);
+        return -1;
+    }
+    if (c->err) {
+        snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe, c->errstr);
+        goto fail;
+    }
+    if (r->opt.command_timeout_ms > 0 && redisSetTimeout(c, tv_ms(r->opt.command_timeout_ms)) != REDIS_OK) {
+        snprintf(r->err, sizeof(r->err), "redis %s: setting timeout: %s", r->url_safe, c->errstr);
+        goto fail;
+    }
+    if (!r->u.is_unix)
+        redisEnableKeepAlive(c);
+    if (r->u.password[0]) {
+        const char *auth_user[] = { "AUTH", r->u.user, r->u.password };
+        const char *auth_pass[] = { "AUTH", r->u.password };
+        int rc = r->u.user[0] ? setup_cmd(r, c, "AUTH", 3, auth_user)
+                              : setup_cmd(r, c, "AUTH", 2, auth_pass);
+        if (rc < 0)
+            goto fail;
+    }
+    if (r->u.db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", r->u.db);
+        const char *sel[] = { "SELECT", db };
+        if (setup_cmd(r, c, "SELECT", 2, sel) < 0)
+            goto fail;
+    }
+    if (r->opt.load_scripts) {
+        for (int i = 0; i < PSW_SCRIPT__COUNT; i++)
+            if (load_script(r, c, (enum psw_script_id)i) < 0)
+                goto fail;
+    }
+    r->c = c;
+    r->generation++;
+    return 0;
+fail:
+    redisFree(c);
+    return -1;
+}
+
+/* Sleeps ms in slices so that a stop request is noticed within 50 ms. */
+static void backoff_sleep(const struct psw_redis *r, int64_t ms)
+{
+    int64_t until = psw_mono_ms() + ms;
+    while (!(r->opt.stop && *r->opt.stop)) {
+        int64_t left = until - psw_mono_ms();
+        if (left <= 0)
+            break;
+        if (left > 50)
+            left = 50;
+        struct timespec ts = { 0, (long)left * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* One failed try of an outage: logged at its start, then only at debug. */
+static void note_failed_try(struct psw_redis *r)
+{
+    if (r->outage_since == 0) {
+        r->outage_since = psw_mono_ms();
+        r->outage_tries = 0;
+        log_warn("%s; retrying", r->err);
+    } else {
+        log_debug("%s; still retrying (try %u)", r->err, r->outage_tries + 1);
+    }
+    r->outage_tries++;
+}
+
+/* The next delay: doubled up to the cap, with ±25% jitter so a fleet of
+ * workers does not reconnect in step. */
+static int64_t next_delay(struct psw_redis *r)
+{
+    if (r->backoff_ms <= 0)
+        r->backoff_ms = r->opt.backoff_initial_ms > 0 ? r->opt.backoff_initial_ms : 100;
+    int64_t d = r->backoff_ms, j = d / 4;
+    r->backoff_ms = d * 2 > r->opt.backoff_max_ms ? r->opt.backoff_max_ms : d * 2;
+    return d - j + (j > 0 ? (int64_t)(rand() % (int)(2 * j + 1)) : 0);
+}
+
+static void connected(struct psw_redis *r)
+{
+    if (r->outage_since) {
+        log_info("redis %s reachable again after %.1fs (%u tries)", r->url_safe,
+                 (double)(psw_mono_ms() - r->outage_since) / 1000.0, r->outage_tries + 1);
+        r->outage_since = 0;
+    }
+    r->backoff_ms = 0;
+    r->next_try = 0;
+}
+
+int psw_redis_ensure(struct psw_redis *r)
+{
+    if (r->c)
+        return 0;
+    switch (r->opt.retry) {
+    case PSW_REDIS_RETRY_POLLED:
+        if (r->next_try && psw_mono_ms() < r->next_try)
+            return -1;
+        if (connect_once(r) == 0) {
+            connected(r);
+            return 0;
+        }
+        note_failed_try(r);
+        r->next_try = psw_mono_ms() + next_delay(r);
+        return -1;
+    case PSW_REDIS_RETRY_BLOCKING:
+        for (;;) {
+            if (connect_once(r) == 0) {
+                connected(r);
+                return 0;
+            }
+            note_failed_try(r);
+            if (r->opt.stop && *r->opt.stop)
+                return -1;
+            backoff_sleep(r, next_delay(r));
+            if (r->opt.stop && *r->opt.stop)
+                return -1;
+        }
+    default:
+        return connect_once(r);
+    }
+}
+
+/* ---- commands ------------------------------------------------------- */
+
+static redisReply *checked(struct psw_redis *r, redisReply *rep)
+{
+    if (!rep)
+        connection_failed(r);
+    return rep;
+}
+
+redisReply *psw_redis_command(struct psw_redis *r, const char *fmt, ...)
+{
+    va_list ap;
+    if (psw_redis_ensure(r) < 0)
+        return NULL;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(r->c, fmt, ap);
+    va_end(ap);
+    return checked(r, rep);
+}
+
+redisReply *psw_redis_commandv(struct psw_redis *r, int argc, const char **argv,
+                               const size_t *lens)
+{
+    if (psw_redis_ensure(r) < 0)
+        return NULL;
+    return checked(r, redisCommandArgv(r->c, argc, argv, lens));
+}
+
+/* Builds "EVALSHA sha 0 argv..." into the caller's arrays (size argc + 3). */
+static void evalsha_args(struct psw_redis *r, enum psw_script_id script, int argc,
+                         const char **argv, const size_t *lens, const char **av, size_t *al)
+{
+    av[0] = "EVALSHA";
+    al[0] = 7;
+    av[1] = r->sha[script];
+    al[1] = 40;
+    av[2] = "0";
+    al[2] = 1;
+    for (int i = 0; i < argc; i++) {
+        av[i + 3] = argv[i];
+        al[i + 3] = lens ? lens[i] : strlen(argv[i]);
+    }
+}
+
+#define MAX_EVAL_ARGS 64
+
+static redisReply *eval_once(struct psw_redis *r, enum psw_script_id script, int argc,
+                             const char **argv, const size_t *lens)
+{
+    const char *av[MAX_EVAL_ARGS + 3];
+    size_t al[MAX_EVAL_ARGS + 3];
+    if (argc > MAX_EVAL_ARGS) {
+        snprintf(r->err, sizeof(r->err), "too many script arguments (%d)", argc);
+        return NULL;
+    }
+    evalsha_args(r, script, argc, argv, lens, av, al);
+    return checked(r, redisCommandArgv(r->c, argc + 3, av, al));
+}
+
+static int reload_script(struct psw_redis *r, enum psw_script_id script)
+{
+    log_info("redis: script %s missing (NOSCRIPT), loading it again",
+             psw_script_sources[script].name);
+    if (load_script(r, r->c, script) < 0) {
+        log_warn("%s", r->err);
+        connection_failed(r);
+        return -1;
+    }
+    return 0;
+}
+
+redisReply *psw_redis_eval(struct psw_redis *r, enum psw_script_id script, int argc,
+                           const char **argv, const size_t *lens)
+{
+    if (psw_redis_ensure(r) < 0)
+        return NULL;
+    if (!r->sha[script][0] && reload_script(r, script) < 0)
+        return NULL;
+    redisReply *rep = eval_once(r, script, argc, argv, lens);
+    if (psw_redis_reply_is_error(rep, "NOSCRIPT")) {
+        freeReplyObject(rep);
+        if (reload_script(r, script) < 0)
+            return NULL;
+        rep = eval_once(r, script, argc, argv, lens);
+    }
+    return rep;
+}
+
+int psw_redis_eval_many(struct psw_redis *r, enum psw_script_id script, size_t n,
+                        const int *argcs, const char *const *const *argvs,
+                        const size_t *const *lens, redisReply **replies)
+{
+    const char *av[MAX_EVAL_ARGS + 3];
+    size_t al[MAX_EVAL_ARGS + 3];
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        replies[i] = NULL;
+    if (psw_redis_ensure(r) < 0)
+        return -1;
+    if (!r->sha[script][0] && reload_script(r, script) < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (argcs[i] > MAX_EVAL_ARGS) {
+            snprintf(r->err, sizeof(r->err), "too many script arguments (%d)", argcs[i]);
+            return -1;
+        }
+        evalsha_args(r, script, argcs[i], (const char **)argvs[i], lens ? lens[i] : NULL, av, al);
+        if (redisAppendCommandArgv(r->c, argcs[i] + 3, av, al) != REDIS_OK) {
+            connection_failed(r);
+            return -1;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        void *rep = NULL;
+        if (redisGetReply(r->c, &rep) != REDIS_OK) {
+            for (size_t k = 0; k < i; k++) {
+                freeReplyObject(replies[k]);
+                replies[k] = NULL;
+            }
+            connection_failed(r);
+            return -1;
+        }
+        replies[i] = rep;
+    }
+    /* A flushed script cache fails every call in the batch with NOSCRIPT and
+     * runs none of them: redo exactly those. */
+    for (i = 0; i < n; i++) {
+        if (!psw_redis_reply_is_error(replies[i], "NOSCRIPT"))
+            continue;
+        freeReplyObject(replies[i]);
+        replies[i] = psw_redis_eval(r, script, argcs[i], (const char **)argvs[i],
+                                    lens ? lens[i] : NULL);
+        if (!replies[i])
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- non-blocking single command ------------------------------------ */
+
+int psw_redis_send(struct psw_redis *r, int argc, const char **argv, const size_t *lens)
+{
+    int done = 0;
+    if (psw_redis_ensure(r) < 0)
+        return -1;
+    if (redisAppendCommandArgv(r->c, argc, argv, lens) != REDIS_OK) {
+        connection_failed(r);
+        return -1;
+    }
+    while (!done) {
+        if (redisBufferWrite(r->c, &done) != REDIS_OK) {
+            connection_failed(r);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int psw_redis_fd(const struct psw_redis *r)
+{
+    return r->c ? r->c->fd : -1;
+}
+
+int psw_redis_try_read(struct psw_redis *r, redisReply **reply)
+{
+    void *rep = NULL;
+    *reply = NULL;
+    if (!r->c)
+        return -1;
+    /* Anything already buffered first; only then one read(2), which the
+     * caller's poll() said will not block. */
+    if (redisGetReplyFromReader(r->c, &rep) != REDIS_OK) {
+        connection_failed(r);
+        return -1;
+    }
+    if (!rep) {
+        if (redisBufferRead(r->c) != REDIS_OK) {
+            connection_failed(r);
+            return -1;
+        }
+        if (redisGetReplyFromReader(r->c, &rep) != REDIS_OK) {
+            connection_failed(r);
+            return -1;
+        }
+    }
+    if (!rep)
+        return 0;
+    *reply = rep;
+    return 1;
+}

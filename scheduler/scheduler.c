@@ -1,0 +1,258 @@
+/*
+ * scheduler.c — one loop, three duties:
+ *
+ *  promote  each tick (scheduler.tick, or sooner when the earliest due retry
+ *           is sooner): promote.lua moves due ids from queue:scheduled to
+ *           queue:ready, up to scheduler.batch per call, repeated while full
+ *           batches come back.
+ *  recover  about once a second: recover.lua requeues the in-flight lists of
+ *           worker children whose heartbeat is older than
+ *           scheduler.worker_timeout. Not before this scheduler has itself
+ *           been connected for a whole worker_timeout: after a Redis outage
+ *           every heartbeat looks old, and live workers must get the chance
+ *           to heartbeat again before anyone is declared dead.
+ *  trim     once a minute: drops index entries (per-endpoint delivery
+ *           indexes, the failed set, the alerts stream) older than
+ *           retention.days; the keys they point to expire by TTL.
+ *
+ * All times that decide what is due come from Redis (TIME inside the
+ * scripts), so schedulers on hosts with skewed clocks agree.
+ */
+#include "scheduler/scheduler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/ctx.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/reply.h"
+#include "common/timeutil.h"
+
+#define RECOVER_EVERY_MS 1000
+#define TRIM_EVERY_MS 60000
+#define RECOVER_WORKERS_PER_CALL "16"
+
+struct sched {
+    struct psw_config *cfg;
+    struct psw_ctx ctx;
+    char id[128];
+    uint64_t gen;
+    int64_t connected_since; /* monotonic */
+    int64_t next_recover;
+    int64_t next_trim;
+    long long promoted, recovered, crashed;
+};
+
+/* Returns the ms until the earliest remaining due retry (-1 = none), or -2
+ * when Redis failed. */
+static int64_t promote(struct sched *s)
+{
+    char batch[16], cap[16];
+    snprintf(batch, sizeof(batch), "%d", s->cfg->scheduler_batch);
+    snprintf(cap, sizeof(cap), "%d", s->cfg->endpoint_max_in_flight);
+    for (int rounds = 0; rounds < 100; rounds++) {
+        const char *argv[] = { s->cfg->redis_prefix, batch, s->id, cap };
+        redisReply *rep = psw_redis_eval(s->ctx.redis, PSW_SCRIPT_PROMOTE, 4, argv, NULL);
+        if (!rep)
+            return -2;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 4) {
+            log_error("promote: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            freeReplyObject(rep);
+            return -2;
+        }
+        long long moved = psw_reply_int(rep, 0, 0);
+        int more = psw_reply_int(rep, 1, 0) != 0;
+        long long first = psw_reply_int(rep, 2, -1);
+        long long now = psw_reply_int(rep, 3, 0);
+        freeReplyObject(rep);
+        s->promoted += moved;
+        if (moved > 0)
+            log_debug("promoted %lld due deliveries", moved);
+        if (!more)
+            return first < 0 ? -1 : (first > now ? first - now : 0);
+    }
+    return 0; /* still more due: come back at once */
+}
+
+static void recover(struct sched *s)
+{
+    char timeout[24], maxrec[16], retention[24];
+    snprintf(timeout, sizeof(timeout), "%lld", (long long)s->cfg->scheduler_worker_timeout_ms);
+    snprintf(maxrec, sizeof(maxrec), "%d", s->cfg->scheduler_max_recoveries);
+    snprintf(retention, sizeof(retention), "%lld", psw_ctx_retention_ms(&s->ctx));
+    const char *argv[] = { s->cfg->redis_prefix, timeout, maxrec, RECOVER_WORKERS_PER_CALL, retention };
+    redisReply *rep = psw_redis_eval(s->ctx.redis, PSW_SCRIPT_RECOVER, 5, argv, NULL);
+    if (!rep)
+        return;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3) {
+        long long workers = psw_reply_int(rep, 0, 0), requeued = psw_reply_int(rep, 1, 0),
+                  crashed = psw_reply_int(rep, 2, 0);
+        if (workers > 0)
+            log_warn("recovered %lld dead worker(s): %lld deliveries requeued, %lld failed as crashed",
+                     workers, requeued, crashed);
+        s->recovered += requeued;
+        s->crashed += crashed;
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        log_error("recover: %s", rep->str);
+    }
+    freeReplyObject(rep);
+}
+
+static void trim(struct sched *s)
+{
+    char key[PSW_KEY_SIZE], cut[32], cursor[32] = "0";
+    long long horizon;
+    long long removed = 0;
+
+    redisReply *t = psw_redis_command(s->ctx.redis, "TIME");
+    if (!t)
+        return;
+    horizon = psw_reply_int(t, 0, 0) * 1000 - psw_ctx_retention_ms(&s->ctx);
+    freeReplyObject(t);
+    snprintf(cut, sizeof(cut), "(%lld", horizon);
+
+    psw_ctx_key(&s->ctx, key, sizeof(key), PSW_KEY_ENDPOINTS, NULL);
+    do {
+        redisReply *rep = psw_redis_command(s->ctx.redis, "SSCAN %s %s COUNT 500", key, cursor);
+        if (!rep)
+            return;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+            freeReplyObject(rep);
+            return;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+        const redisReply *ids = rep->element[1];
+        for (size_t i = 0; i < ids->elements; i++) {
+            char idx[PSW_KEY_SIZE];
+            psw_ctx_key(&s->ctx, idx, sizeof(idx), PSW_KEY_ENDPOINT_DELIVERIES, ids->element[i]->str);
+            redisReply *z = psw_redis_command(s->ctx.redis, "ZREMRANGEBYSCORE %s -inf %s", idx, cut);
+            if (z) {
+                removed += z->type == REDIS_REPLY_INTEGER ? z->integer : 0;
+                freeReplyObject(z);
+            }
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+
+    psw_ctx_key(&s->ctx, key, sizeof(key), PSW_KEY_FAILED, NULL);
+    redisReply *z = psw_redis_command(s->ctx.redis, "ZREMRANGEBYSCORE %s -inf %s", key, cut);
+    if (z)
+        freeReplyObject(z);
+    psw_ctx_key(&s->ctx, key, sizeof(key), PSW_KEY_ALERTS, NULL);
+    z = psw_redis_command(s->ctx.redis, "XTRIM %s MINID %lld", key, horizon);
+    if (z)
+        freeReplyObject(z);
+    /* schedulers that stopped long ago */
+    psw_ctx_key(&s->ctx, key, sizeof(key), PSW_KEY_SCHEDULERS, NULL);
+    z = psw_redis_command(s->ctx.redis, "ZREMRANGEBYSCORE %s -inf %lld", key,
+                          horizon + psw_ctx_retention_ms(&s->ctx) - 86400000LL);
+    if (z)
+        freeReplyObject(z);
+    if (removed > 0)
+        log_info("trimmed %lld expired entries from delivery indexes", removed);
+}
+
+static void sleep_ms(int64_t ms, volatile sig_atomic_t *stop)
+{
+    if (ms <= 0 || *stop)
+        return;
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL); /* a signal cuts it short, which is what we want */
+}
+
+static void do_reload(struct sched *s, const char *path)
+{
+    char err[1024];
+    struct psw_config *next = calloc(1, sizeof(*next));
+    if (!next)
+        return;
+    if (psw_config_load(next, path, err, sizeof(err)) < 0) {
+        log_error("reload refused, keeping the running configuration: %s", err);
+        psw_config_free(next);
+        free(next);
+        return;
+    }
+    if (strcmp(next->redis_url, s->cfg->redis_url) != 0 ||
+        strcmp(next->redis_prefix, s->cfg->redis_prefix) != 0)
+        log_warn("reload: redis.url and redis.prefix changes take effect at restart");
+    free(next->redis_url);
+    next->redis_url = strdup(s->cfg->redis_url);
+    free(next->redis_prefix);
+    next->redis_prefix = strdup(s->cfg->redis_prefix);
+    if (!next->redis_url || !next->redis_prefix) {
+        psw_config_free(next);
+        free(next);
+        return;
+    }
+    psw_config_free(s->cfg);
+    free(s->cfg);
+    s->cfg = next;
+    s->ctx.cfg = next;
+    psw_log_init("scheduler", (enum psw_log_level)next->log_level, (enum psw_log_format)next->log_format);
+    log_info("configuration reloaded");
+}
+
+int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
+                      volatile sig_atomic_t *stop, volatile sig_atomic_t *reload)
+{
+    struct sched s;
+    char err[1024], host[64] = "host";
+    char rnd[PSW_ID_SIZE];
+
+    memset(&s, 0, sizeof(s));
+    s.cfg = cfg;
+    gethostname(host, sizeof(host) - 1);
+    psw_id_new("", rnd);
+    snprintf(s.id, sizeof(s.id), "%s:%ld:%.6s", host, (long)getpid(), rnd + 20);
+
+    if (psw_ctx_open(&s.ctx, cfg, PSW_REDIS_RETRY_BLOCKING, stop, err, sizeof(err)) != PSW_OK) {
+        if (!*stop)
+            log_error("%s", err);
+        psw_config_free(cfg);
+        free(cfg);
+        return *stop ? 0 : 1;
+    }
+    log_info("scheduler %s started: tick %lld ms, worker timeout %lld ms", s.id,
+             (long long)cfg->scheduler_tick_ms, (long long)cfg->scheduler_worker_timeout_ms);
+
+    while (!*stop) {
+        if (*reload) {
+            *reload = 0;
+            do_reload(&s, config_path);
+        }
+        if (psw_redis_ensure(s.ctx.redis) < 0)
+            continue; /* only when stopping */
+        int64_t now = psw_mono_ms();
+        if (psw_redis_generation(s.ctx.redis) != s.gen) {
+            s.gen = psw_redis_generation(s.ctx.redis);
+            s.connected_since = now;
+        }
+        int64_t until_due = promote(&s);
+        if (until_due == -2)
+            continue; /* reconnects on the next round */
+
+        if (now >= s.next_recover &&
+            now - s.connected_since >= s.cfg->scheduler_worker_timeout_ms) {
+            recover(&s);
+            s.next_recover = now + RECOVER_EVERY_MS;
+        }
+        if (now >= s.next_trim) {
+            trim(&s);
+            s.next_trim = now + TRIM_EVERY_MS;
+        }
+        int64_t wait = s.cfg->scheduler_tick_ms;
+        if (until_due >= 0 && until_due < wait)
+            wait = until_due;
+        sleep_ms(wait, stop);
+    }
+    log_info("scheduler stopped: %lld promoted, %lld recovered, %lld failed as crashed",
+             s.promoted, s.recovered, s.crashed);
+    psw_ctx_close(&s.ctx);
+    psw_config_free(s.cfg);
+    free(s.cfg);
+    return 0;
+}

@@ -1,0 +1,741 @@
+/*
+ * child.c — the worker child's event loop.
+ *
+ * State: an array of worker.concurrency slots. A slot is FREE, RUNNING (its
+ * easy handle is on the multi handle) or DONE (the outcome is known and its
+ * completion not yet written to Redis). A slot is freed only after its
+ * completion was written, so results survive a Redis outage in memory and
+ * are written after the reconnect (complete.lua is idempotent per attempt).
+ *
+ * Two Redis connections: `r` for claims, completions and heartbeats, and
+ * `rb` which parks one BLMOVE (ready → this child's in-flight list) whenever
+ * the ready list ran dry and slots are free. Its socket is polled together
+ * with curl's, so new work starts the moment it is published even while
+ * requests are in flight, and a parked id is never outside a Redis list.
+ *
+ * Every id in queue:inflight:<wid> is either held by a slot here, or about
+ * to be taken by the next claim (adopted). After any reconnect the list is
+ * reconciled: ids no slot holds are adopted again.
+ */
+#include "worker/child.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <openssl/rand.h>
+
+#include "common/ctx.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/reply.h"
+#include "common/retry.h"
+#include "common/timeutil.h"
+#include "worker/http.h"
+
+#define CLAIM_FIELDS 12
+#define PARK_TIMEOUT_S "1"
+#define PARK_STUCK_MS 8000 /* a parked BLMOVE unanswered this long: drop the connection */
+
+enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_DONE };
+
+struct slot {
+    enum slot_state state;
+    struct psw_attempt a;
+    /* the completion, once DONE */
+    int     ok;
+    int     gone;
+    int64_t end_ms;
+    int64_t latency_ms;
+    int64_t next_at;       /* 0 = none */
+    const char *reason;    /* give-up reason, static */
+    char    err[512];
+    char   *record;
+};
+
+struct child {
+    const struct psw_config *cfg;
+    struct psw_redis *r;
+    struct psw_redis *rb;
+    CURLM *multi;
+    char   wid[PSW_ID_SIZE + 96];
+    char   host[64];
+    struct slot *slots;
+    int    nslots;
+    int    busy;           /* RUNNING + DONE */
+    int    parked;
+    int64_t parked_at;
+    int    drained;        /* the last claim found ready empty */
+    int    reconcile;      /* the in-flight list may hold ids no slot has */
+    uint64_t gen_r;
+    int64_t next_heartbeat;
+    int64_t started_at;
+    struct psw_retry_policy policy;
+    volatile sig_atomic_t *stop;
+    char   retention[24];
+    char   cap[16];
+    char   disable_after[16];
+    long long delivered, failed;
+    /* alert POSTs to alerts.webhook_url */
+    CURL  *alert_easy[8];
+    char  *alert_body[8];
+    struct curl_slist *alert_headers;
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static char *dup_reply_str(const redisReply *rep, size_t i, size_t *len)
+{
+    const redisReply *e = rep->element[i];
+    if (e->type == REDIS_REPLY_INTEGER) {
+        char buf[32];
+        int n = snprintf(buf, sizeof(buf), "%lld", e->integer);
+        if (len)
+            *len = (size_t)n;
+        return strdup(buf);
+    }
+    if (e->type != REDIS_REPLY_STRING)
+        return strdup("");
+    char *s = malloc(e->len + 1);
+    if (s) {
+        memcpy(s, e->str, e->len);
+        s[e->len] = '\0';
+    }
+    if (len)
+        *len = e->len;
+    return s;
+}
+
+static struct slot *free_slot(struct child *c)
+{
+    for (int i = 0; i < c->nslots; i++)
+        if (c->slots[i].state == SLOT_FREE)
+            return &c->slots[i];
+    return NULL;
+}
+
+static int holds(const struct child *c, const char *id)
+{
+    for (int i = 0; i < c->nslots; i++)
+        if (c->slots[i].state != SLOT_FREE && c->slots[i].a.job.id &&
+            strcmp(c->slots[i].a.job.id, id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Marks s DONE with the outcome of its attempt. */
+static void finish_slot(struct child *c, struct slot *s, CURLcode rc, int started)
+{
+    struct psw_attempt *a = &s->a;
+    int64_t now_mono = psw_mono_ms();
+    int64_t ra = 0;
+
+    s->latency_ms = started ? now_mono - a->started_mono : 0;
+    s->end_ms = a->started_at + s->latency_ms;
+    s->gone = 0;
+    if (started)
+        s->gone = psw_attempt_finish(a, rc, s->end_ms, &s->ok, &ra, s->err, sizeof(s->err));
+    s->next_at = 0;
+    s->reason = "";
+    if (!s->ok) {
+        int64_t next;
+        const char *why = NULL;
+        if (psw_retry_next(&c->policy, a->job.cycle_attempts, a->job.cycle_started_at, s->end_ms,
+                           ra, &next, &why) == PSW_RETRY_AT)
+            s->next_at = next;
+        else
+            s->reason = why;
+    }
+    s->record = psw_attempt_record(a, s->end_ms, s->latency_ms, s->err);
+    s->state = SLOT_DONE;
+    if (s->ok)
+        log_debug("%s attempt %d: %ld in %lld ms", a->job.id, a->job.attempt, a->status,
+                  (long long)s->latency_ms);
+    else
+        log_info("%s attempt %d to %s failed: %s%s", a->job.id, a->job.attempt,
+                 a->job.endpoint_id, s->err, s->next_at ? "; retry scheduled" : "; giving up");
+}
+
+/* ---- claiming --------------------------------------------------------- */
+
+/* Starts the request of one claimed delivery (fields at rep->element[at]). */
+static void start_delivery(struct child *c, const redisReply *rep, size_t at, int64_t now)
+{
+    struct slot *s = free_slot(c);
+    struct psw_delivery_job job;
+    char err[256];
+
+    if (!s) { /* cannot happen: claims never ask for more than the free slots */
+        log_error("no free slot for a claimed delivery; it will be recovered");
+        return;
+    }
+    memset(&job, 0, sizeof(job));
+    job.id = dup_reply_str(rep, at + 0, NULL);
+    job.event_id = dup_reply_str(rep, at + 1, NULL);
+    job.event_type = dup_reply_str(rep, at + 2, NULL);
+    job.endpoint_id = dup_reply_str(rep, at + 3, NULL);
+    job.url = dup_reply_str(rep, at + 4, NULL);
+    job.attempt = (int)psw_reply_int(rep, at + 5, 1);
+    job.trigger = dup_reply_str(rep, at + 6, NULL);
+    job.cycle_started_at = psw_reply_int(rep, at + 7, now);
+    job.cycle_attempts = (int)psw_reply_int(rep, at + 8, 1);
+    job.secrets[0] = dup_reply_str(rep, at + 9, NULL);
+    job.secrets[1] = dup_reply_str(rep, at + 10, NULL);
+    job.body = dup_reply_str(rep, at + 11, &job.body_len);
+
+    s->err[0] = '\0';
+    s->ok = 0;
+    c->busy++;
+    if (!job.id || !job.body || !job.url || !job.trigger || !job.secrets[0] ||
+        psw_attempt_start(&s->a, c->cfg, &job, now / 1000, err, sizeof(err)) < 0) {
+        if (!job.id)
+            snprintf(err, sizeof(err), "out of memory");
+        psw_delivery_job_free(&job); /* no-op when the attempt took it */
+        s->a.started_at = now;
+        snprintf(s->err, sizeof(s->err), "worker: %s", err);
+        finish_slot(c, s, CURLE_OK, 0);
+        return;
+    }
+    s->a.started_at = now;
+    CURLMcode mc = curl_multi_add_handle(c->multi, s->a.easy);
+    if (mc != CURLM_OK) {
+        snprintf(s->err, sizeof(s->err), "worker: curl: %s", curl_multi_strerror(mc));
+        finish_slot(c, s, CURLE_OK, 0);
+        return;
+    }
+    s->state = SLOT_RUNNING;
+}
+
+/* One claim.lua call for up to the free slots (adopting the given ids).
+ * Returns the number claimed, or -1 when Redis failed. */
+static int claim(struct child *c, const char *const *adopt, int nadopt)
+{
+    int free_n = c->nslots - c->busy;
+    int want = free_n < c->cfg->worker_claim_batch ? free_n : c->cfg->worker_claim_batch;
+    const char *argv[5 + 64];
+    char want_s[16];
+
+    if (nadopt > 64)
+        nadopt = 64;
+    if (want < nadopt)
+        want = nadopt;
+    if (want <= 0)
+        return 0;
+    snprintf(want_s, sizeof(want_s), "%d", want);
+    argv[0] = c->cfg->redis_prefix;
+    argv[1] = c->wid;
+    argv[2] = want_s;
+    argv[3] = c->cap;
+    for (int i = 0; i < nadopt; i++)
+        argv[4 + i] = adopt[i];
+
+    redisReply *rep = psw_redis_eval(c->r, PSW_SCRIPT_CLAIM, 4 + nadopt, argv, NULL);
+    if (!rep)
+        return -1;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 5) {
+        log_error("claim: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        freeReplyObject(rep);
+        return -1;
+    }
+    int64_t now = psw_reply_int(rep, 0, psw_now_ms());
+    int n = (int)psw_reply_int(rep, 1, 0);
+    c->drained = psw_reply_int(rep, 4, 0) != 0;
+    if (rep->elements < 5 + (size_t)n * CLAIM_FIELDS) {
+        log_error("claim: short reply");
+        n = 0;
+    }
+    for (int i = 0; i < n; i++)
+        start_delivery(c, rep, 5 + (size_t)i * CLAIM_FIELDS, now);
+    freeReplyObject(rep);
+    return n;
+}
+
+/* Adopts every id in our in-flight list that no slot holds. */
+static void reconcile(struct child *c)
+{
+    char key[PSW_KEY_SIZE];
+    psw_key(key, sizeof(key), c->cfg->redis_prefix, PSW_KEY_INFLIGHT, c->wid);
+    redisReply *rep = psw_redis_command(c->r, "LRANGE %s 0 -1", key);
+    if (!rep)
+        return;
+    const char *adopt[64];
+    int n = 0;
+    if (rep->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < rep->elements && n < 64; i++)
+            if (rep->element[i]->type == REDIS_REPLY_STRING && !holds(c, rep->element[i]->str))
+                adopt[n++] = rep->element[i]->str;
+    int more = rep->type == REDIS_REPLY_ARRAY && (size_t)n < rep->elements &&
+               n == 64;
+    if (n > 0) {
+        log_info("reconciling: %d id(s) in the in-flight list were not held; taking them", n);
+        if (n > c->nslots - c->busy)
+            n = c->nslots - c->busy;
+        if (claim(c, adopt, n) < 0) {
+            freeReplyObject(rep);
+            return;
+        }
+    }
+    c->reconcile = more || n > 0; /* look again until nothing is left over */
+    if (n == 0)
+        c->reconcile = 0;
+    freeReplyObject(rep);
+}
+
+/* ---- parking ---------------------------------------------------------- */
+
+static void park(struct child *c)
+{
+    char ready[PSW_KEY_SIZE], mine[PSW_KEY_SIZE];
+    psw_key(ready, sizeof(ready), c->cfg->redis_prefix, PSW_KEY_READY, NULL);
+    psw_key(mine, sizeof(mine), c->cfg->redis_prefix, PSW_KEY_INFLIGHT, c->wid);
+    const char *argv[] = { "BLMOVE", ready, mine, "RIGHT", "LEFT", PARK_TIMEOUT_S };
+    if (psw_redis_send(c->rb, 6, argv, NULL) == 0) {
+        c->parked = 1;
+        c->parked_at = psw_mono_ms();
+    }
+}
+
+/* Drops the parked BLMOVE: whatever it moves stays in our in-flight list
+ * and is found by the next reconcile (or handed back at exit). */
+static void unpark(struct child *c)
+{
+    if (c->parked) {
+        psw_redis_disconnect(c->rb);
+        c->parked = 0;
+        c->reconcile = 1;
+    }
+}
+
+static void parked_readable(struct child *c)
+{
+    redisReply *rep = NULL;
+    int rc = psw_redis_try_read(c->rb, &rep);
+    if (rc == 0)
+        return;
+    c->parked = 0;
+    if (rc < 0) {
+        c->reconcile = 1;
+        return;
+    }
+    if (rep->type == REDIS_REPLY_STRING) {
+        const char *id = rep->str;
+        if (claim(c, &id, 1) < 0)
+            c->reconcile = 1; /* the id waits in our list */
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        log_error("BLMOVE: %s", rep->str);
+    }
+    c->drained = 0; /* there was (or may be) more: claim again before parking */
+    freeReplyObject(rep);
+}
+
+/* ---- completions ------------------------------------------------------ */
+
+static void post_alert(struct child *c, const char *alert_id, const char *ep, const char *why,
+                       int64_t at)
+{
+    if (!c->cfg->alerts_webhook_url || !c->cfg->alerts_webhook_url[0])
+        return;
+    int i;
+    for (i = 0; i < 8 && c->alert_easy[i]; i++)
+        ;
+    if (i == 8) {
+        log_warn("alert %s not posted: too many alert posts in flight", alert_id);
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "type", json_object_new_string("endpoint_disabled"));
+    json_object_object_add(o, "alert_id", json_object_new_string(alert_id));
+    json_object_object_add(o, "endpoint_id", json_object_new_string(ep));
+    json_object_object_add(o, "reason", json_object_new_string(why));
+    char iso[PSW_ISO_SIZE];
+    psw_time_format(at, iso);
+    json_object_object_add(o, "at", json_object_new_string(iso));
+    c->alert_body[i] = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    CURL *e = curl_easy_init();
+    if (!e || !c->alert_body[i]) {
+        curl_easy_cleanup(e);
+        free(c->alert_body[i]);
+        c->alert_body[i] = NULL;
+        return;
+    }
+    if (!c->alert_headers)
+        c->alert_headers = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(e, CURLOPT_URL, c->cfg->alerts_webhook_url);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->alert_body[i]);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->alert_headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "PostStack-Webhooks/" PSW_VERSION);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->cfg->http_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg->http_connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
+    c->alert_easy[i] = e;
+    curl_multi_add_handle(c->multi, e);
+}
+
+static void alert_done(struct child *c, CURL *e, CURLcode rc)
+{
+    for (int i = 0; i < 8; i++) {
+        if (c->alert_easy[i] != e)
+            continue;
+        long status = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        if (rc != CURLE_OK || status < 200 || status >= 300)
+            log_warn("alert POST to alerts.webhook_url failed: %s (status %ld)",
+                     curl_easy_strerror(rc), status);
+        curl_multi_remove_handle(c->multi, e);
+        curl_easy_cleanup(e);
+        free(c->alert_body[i]);
+        c->alert_easy[i] = NULL;
+        c->alert_body[i] = NULL;
+        return;
+    }
+}
+
+#define COMPLETE_ARGC 15
+
+/* Writes every DONE slot's completion in one pipelined round trip. */
+static void flush_completions(struct child *c)
+{
+    int idx[1024];
+    int n = 0;
+    for (int i = 0; i < c->nslots && n < 1024; i++)
+        if (c->slots[i].state == SLOT_DONE)
+            idx[n++] = i;
+    if (n == 0)
+        return;
+
+    struct args {
+        char n[16], status[16], latency[24], end[24], next[24];
+        const char *argv[COMPLETE_ARGC];
+    } *args = calloc((size_t)n, sizeof(*args));
+    int *argcs = calloc((size_t)n, sizeof(int));
+    const char *const **argvs = calloc((size_t)n, sizeof(*argvs));
+    redisReply **replies = calloc((size_t)n, sizeof(*replies));
+    if (!args || !argcs || !argvs || !replies)
+        goto cleanup;
+
+    for (int k = 0; k < n; k++) {
+        struct slot *s = &c->slots[idx[k]];
+        struct args *g = &args[k];
+        snprintf(g->n, sizeof(g->n), "%d", s->a.job.attempt);
+        snprintf(g->status, sizeof(g->status), "%ld", s->a.status);
+        snprintf(g->latency, sizeof(g->latency), "%lld", (long long)s->latency_ms);
+        snprintf(g->end, sizeof(g->end), "%lld", (long long)s->end_ms);
+        if (s->next_at)
+            snprintf(g->next, sizeof(g->next), "%lld", (long long)s->next_at);
+        const char *v[COMPLETE_ARGC] = {
+            c->cfg->redis_prefix, c->wid, s->a.job.id, g->n, s->ok ? "1" : "0", g->status,
+            s->err, g->latency, s->record ? s->record : "{}", g->end, g->next, s->reason,
+            s->gone ? "1" : "0", c->disable_after, c->retention,
+        };
+        memcpy(g->argv, v, sizeof(v));
+        argcs[k] = COMPLETE_ARGC;
+        argvs[k] = g->argv;
+    }
+    if (psw_redis_eval_many(c->r, PSW_SCRIPT_COMPLETE, (size_t)n, argcs, argvs, NULL, replies) < 0)
+        goto cleanup; /* kept DONE; written after the reconnect */
+
+    for (int k = 0; k < n; k++) {
+        struct slot *s = &c->slots[idx[k]];
+        redisReply *rep = replies[k];
+        if (rep->type == REDIS_REPLY_ERROR) {
+            /* A script error will not heal by retrying; the delivery is
+             * recovered from the in-flight list by the scheduler. */
+            log_error("complete %s: %s", s->a.job.id, rep->str);
+        } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3) {
+            const char *outcome = psw_reply_str(rep, 0);
+            const char *alert = psw_reply_str(rep, 1);
+            if (outcome && strcmp(outcome, "delivered") == 0)
+                c->delivered++;
+            else if (outcome && strcmp(outcome, "failed") == 0)
+                c->failed++;
+            if (alert && alert[0]) {
+                log_warn("endpoint %s disabled: %s (alert %s)", s->a.job.endpoint_id,
+                         psw_reply_str(rep, 2), alert);
+                post_alert(c, alert, s->a.job.endpoint_id, psw_reply_str(rep, 2), s->end_ms);
+            }
+        }
+        free(s->record);
+        s->record = NULL;
+        psw_attempt_reset(&s->a);
+        s->state = SLOT_FREE;
+        c->busy--;
+    }
+
+cleanup:
+    if (replies)
+        for (int k = 0; k < n; k++)
+            if (replies[k])
+                freeReplyObject(replies[k]);
+    free(replies);
+    free(argvs);
+    free(argcs);
+    free(args);
+}
+
+/* ---- heartbeat -------------------------------------------------------- */
+
+static void heartbeat(struct child *c)
+{
+    char pid[16], started[24], running[16], conc[16], expiry[24];
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    snprintf(started, sizeof(started), "%lld", (long long)c->started_at);
+    snprintf(running, sizeof(running), "%d", c->busy);
+    snprintf(conc, sizeof(conc), "%d", c->nslots);
+    snprintf(expiry, sizeof(expiry), "%lld",
+             (long long)(c->cfg->scheduler_worker_timeout_ms * 2 + 60000));
+    const char *argv[] = { c->cfg->redis_prefix, c->wid, c->host, pid, started, running, conc, expiry };
+    redisReply *rep = psw_redis_eval(c->r, PSW_SCRIPT_HEARTBEAT, 8, argv, NULL);
+    if (rep) {
+        if (rep->type == REDIS_REPLY_ERROR)
+            log_error("heartbeat: %s", rep->str);
+        freeReplyObject(rep);
+    }
+}
+
+/* ---- curl ------------------------------------------------------------- */
+
+static void drive_curl(struct child *c)
+{
+    int still = 0, left = 0;
+    CURLMsg *m;
+    curl_multi_perform(c->multi, &still);
+    while ((m = curl_multi_info_read(c->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *e = m->easy_handle;
+        CURLcode rc = m->data.result;
+        struct psw_attempt *a = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&a);
+        if (!a) {
+            alert_done(c, e, rc);
+            continue;
+        }
+        curl_multi_remove_handle(c->multi, e);
+        finish_slot(c, (struct slot *)((char *)a - offsetof(struct slot, a)), rc, 1);
+    }
+}
+
+/* ---- setup and the loop ------------------------------------------------ */
+
+static void make_worker_id(struct child *c)
+{
+    char raw[64] = "host";
+    unsigned char rnd[3];
+    gethostname(raw, sizeof(raw) - 1);
+    size_t j = 0;
+    for (size_t i = 0; raw[i] && j < sizeof(c->host) - 1; i++) {
+        char ch = raw[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || ch == '.';
+        c->host[j++] = ok ? ch : '_';
+    }
+    c->host[j] = '\0';
+    /* pid alone repeats across hosts and restarts; the random suffix keeps
+     * an old child's in-flight list from being mistaken for a new one's. */
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        memset(rnd, 0, sizeof(rnd));
+    snprintf(c->wid, sizeof(c->wid), "%s:%ld:%02x%02x%02x", c->host, (long)getpid(), rnd[0],
+             rnd[1], rnd[2]);
+}
+
+static int child_init(struct child *c, const struct psw_config *cfg, volatile sig_atomic_t *stop)
+{
+    struct psw_redis_options opt = PSW_REDIS_OPTIONS_INIT;
+    char err[512];
+
+    memset(c, 0, sizeof(*c));
+    c->cfg = cfg;
+    c->stop = stop;
+    c->started_at = psw_now_ms();
+    c->policy.schedule_ms = cfg->retry_schedule_ms;
+    c->policy.n = cfg->retry_schedule_n;
+    c->policy.max_age_ms = cfg->retry_max_age_ms;
+    snprintf(c->retention, sizeof(c->retention), "%lld",
+             (long long)cfg->retention_days * 86400000LL);
+    snprintf(c->cap, sizeof(c->cap), "%d", cfg->endpoint_max_in_flight);
+    snprintf(c->disable_after, sizeof(c->disable_after), "%d",
+             cfg->endpoint_disable_after_failures);
+    make_worker_id(c);
+
+    opt.url = cfg->redis_url;
+    opt.connect_timeout_ms = cfg->redis_connect_timeout_ms;
+    opt.command_timeout_ms = cfg->redis_command_timeout_ms;
+    opt.retry = PSW_REDIS_RETRY_POLLED;
+    opt.stop = stop;
+    if (!(c->r = psw_redis_new(&opt, err, sizeof(err)))) {
+        log_error("%s", err);
+        return PSW_EXIT_CONFIG;
+    }
+    opt.command_timeout_ms = 0; /* the parked BLMOVE waits; we poll its socket */
+    opt.load_scripts = 0;
+    if (!(c->rb = psw_redis_new(&opt, err, sizeof(err)))) {
+        log_error("%s", err);
+        return PSW_EXIT_CONFIG;
+    }
+    c->nslots = cfg->worker_concurrency;
+    c->slots = calloc((size_t)c->nslots, sizeof(*c->slots));
+    c->multi = curl_multi_init();
+    if (!c->slots || !c->multi) {
+        log_error("out of memory");
+        return 1;
+    }
+    /* Connections to the same host are reused; a bigger cache than the
+     * default keeps them across many endpoints. */
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->nslots * 2);
+    return 0;
+}
+
+static void child_cleanup(struct child *c)
+{
+    for (int i = 0; i < c->nslots && c->slots; i++) {
+        if (c->slots[i].state == SLOT_RUNNING)
+            curl_multi_remove_handle(c->multi, c->slots[i].a.easy);
+        free(c->slots[i].record);
+        psw_attempt_destroy(&c->slots[i].a);
+    }
+    for (int i = 0; i < 8; i++) {
+        if (c->alert_easy[i]) {
+            curl_multi_remove_handle(c->multi, c->alert_easy[i]);
+            curl_easy_cleanup(c->alert_easy[i]);
+            free(c->alert_body[i]);
+        }
+    }
+    curl_slist_free_all(c->alert_headers);
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    free(c->slots);
+    psw_redis_free(c->r);
+    psw_redis_free(c->rb);
+}
+
+/* Hands back whatever is left in our in-flight list (release.lua). */
+static void release_all(struct child *c)
+{
+    const char *argv[] = { c->cfg->redis_prefix, c->wid, c->retention };
+    redisReply *rep = psw_redis_eval(c->r, PSW_SCRIPT_RELEASE, 3, argv, NULL);
+    if (!rep) {
+        log_warn("could not hand back in-flight work (%s); the scheduler will recover it",
+                 psw_redis_errstr(c->r));
+        return;
+    }
+    long long n = psw_reply_int(rep, 0, 0);
+    if (n > 0)
+        log_info("handed back %lld unfinished deliveries", n);
+    freeReplyObject(rep);
+}
+
+int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
+{
+    struct child c;
+    int rc = child_init(&c, cfg, stop);
+    int stopping = 0;
+    int64_t deadline = 0;
+
+    if (rc != 0) {
+        child_cleanup(&c);
+        return rc;
+    }
+    log_info("worker %s started: concurrency %d", c.wid, c.nslots);
+
+    for (;;) {
+        int64_t now = psw_mono_ms();
+
+        if (*stop && !stopping) {
+            stopping = 1;
+            deadline = now + cfg->worker_shutdown_grace_ms;
+            unpark(&c);
+            log_info("stopping: finishing %d request(s) in flight (grace %lld ms)", c.busy,
+                     (long long)cfg->worker_shutdown_grace_ms);
+        }
+        if (stopping && c.busy == 0)
+            break;
+        if (stopping && now >= deadline) {
+            int running = 0;
+            for (int i = 0; i < c.nslots; i++)
+                running += c.slots[i].state == SLOT_RUNNING;
+            log_warn("shutdown grace over: abandoning %d request(s); they are handed back", running);
+            break;
+        }
+
+        if (psw_redis_ensure(c.r) == 0) {
+            if (psw_redis_generation(c.r) != c.gen_r) {
+                if (c.gen_r != 0)
+                    c.reconcile = 1;
+                c.gen_r = psw_redis_generation(c.r);
+                c.next_heartbeat = 0;
+            }
+            if (now >= c.next_heartbeat) {
+                heartbeat(&c);
+                c.next_heartbeat = now + cfg->worker_heartbeat_ms;
+            }
+            flush_completions(&c);
+            if (!stopping && c.reconcile && psw_redis_connected(c.r))
+                reconcile(&c);
+            if (!stopping && !c.parked && c.busy < c.nslots && psw_redis_connected(c.r)) {
+                int got = claim(&c, NULL, 0);
+                if (got >= 0 && c.drained && c.busy < c.nslots && psw_redis_ensure(c.rb) == 0)
+                    park(&c);
+            }
+        }
+
+        /* Wait for curl sockets and the parked BLMOVE. Without either to
+         * wait on, sleep until the next heartbeat or Redis retry. */
+        struct curl_waitfd extra[1];
+        unsigned nextra = 0;
+        if (c.parked && psw_redis_fd(c.rb) >= 0) {
+            extra[0].fd = psw_redis_fd(c.rb);
+            extra[0].events = CURL_WAIT_POLLIN;
+            extra[0].revents = 0;
+            nextra = 1;
+        }
+        long timeout = 1000;
+        int can_claim = !stopping && !c.parked && c.busy < c.nslots && !c.drained &&
+                        psw_redis_connected(c.r);
+        int done_pending = 0;
+        for (int i = 0; i < c.nslots && !done_pending; i++)
+            done_pending = c.slots[i].state == SLOT_DONE;
+        if (can_claim || (done_pending && psw_redis_connected(c.r)))
+            timeout = 0;
+        else if (!psw_redis_connected(c.r) || done_pending)
+            timeout = 100;
+        else if (c.next_heartbeat - now < timeout)
+            timeout = (long)(c.next_heartbeat - now > 0 ? c.next_heartbeat - now : 0);
+        if (stopping && timeout > 100)
+            timeout = 100;
+        int numfds = 0;
+        curl_multi_poll(c.multi, extra, nextra, (int)timeout, &numfds);
+        drive_curl(&c);
+        if (nextra && (extra[0].revents & CURL_WAIT_POLLIN))
+            parked_readable(&c);
+        else if (c.parked && psw_mono_ms() - c.parked_at > PARK_STUCK_MS) {
+            log_warn("parked BLMOVE got no answer for %d ms; reconnecting", PARK_STUCK_MS);
+            unpark(&c);
+        }
+        if (!c.parked && c.busy == 0 && c.drained && !stopping)
+            c.drained = 0; /* idle: claim (and park) again */
+    }
+
+    /* Write what we know; whatever is still listed goes back to ready. */
+    for (int tries = 0; tries < 3; tries++) {
+        int done_left = 0;
+        flush_completions(&c);
+        for (int i = 0; i < c.nslots; i++)
+            done_left += c.slots[i].state == SLOT_DONE;
+        if (done_left == 0)
+            break;
+        psw_redis_ensure(c.r);
+    }
+    if (psw_redis_connected(c.r) || psw_redis_ensure(c.r) == 0)
+        release_all(&c);
+    log_info("worker %s stopped: %lld delivered, %lld failed", c.wid, c.delivered, c.failed);
+    child_cleanup(&c);
+    return 0;
+}

@@ -1,0 +1,88 @@
+/*
+ * http.h — one delivery attempt as a libcurl easy handle.
+ *
+ * A struct psw_attempt holds everything about one request in flight: the
+ * delivery it belongs to (copied out of the claim reply), the request headers
+ * (signature included), and what came back, captured within bounds: at most
+ * http.max_response_bytes of body (the rest is counted and discarded, and a
+ * body far beyond that aborts the transfer), at most PSW_HTTP_MAX_HEADER_BYTES
+ * of response headers. The easy handle is reused across attempts so libcurl
+ * keeps connections alive per host.
+ *
+ * Ownership: psw_attempt_reset() frees what one attempt owns and keeps the
+ * easy handle; psw_attempt_destroy() frees the handle too.
+ */
+#ifndef PSW_HTTP_H
+#define PSW_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "common/config.h"
+#include "common/sign.h"
+
+#define PSW_HTTP_MAX_HEADER_BYTES 16384
+
+/* The delivery fields an attempt needs (from claim.lua's reply). */
+struct psw_delivery_job {
+    char *id;
+    char *event_id;
+    char *event_type;
+    char *endpoint_id;
+    char *url;
+    char *trigger;        /* first | retry | replay */
+    char *body;
+    size_t body_len;
+    int   attempt;        /* 1-based, across the delivery's life */
+    int64_t cycle_started_at;
+    int   cycle_attempts;
+    char *secrets[2];     /* newest first; [1] may be NULL */
+};
+
+struct psw_attempt {
+    CURL *easy;
+    struct curl_slist *req_headers;
+    struct psw_delivery_job job;
+    int64_t started_at;      /* Redis clock (ms), from the claim */
+    int64_t started_mono;
+    char    signature[PSW_SIGNATURE_SIZE];
+    int64_t signed_at;       /* the t= value */
+
+    /* response */
+    long    status;          /* 0 = no HTTP answer */
+    char   *body;            /* first max bytes, NUL-terminated */
+    size_t  body_len;
+    size_t  body_cap;
+    size_t  body_total;      /* bytes the receiver sent */
+    char   *headers;         /* raw header block of the final response */
+    size_t  headers_len;
+    int     headers_overflow;
+    char    retry_after[64];
+    char    location[256];
+    char    curl_err[CURL_ERROR_SIZE];
+};
+
+/* Prepares a for a new request of job (taking ownership of job's strings)
+ * and configures the easy handle (created on first use). now_s is the
+ * signature's timestamp. Returns 0, or -1 with err (signing failed …). */
+int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
+                      struct psw_delivery_job *job, int64_t now_s, char *err, size_t errlen);
+
+/* After the transfer finished with result rc: fills *ok (2xx), the error
+ * text (empty on success) into err, and the Retry-After moment (ms) if the
+ * answer was 429/503 with a usable header. end_ms is the attempt's end on
+ * the same clock as started_at. Returns 1 when the answer was 410 Gone. */
+int psw_attempt_finish(struct psw_attempt *a, CURLcode rc, int64_t end_ms, int *ok,
+                       int64_t *retry_after_ms, char *err, size_t errlen);
+
+/* The attempt record (SPEC §7) as compact JSON; caller frees. */
+char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
+                         const char *error);
+
+void psw_attempt_reset(struct psw_attempt *a);
+void psw_attempt_destroy(struct psw_attempt *a);
+void psw_delivery_job_free(struct psw_delivery_job *job);
+
+#endif
