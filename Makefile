@@ -89,6 +89,13 @@ $(O)/libpsw.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# A program is cmd/NAME.c, or every .c file under cmd/NAME/ (psw, the CLI).
+PSW_CLI_OBJ := $(patsubst %.c,$(O)/%.o,$(sort $(wildcard cmd/psw/*.c)))
+
+$(O)/bin/psw: $(PSW_CLI_OBJ) $(O)/libpsw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $(PSW_CLI_OBJ) $(O)/libpsw.a $(LDLIBS_LIB) -o $@
+
 $(O)/bin/%: $(O)/cmd/%.o $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $< $(O)/libpsw.a $(LDLIBS_LIB) -o $@
