@@ -1,0 +1,759 @@
+/*
+ * endpoint.c — endpoint operations (endpoint.h) over the Lua scripts
+ * common/lua/endpoint_*.lua.
+ *
+ * Division of work: C validates and normalizes every input (so a script only
+ * ever stores well-formed values) and turns replies into structs; each
+ * script does one whole change atomically and answers {'ok', HGETALL} or a
+ * status word ('notfound', 'deleted', 'limit', …) that C maps to a return
+ * code. Times come from Redis's clock (now_ms() in the scripts).
+ *
+ * Secrets: every secret written to Redis passes through secret_seal() and
+ * every secret read back through secret_open(). Both are the identity today;
+ * encryption at rest (secrets.key_file) slots in there. Secret copies are
+ * wiped before they are freed.
+ */
+#include "common/endpoint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "common/reply.h"
+#include "common/sign.h"
+#include "common/timeutil.h"
+#include "common/validate.h"
+
+#define ID_HINT "ep_ followed by 26 characters"
+#define GRACE_MAX_MS (365LL * 86400000LL)
+
+/* ---- secrets at rest ------------------------------------------------- */
+
+/* The form a secret is stored in. Heap string (wipe_free it), NULL on
+ * allocation failure. */
+static char *secret_seal(const char *plain)
+{
+    return strdup(plain);
+}
+
+/* The secret a stored value holds. Heap string, NULL on failure. */
+static char *secret_open(const char *stored)
+{
+    return strdup(stored);
+}
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* ---- small helpers --------------------------------------------------- */
+
+/* Copies s into out for a message: printable ASCII only (others become
+ * '?'), at most 64 characters, "..." when cut. */
+static void shown(const char *s, char *out, size_t n)
+{
+    size_t i, o = 0;
+    for (i = 0; s[i] && o + 4 < n && i < 64; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    if (s[i] && o + 4 <= n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+static int check_id(const char *id, char *err, size_t errlen)
+{
+    char q[80];
+    if (!id || !*id) {
+        snprintf(err, errlen, "endpoint id: required (" ID_HINT ")");
+        return PSW_EINVAL;
+    }
+    if (!psw_id_valid("ep_", id)) {
+        shown(id, q, sizeof(q));
+        snprintf(err, errlen, "endpoint id \"%s\" is not valid (" ID_HINT ")", q);
+        return PSW_EINVAL;
+    }
+    return PSW_OK;
+}
+
+static int check_account(const char *account, char *err, size_t errlen)
+{
+    if (!account || !*account) {
+        snprintf(err, errlen, "account_id: required");
+        return PSW_EINVAL;
+    }
+    if (!psw_token_valid(account, PSW_ACCOUNT_ID_MAX)) {
+        snprintf(err, errlen, "account_id: must be 1-%d characters of A-Z a-z 0-9 _ - . :",
+                 PSW_ACCOUNT_ID_MAX);
+        return PSW_EINVAL;
+    }
+    return PSW_OK;
+}
+
+/* Lower-cases and checks a domain into out[PSW_DOMAIN_MAX + 1]; "" stays
+ * "" (account level). */
+static int check_domain(const char *domain, char *out, char *err, size_t errlen)
+{
+    char q[80];
+    size_t n = strlen(domain);
+    if (n > PSW_DOMAIN_MAX) {
+        snprintf(err, errlen, "domain: too long (%zu characters, at most %d)", n,
+                 PSW_DOMAIN_MAX);
+        return PSW_EINVAL;
+    }
+    for (size_t i = 0; i <= n; i++) {
+        char c = domain[i];
+        out[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    if (n > 0 && !psw_domain_valid(out)) {
+        shown(domain, q, sizeof(q));
+        snprintf(err, errlen,
+                 "domain: \"%s\" is not a valid domain name (dot-separated labels of 1-63 "
+                 "letters, digits and hyphens; \"\" for every domain of the account)",
+                 q);
+        return PSW_EINVAL;
+    }
+    return PSW_OK;
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+            return 0;
+        if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f))
+            return 0; /* overlong, surrogate */
+        return 3;
+    }
+    if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+            return 0;
+        if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+            return 0; /* overlong, above U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+/* Free text (description, disable reason): UTF-8, no control characters. */
+static int check_text(const char *what, const char *d, char *err, size_t errlen)
+{
+    size_t n = strlen(d);
+    if (n > PSW_DESCRIPTION_MAX) {
+        snprintf(err, errlen, "%s: too long (%zu bytes, at most %d)", what, n,
+                 PSW_DESCRIPTION_MAX);
+        return PSW_EINVAL;
+    }
+    for (size_t i = 0; i < n;) {
+        const unsigned char *p = (const unsigned char *)d + i;
+        if (*p < 0x20 || *p == 0x7f) {
+            snprintf(err, errlen, "%s: control character at byte %zu is not allowed", what,
+                     i + 1);
+            return PSW_EINVAL;
+        }
+        size_t k = utf8_seq(p);
+        if (k == 0) {
+            snprintf(err, errlen, "%s: not valid UTF-8 at byte %zu", what, i + 1);
+            return PSW_EINVAL;
+        }
+        i += k;
+    }
+    return PSW_OK;
+}
+
+/* A failed call: no reply (the connection failed) or an error reply. */
+static int redis_failure(struct psw_ctx *ctx, const redisReply *rep, const char *what,
+                         char *err, size_t errlen)
+{
+    if (!rep)
+        snprintf(err, errlen, "%s", psw_redis_errstr(ctx->redis));
+    else if (rep->type == REDIS_REPLY_ERROR)
+        snprintf(err, errlen, "redis: %s: %s", what, rep->str);
+    else
+        snprintf(err, errlen, "redis: %s: unexpected reply", what);
+    return PSW_EFAIL;
+}
+
+/* Runs an endpoint script; on success *out is an array whose first element
+ * is the status word (returned in *word). */
+static int run(struct psw_ctx *ctx, enum psw_script_id script, int argc, const char **argv,
+               redisReply **out, const char **word, char *err, size_t errlen)
+{
+    redisReply *rep = psw_redis_eval(ctx->redis, script, argc, argv, NULL);
+    *out = NULL;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        !psw_reply_str(rep, 0)) {
+        int rc = redis_failure(ctx, rep, psw_script_sources[script].name, err, errlen);
+        freeReplyObject(rep);
+        return rc;
+    }
+    *out = rep;
+    *word = psw_reply_str(rep, 0);
+    return PSW_OK;
+}
+
+/* Maps the status words every endpoint script shares. */
+static int status_word(const char *word, const char *id, char *err, size_t errlen)
+{
+    if (strcmp(word, "notfound") == 0) {
+        snprintf(err, errlen, "no endpoint %s", id);
+        return PSW_ENOTFOUND;
+    }
+    if (strcmp(word, "deleted") == 0) {
+        snprintf(err, errlen, "endpoint %s was deleted", id);
+        return PSW_ENOTFOUND;
+    }
+    snprintf(err, errlen, "redis: unexpected script answer \"%s\"", word);
+    return PSW_EFAIL;
+}
+
+static char *dup_field(const redisReply *h, const char *field)
+{
+    const char *v = psw_reply_hget(h, field);
+    return strdup(v ? v : "");
+}
+
+/* Fills out from an HGETALL reply. out is freed first on failure. */
+static int from_hash(const redisReply *h, struct psw_endpoint *out, char *err, size_t errlen)
+{
+    const char *id = psw_reply_hget(h, "id");
+    const char *secret = psw_reply_hget(h, "secret");
+    const char *prev = psw_reply_hget(h, "secret_prev");
+
+    memset(out, 0, sizeof(*out));
+    if (!id || strlen(id) >= sizeof(out->id)) {
+        snprintf(err, errlen, "redis: endpoint hash without a valid id field");
+        return PSW_EFAIL;
+    }
+    memcpy(out->id, id, strlen(id) + 1);
+    out->account_id = dup_field(h, "account_id");
+    out->domain = dup_field(h, "domain");
+    out->url = dup_field(h, "url");
+    out->events = dup_field(h, "events");
+    out->status = dup_field(h, "status");
+    out->secret = secret_open(secret ? secret : "");
+    out->secret_prev = secret_open(prev ? prev : "");
+    out->disabled_reason = dup_field(h, "disabled_reason");
+    out->disabled_by = dup_field(h, "disabled_by");
+    out->description = dup_field(h, "description");
+    out->secret_prev_until = psw_parse_ll(psw_reply_hget(h, "secret_prev_until"), 0);
+    out->consecutive_failures = psw_parse_ll(psw_reply_hget(h, "consecutive_failures"), 0);
+    out->disabled_at = psw_parse_ll(psw_reply_hget(h, "disabled_at"), 0);
+    out->created_at = psw_parse_ll(psw_reply_hget(h, "created_at"), 0);
+    out->updated_at = psw_parse_ll(psw_reply_hget(h, "updated_at"), 0);
+    out->deleted_at = psw_parse_ll(psw_reply_hget(h, "deleted_at"), 0);
+    if (!out->account_id || !out->domain || !out->url || !out->events || !out->status ||
+        !out->secret || !out->secret_prev || !out->disabled_reason || !out->disabled_by ||
+        !out->description) {
+        psw_endpoint_free(out);
+        snprintf(err, errlen, "out of memory");
+        return PSW_EFAIL;
+    }
+    return PSW_OK;
+}
+
+/* {'ok', HGETALL} → *out (when out is not NULL). */
+static int ok_reply(const redisReply *rep, struct psw_endpoint *out, char *err, size_t errlen)
+{
+    if (!out)
+        return PSW_OK;
+    if (rep->elements < 2 || rep->element[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "redis: endpoint script answered without the endpoint");
+        return PSW_EFAIL;
+    }
+    return from_hash(rep->element[1], out, err, errlen);
+}
+
+/* ---- operations ------------------------------------------------------ */
+
+void psw_endpoint_free(struct psw_endpoint *ep)
+{
+    if (!ep)
+        return;
+    free(ep->account_id);
+    free(ep->domain);
+    free(ep->url);
+    free(ep->events);
+    free(ep->status);
+    wipe_free(ep->secret);
+    wipe_free(ep->secret_prev);
+    free(ep->disabled_reason);
+    free(ep->disabled_by);
+    free(ep->description);
+    memset(ep, 0, sizeof(*ep));
+}
+
+void psw_endpoint_list_free(struct psw_endpoint *eps, size_t n)
+{
+    if (!eps)
+        return;
+    for (size_t i = 0; i < n; i++)
+        psw_endpoint_free(&eps[i]);
+    free(eps);
+}
+
+int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spec,
+                        struct psw_endpoint *out, char *err, size_t errlen)
+{
+    char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE], generated[PSW_SECRET_SIZE];
+    char id[PSW_ID_SIZE], limit[24];
+    char *sealed = NULL;
+    redisReply *rep = NULL;
+    const char *word;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!spec) {
+        snprintf(err, errlen, "no endpoint settings given");
+        return PSW_EINVAL;
+    }
+    if ((rc = check_account(spec->account_id, err, errlen)) != PSW_OK)
+        return rc;
+    if (psw_url_check(spec->url, (size_t)ctx->cfg->limits_max_url_length, err, errlen) < 0)
+        return PSW_EINVAL;
+    if ((rc = check_domain(spec->domain ? spec->domain : "", domain, err, errlen)) != PSW_OK)
+        return rc;
+    if (psw_events_normalize(spec->events ? spec->events : "*", events, sizeof(events), err,
+                             errlen) < 0)
+        return PSW_EINVAL;
+    if (spec->secret && psw_secret_check(spec->secret, err, errlen) < 0)
+        return PSW_EINVAL;
+    if (spec->description && (rc = check_text("description", spec->description, err, errlen)) != PSW_OK)
+        return rc;
+
+    if (!spec->secret && psw_secret_generate(generated) < 0) {
+        snprintf(err, errlen, "could not generate a secret (random generator failed)");
+        return PSW_EFAIL;
+    }
+    if (psw_id_new("ep_", id) < 0) {
+        snprintf(err, errlen, "could not generate an endpoint id (random generator failed)");
+        rc = PSW_EFAIL;
+        goto cleanup;
+    }
+    sealed = secret_seal(spec->secret ? spec->secret : generated);
+    if (!sealed) {
+        snprintf(err, errlen, "out of memory");
+        rc = PSW_EFAIL;
+        goto cleanup;
+    }
+    snprintf(limit, sizeof(limit), "%d", ctx->cfg->limits_max_endpoints_per_account);
+    const char *argv[] = { ctx->cfg->redis_prefix, id, spec->account_id, domain, spec->url,
+                           events, sealed, spec->description ? spec->description : "", limit };
+    rc = run(ctx, PSW_SCRIPT_ENDPOINT_CREATE, 9, argv, &rep, &word, err, errlen);
+    if (rc != PSW_OK)
+        goto cleanup;
+    if (strcmp(word, "ok") == 0) {
+        rc = ok_reply(rep, out, err, errlen);
+    } else if (strcmp(word, "limit") == 0) {
+        snprintf(err, errlen,
+                 "account %s already has %lld endpoints (limits.max_endpoints_per_account)",
+                 spec->account_id, psw_reply_int(rep, 1, 0));
+        rc = PSW_ECONFLICT;
+    } else if (strcmp(word, "exists") == 0) {
+        snprintf(err, errlen, "endpoint id %s is already taken; try again", id);
+        rc = PSW_EFAIL;
+    } else {
+        rc = status_word(word, id, err, errlen);
+    }
+
+cleanup:
+    explicit_bzero(generated, sizeof(generated));
+    wipe_free(sealed);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int psw_endpoint_get(struct psw_ctx *ctx, const char *id, struct psw_endpoint *out, char *err,
+                     size_t errlen)
+{
+    char key[PSW_KEY_SIZE];
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = check_id(id, err, errlen)) != PSW_OK)
+        return rc;
+    psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_ENDPOINT, id);
+    const char *argv[] = { "HGETALL", key };
+    redisReply *rep = psw_redis_commandv(ctx->redis, 2, argv, NULL);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        rc = redis_failure(ctx, rep, "HGETALL", err, errlen);
+    } else if (rep->elements == 0) {
+        snprintf(err, errlen, "no endpoint %s", id);
+        rc = PSW_ENOTFOUND;
+    } else {
+        rc = from_hash(rep, out, err, errlen);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int by_created(const void *a, const void *b)
+{
+    const struct psw_endpoint *x = a, *y = b;
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpoint **out,
+                      size_t *n, char *err, size_t errlen)
+{
+    struct psw_endpoint *eps = NULL;
+    redisReply *rep = NULL;
+    size_t count = 0;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (account && (rc = check_account(account, err, errlen)) != PSW_OK)
+        return rc;
+    const char *argv[] = { ctx->cfg->redis_prefix, account ? account : "" };
+    rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_ENDPOINT_LIST, 2, argv, NULL);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        rc = redis_failure(ctx, rep, "endpoint_list", err, errlen);
+        goto cleanup;
+    }
+    rc = PSW_OK;
+    if (rep->elements == 0)
+        goto cleanup;
+    eps = calloc(rep->elements, sizeof(*eps));
+    if (!eps) {
+        snprintf(err, errlen, "out of memory");
+        rc = PSW_EFAIL;
+        goto cleanup;
+    }
+    for (size_t i = 0; i < rep->elements; i++) {
+        if (rep->element[i]->type != REDIS_REPLY_ARRAY) {
+            rc = redis_failure(ctx, rep, "endpoint_list", err, errlen);
+            goto cleanup;
+        }
+        if ((rc = from_hash(rep->element[i], &eps[count], err, errlen)) != PSW_OK)
+            goto cleanup;
+        count++;
+    }
+    qsort(eps, count, sizeof(*eps), by_created);
+    *out = eps;
+    *n = count;
+    eps = NULL;
+
+cleanup:
+    psw_endpoint_list_free(eps, count);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_endpoint_spec *spec,
+                        struct psw_endpoint *out, char *err, size_t errlen)
+{
+    char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE];
+    const char *argv[3 + 8];
+    redisReply *rep = NULL;
+    const char *word;
+    int argc = 3, rc;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if ((rc = check_id(id, err, errlen)) != PSW_OK)
+        return rc;
+    if (!spec) {
+        snprintf(err, errlen, "no endpoint settings given");
+        return PSW_EINVAL;
+    }
+    if (spec->secret) {
+        snprintf(err, errlen,
+                 "secret: update does not change secrets; use rotate-secret, which keeps the "
+                 "old secret valid for signing.rotation_grace");
+        return PSW_EINVAL;
+    }
+    if (spec->account_id && (rc = check_account(spec->account_id, err, errlen)) != PSW_OK)
+        return rc;
+    if (!spec->url && !spec->domain && !spec->events && !spec->description) {
+        snprintf(err, errlen, "nothing to update: give url, domain, events or description");
+        return PSW_EINVAL;
+    }
+    argv[0] = ctx->cfg->redis_prefix;
+    argv[1] = id;
+    argv[2] = spec->account_id ? spec->account_id : "";
+    if (spec->url) {
+        if (psw_url_check(spec->url, (size_t)ctx->cfg->limits_max_url_length, err, errlen) < 0)
+            return PSW_EINVAL;
+        argv[argc++] = "url";
+        argv[argc++] = spec->url;
+    }
+    if (spec->domain) {
+        if ((rc = check_domain(spec->domain, domain, err, errlen)) != PSW_OK)
+            return rc;
+        argv[argc++] = "domain";
+        argv[argc++] = domain;
+    }
+    if (spec->events) {
+        if (psw_events_normalize(spec->events, events, sizeof(events), err, errlen) < 0)
+            return PSW_EINVAL;
+        argv[argc++] = "events";
+        argv[argc++] = events;
+    }
+    if (spec->description) {
+        if ((rc = check_text("description", spec->description, err, errlen)) != PSW_OK)
+            return rc;
+        argv[argc++] = "description";
+        argv[argc++] = spec->description;
+    }
+
+    rc = run(ctx, PSW_SCRIPT_ENDPOINT_UPDATE, argc, argv, &rep, &word, err, errlen);
+    if (rc != PSW_OK)
+        return rc;
+    if (strcmp(word, "ok") == 0) {
+        rc = ok_reply(rep, out, err, errlen);
+    } else if (strcmp(word, "account") == 0) {
+        snprintf(err, errlen,
+                 "account_id: endpoint %s belongs to account %s; an endpoint cannot move to "
+                 "another account (create a new one)",
+                 id, psw_reply_str(rep, 1) ? psw_reply_str(rep, 1) : "?");
+        rc = PSW_EINVAL;
+    } else {
+        rc = status_word(word, id, err, errlen);
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+int psw_endpoint_delete(struct psw_ctx *ctx, const char *id, char *err, size_t errlen)
+{
+    char ttl[24];
+    redisReply *rep = NULL;
+    const char *word;
+    int rc;
+
+    if ((rc = check_id(id, err, errlen)) != PSW_OK)
+        return rc;
+    snprintf(ttl, sizeof(ttl), "%lld", psw_ctx_retention_ms(ctx));
+    const char *argv[] = { ctx->cfg->redis_prefix, id, ttl };
+    rc = run(ctx, PSW_SCRIPT_ENDPOINT_DELETE, 3, argv, &rep, &word, err, errlen);
+    if (rc != PSW_OK)
+        return rc;
+    rc = strcmp(word, "ok") == 0 ? PSW_OK : status_word(word, id, err, errlen);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* enable / disable: a script taking the id and extra arguments, answering
+ * {'ok', HGETALL}. */
+static int set_state(struct psw_ctx *ctx, enum psw_script_id script, const char *id,
+                     int argc, const char **argv, struct psw_endpoint *out, char *err,
+                     size_t errlen)
+{
+    redisReply *rep = NULL;
+    const char *word;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if ((rc = check_id(id, err, errlen)) != PSW_OK)
+        return rc;
+    rc = run(ctx, script, argc, argv, &rep, &word, err, errlen);
+    if (rc != PSW_OK)
+        return rc;
+    rc = strcmp(word, "ok") == 0 ? ok_reply(rep, out, err, errlen)
+                                 : status_word(word, id, err, errlen);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int psw_endpoint_enable(struct psw_ctx *ctx, const char *id, struct psw_endpoint *out,
+                        char *err, size_t errlen)
+{
+    const char *argv[] = { ctx->cfg->redis_prefix, id };
+    return set_state(ctx, PSW_SCRIPT_ENDPOINT_ENABLE, id, 2, argv, out, err, errlen);
+}
+
+int psw_endpoint_disable(struct psw_ctx *ctx, const char *id, const char *reason,
+                         const char *who, struct psw_endpoint *out, char *err, size_t errlen)
+{
+    int rc;
+    if (!reason || !*reason)
+        reason = "disabled by operator";
+    if (!who || !*who)
+        who = "operator";
+    if ((rc = check_text("reason", reason, err, errlen)) != PSW_OK) {
+        if (out)
+            memset(out, 0, sizeof(*out));
+        return rc;
+    }
+    if (!psw_token_valid(who, 64)) {
+        snprintf(err, errlen, "disabled_by: must be 1-64 characters of A-Z a-z 0-9 _ - . :");
+        if (out)
+            memset(out, 0, sizeof(*out));
+        return PSW_EINVAL;
+    }
+    const char *argv[] = { ctx->cfg->redis_prefix, id, reason, who };
+    return set_state(ctx, PSW_SCRIPT_ENDPOINT_DISABLE, id, 4, argv, out, err, errlen);
+}
+
+int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *new_secret,
+                               long long grace_ms, struct psw_endpoint *out, char *err,
+                               size_t errlen)
+{
+    char generated[PSW_SECRET_SIZE], grace[24];
+    struct psw_endpoint cur = { 0 };
+    char *sealed = NULL;
+    redisReply *rep = NULL;
+    const char *word;
+    int rc;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    generated[0] = '\0';
+    if ((rc = check_id(id, err, errlen)) != PSW_OK)
+        return rc;
+    if (new_secret && psw_secret_check(new_secret, err, errlen) < 0)
+        return PSW_EINVAL;
+    if (grace_ms < 0)
+        grace_ms = (long long)ctx->cfg->signing_rotation_grace_ms;
+    if (grace_ms > GRACE_MAX_MS) {
+        snprintf(err, errlen, "grace: at most 365d");
+        return PSW_EINVAL;
+    }
+    /* Read first: a missing or deleted endpoint is reported before a secret
+     * is generated, and a "new" secret equal to the current one is refused
+     * (the comparison needs the opened secret, so it cannot run in Lua). */
+    if ((rc = psw_endpoint_get(ctx, id, &cur, err, errlen)) != PSW_OK)
+        goto cleanup;
+    if (strcmp(cur.status, "deleted") == 0) {
+        rc = status_word("deleted", id, err, errlen);
+        goto cleanup;
+    }
+    if (new_secret && strcmp(new_secret, cur.secret) == 0) {
+        snprintf(err, errlen, "secret: the new secret is the endpoint's current secret");
+        rc = PSW_EINVAL;
+        goto cleanup;
+    }
+    if (!new_secret) {
+        if (psw_secret_generate(generated) < 0) {
+            snprintf(err, errlen, "could not generate a secret (random generator failed)");
+            rc = PSW_EFAIL;
+            goto cleanup;
+        }
+        new_secret = generated;
+    }
+    sealed = secret_seal(new_secret);
+    if (!sealed) {
+        snprintf(err, errlen, "out of memory");
+        rc = PSW_EFAIL;
+        goto cleanup;
+    }
+    snprintf(grace, sizeof(grace), "%lld", grace_ms);
+    const char *argv[] = { ctx->cfg->redis_prefix, id, sealed, grace };
+    rc = run(ctx, PSW_SCRIPT_ENDPOINT_ROTATE, 4, argv, &rep, &word, err, errlen);
+    if (rc != PSW_OK)
+        goto cleanup;
+    rc = strcmp(word, "ok") == 0 ? ok_reply(rep, out, err, errlen)
+                                 : status_word(word, id, err, errlen);
+
+cleanup:
+    explicit_bzero(generated, sizeof(generated));
+    wipe_free(sealed);
+    psw_endpoint_free(&cur);
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* ---- JSON ------------------------------------------------------------ */
+
+static int add(struct json_object *o, const char *key, struct json_object *v)
+{
+    /* json_object_object_add takes v (NULL = JSON null) even when it fails. */
+    return json_object_object_add(o, key, v);
+}
+
+static int add_str(struct json_object *o, const char *key, const char *s)
+{
+    struct json_object *v = json_object_new_string(s ? s : "");
+    return v ? add(o, key, v) : -1;
+}
+
+static int add_str_or_null(struct json_object *o, const char *key, const char *s)
+{
+    return s && *s ? add_str(o, key, s) : add(o, key, NULL);
+}
+
+static int add_time(struct json_object *o, const char *key, long long ms)
+{
+    char iso[PSW_ISO_SIZE];
+    if (ms <= 0)
+        return add(o, key, NULL);
+    psw_time_format((int64_t)ms, iso);
+    return add_str(o, key, iso);
+}
+
+static struct json_object *events_array(const char *events)
+{
+    struct json_object *a = json_object_new_array();
+    const char *p = events ? events : "";
+    if (!a)
+        return NULL;
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        struct json_object *s = json_object_new_string_len(p, (int)len);
+        if (!s || json_object_array_add(a, s) != 0) {
+            json_object_put(s);
+            json_object_put(a);
+            return NULL;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return a;
+}
+
+struct json_object *psw_endpoint_to_json(const struct psw_endpoint *ep, int show_secret)
+{
+    struct json_object *o = json_object_new_object();
+    struct json_object *events = NULL, *num = NULL;
+    int bad = 0;
+
+    if (!o)
+        return NULL;
+    bad |= add_str(o, "id", ep->id);
+    bad |= add_str(o, "account_id", ep->account_id);
+    bad |= add_str(o, "domain", ep->domain);
+    bad |= add_str(o, "url", ep->url);
+    events = events_array(ep->events);
+    bad |= events ? add(o, "events", events) : -1;
+    bad |= add_str(o, "status", ep->status);
+    num = json_object_new_int64(ep->consecutive_failures);
+    bad |= num ? add(o, "consecutive_failures", num) : -1;
+    bad |= add_str_or_null(o, "disabled_reason", ep->disabled_reason);
+    bad |= add_str_or_null(o, "disabled_by", ep->disabled_by);
+    bad |= add_time(o, "disabled_at", ep->disabled_at);
+    bad |= add_time(o, "created_at", ep->created_at);
+    bad |= add_time(o, "updated_at", ep->updated_at);
+    bad |= add_time(o, "deleted_at", ep->deleted_at);
+    bad |= add_str(o, "description", ep->description);
+    if (show_secret) {
+        int has_prev = ep->secret_prev && *ep->secret_prev;
+        bad |= add_str(o, "secret", ep->secret);
+        bad |= add_str_or_null(o, "secret_prev", ep->secret_prev);
+        bad |= add_time(o, "secret_prev_until", has_prev ? ep->secret_prev_until : 0);
+    }
+    if (bad) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
