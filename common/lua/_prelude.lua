@@ -33,23 +33,37 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- A freed in-flight slot of endpoint ep lets its longest-waiting delivery
--- back in at the front of ready (the end workers pop from), so a delivery
--- held back by endpoint.max_in_flight keeps its place in line.
-local function release_slot(ep, did)
-  redis.call('SREM', K.endpoint_inflight(ep), did)
+-- Moves the n longest-waiting deliveries held back for ep (all when n is
+-- nil) to the front of ready, oldest frontmost, and forgets the endpoint in
+-- queue:waiting once its list is empty. Returns how many moved.
+local function unhold(ep, n)
   local wk = K.endpoint_waiting(ep)
-  if redis.call('LMOVE', wk, K.ready, 'LEFT', 'RIGHT') then
-    if redis.call('LLEN', wk) == 0 then redis.call('SREM', K.waiting, ep) end
+  local ids
+  if n then
+    if n <= 0 then return 0 end
+    ids = redis.call('LPOP', wk, n)
+  else
+    ids = redis.call('LRANGE', wk, 0, -1)
+    redis.call('DEL', wk)
   end
+  ids = ids or {}
+  for i = #ids, 1, -1 do redis.call('RPUSH', K.ready, ids[i]) end
+  if redis.call('LLEN', wk) == 0 then redis.call('SREM', K.waiting, ep) end
+  return #ids
 end
 
 -- Puts every delivery held back for ep in front of ready again (used when
 -- the endpoint stops taking requests: they will be skipped at claim).
 local function flush_waiting(ep)
-  local wk = K.endpoint_waiting(ep)
-  while redis.call('LMOVE', wk, K.ready, 'LEFT', 'RIGHT') do end
-  redis.call('SREM', K.waiting, ep)
+  unhold(ep, nil)
+end
+
+-- A freed in-flight slot of endpoint ep lets its longest-waiting delivery
+-- back in at the front of ready (the end workers pop from), so a delivery
+-- held back by endpoint.max_in_flight keeps its place in line.
+local function release_slot(ep, did)
+  redis.call('SREM', K.endpoint_inflight(ep), did)
+  unhold(ep, 1)
 end
 
 -- Disables an endpoint that is enabled, adds one alert and counts it.

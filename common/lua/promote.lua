@@ -33,11 +33,11 @@ for _, ep in ipairs(redis.call('SRANDMEMBER', K.waiting, 10)) do
       redis.call('SREM', fk, did)
     end
   end
-  local free = cap > 0 and cap - redis.call('SCARD', fk) or redis.call('LLEN', wk)
-  while free > 0 and redis.call('LMOVE', wk, K.ready, 'LEFT', 'RIGHT') do
-    free = free - 1
+  if cap > 0 then
+    unhold(ep, cap - redis.call('SCARD', fk))
+  else
+    unhold(ep, nil) -- the cap was lifted: nothing needs to wait
   end
-  if redis.call('LLEN', wk) == 0 then redis.call('SREM', K.waiting, ep) end
 end
 
 local first = redis.call('ZRANGE', K.scheduled, 0, 0, 'WITHSCORES')
