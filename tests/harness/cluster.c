@@ -1,0 +1,312 @@
+/*
+ * cluster.c — see cluster.h. Everything bounded; every process started here
+ * is stopped by cluster_stop (and by the harness at exit if a test aborts).
+ */
+#include "tests/harness/cluster.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/endpoint.h"
+#include "common/publish.h"
+#include "common/reply.h"
+
+static const char *const test_defaults[] = {
+    "log.level: info",
+    "worker.processes: 2",
+    "worker.concurrency: 16",
+    "worker.heartbeat: 200ms",
+    "worker.shutdown_grace: 3s",
+    "scheduler.tick: 20ms",
+    "scheduler.worker_timeout: 2s",
+    "retry.schedule: 100ms, 200ms, 300ms",
+    "retry.max_age: 30s",
+    "http.connect_timeout: 1s",
+    "http.timeout: 2s",
+    "http.allow_private_networks: true",
+    NULL,
+};
+
+static int overridden(const char *const *overrides, const char *line)
+{
+    size_t klen = strcspn(line, ":");
+    for (size_t i = 0; overrides && overrides[i]; i++)
+        if (strncmp(overrides[i], line, klen) == 0 && overrides[i][klen] == ':')
+            return 1;
+    return 0;
+}
+
+static int write_config(struct cluster *c, const char *const *overrides)
+{
+    char buf[8192];
+    size_t len = 0;
+    len += (size_t)snprintf(buf + len, sizeof(buf) - len, "redis.url: %s\n", c->redis.url);
+    for (size_t i = 0; test_defaults[i]; i++)
+        if (!overridden(overrides, test_defaults[i]))
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", test_defaults[i]);
+    for (size_t i = 0; overrides && overrides[i]; i++)
+        if (strncmp(overrides[i], "test.", 5) != 0)
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", overrides[i]);
+    if (len >= sizeof(buf))
+        return -1;
+    snprintf(c->config_path, sizeof(c->config_path), "%s/psw.yaml", c->dir);
+    return write_file(c->config_path, buf);
+}
+
+static pid_t start_prog(struct cluster *c, const char *prog, char *log, size_t logn, int idx)
+{
+    const char *argv[] = { "--config", c->config_path, NULL };
+    snprintf(log, logn, "%s/%s-%d.log", c->dir, prog, idx);
+    return proc_spawn(prog, argv, log);
+}
+
+pid_t cluster_add_scheduler(struct cluster *c)
+{
+    if (c->nsched >= CLUSTER_MAX_PROCS)
+        return -1;
+    int i = c->nsched;
+    pid_t pid = start_prog(c, "psw-scheduler", c->sched_log[i], sizeof(c->sched_log[i]), i);
+    if (pid > 0)
+        c->sched[c->nsched++] = pid;
+    return pid;
+}
+
+pid_t cluster_add_worker(struct cluster *c)
+{
+    if (c->nwork >= CLUSTER_MAX_PROCS)
+        return -1;
+    int i = c->nwork;
+    pid_t pid = start_prog(c, "psw-worker", c->work_log[i], sizeof(c->work_log[i]), i);
+    if (pid > 0)
+        c->work[c->nwork++] = pid;
+    return pid;
+}
+
+int cluster_start(struct cluster *c, const char *const *overrides, int nsched, int nwork)
+{
+    struct redis_srv_opts ro = { 0 };
+    char err[1024];
+
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; overrides && overrides[i]; i++)
+        if (strcmp(overrides[i], "test.aof: yes") == 0) {
+            ro.aof = 1;
+            ro.appendfsync = "always";
+        }
+    if (!(c->dir = tmpdir_new())) {
+        fprintf(stderr, "cluster: mkdtemp failed\n");
+        return -1;
+    }
+    if (redis_srv_start(&c->redis, &ro) < 0) {
+        fprintf(stderr, "cluster: redis-server did not start\n");
+        return -1;
+    }
+    if (!(c->rx = rx_start())) {
+        fprintf(stderr, "cluster: receiver did not start\n");
+        return -1;
+    }
+    if (write_config(c, overrides) < 0) {
+        fprintf(stderr, "cluster: could not write the config\n");
+        return -1;
+    }
+    if (psw_config_load(&c->cfg, c->config_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "cluster: config: %s\n", err);
+        return -1;
+    }
+    if (psw_ctx_open(&c->ctx, &c->cfg, PSW_REDIS_FAIL_FAST, NULL, err, sizeof(err)) != PSW_OK) {
+        fprintf(stderr, "cluster: %s\n", err);
+        return -1;
+    }
+    if (!(c->rc = redis_srv_connect(&c->redis))) {
+        fprintf(stderr, "cluster: raw connection failed\n");
+        return -1;
+    }
+    for (int i = 0; i < nsched; i++)
+        if (cluster_add_scheduler(c) < 0)
+            return -1;
+    for (int i = 0; i < nwork; i++)
+        if (cluster_add_worker(c) < 0)
+            return -1;
+    return 0;
+}
+
+void cluster_stop(struct cluster *c, int dump)
+{
+    if (dump) {
+        for (int i = 0; i < c->nsched; i++) {
+            fprintf(stderr, "--- %s\n", c->sched_log[i]);
+            file_tail(c->sched_log[i], 30);
+        }
+        for (int i = 0; i < c->nwork; i++) {
+            fprintf(stderr, "--- %s\n", c->work_log[i]);
+            file_tail(c->work_log[i], 40);
+        }
+    }
+    for (int i = 0; i < c->nwork; i++)
+        if (c->work[i] > 0)
+            kill(c->work[i], SIGTERM);
+    for (int i = 0; i < c->nsched; i++)
+        if (c->sched[i] > 0)
+            kill(c->sched[i], SIGTERM);
+    for (int i = 0; i < c->nwork; i++)
+        if (c->work[i] > 0)
+            proc_stop(c->work[i], SIGTERM, 8000);
+    for (int i = 0; i < c->nsched; i++)
+        if (c->sched[i] > 0)
+            proc_stop(c->sched[i], SIGTERM, 5000);
+    c->nwork = c->nsched = 0;
+    if (c->rc) {
+        redisFree(c->rc);
+        c->rc = NULL;
+    }
+    psw_ctx_close(&c->ctx);
+    psw_config_free(&c->cfg);
+    if (c->rx) {
+        rx_stop(c->rx);
+        c->rx = NULL;
+    }
+    redis_srv_stop(&c->redis);
+    if (c->dir) {
+        tmpdir_remove(c->dir);
+        free(c->dir);
+        c->dir = NULL;
+    }
+}
+
+int cluster_endpoint(struct cluster *c, const char *account, const char *path,
+                     const char *domain, const char *events, const char *secret,
+                     char id[PSW_ID_SIZE], char *secret_out, size_t secret_n)
+{
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep;
+    char url[512], err[1024];
+
+    memset(&ep, 0, sizeof(ep));
+    rx_url(c->rx, path, url, sizeof(url));
+    spec.account_id = account;
+    spec.url = url;
+    spec.domain = domain;
+    spec.events = events;
+    spec.secret = secret;
+    int rc = psw_endpoint_create(&c->ctx, &spec, &ep, err, sizeof(err));
+    if (rc != PSW_OK) {
+        fprintf(stderr, "cluster_endpoint: %s\n", err);
+        return -1;
+    }
+    snprintf(id, PSW_ID_SIZE, "%s", ep.id);
+    if (secret_out)
+        snprintf(secret_out, secret_n, "%s", ep.secret);
+    psw_endpoint_free(&ep);
+    return 0;
+}
+
+int cluster_publish(struct cluster *c, const char *json, char *evt_out, size_t evt_n,
+                    int *deliveries)
+{
+    struct psw_publish_result res;
+    int rc = psw_publish(&c->ctx, json, strlen(json), &res);
+    if (rc != PSW_OK)
+        fprintf(stderr, "cluster_publish: %s\n", res.err);
+    if (evt_out)
+        snprintf(evt_out, evt_n, "%s", res.event_id);
+    if (deliveries)
+        *deliveries = res.deliveries;
+    return rc;
+}
+
+redisReply *cluster_cmd(struct cluster *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c->rc, fmt, ap);
+    va_end(ap);
+    if (!r) {
+        fprintf(stderr, "cluster_cmd: %s\n", c->rc->errstr);
+        abort();
+    }
+    return r;
+}
+
+char *cluster_hget(struct cluster *c, const char *key_suffix, const char *field)
+{
+    redisReply *r = cluster_cmd(c, "HGET %s%s %s", c->cfg.redis_prefix, key_suffix, field);
+    char *s = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
+    freeReplyObject(r);
+    return s;
+}
+
+long long cluster_hget_ll(struct cluster *c, const char *key_suffix, const char *field,
+                          long long def)
+{
+    char *s = cluster_hget(c, key_suffix, field);
+    long long v = psw_parse_ll(s, def);
+    free(s);
+    return v;
+}
+
+static void nap(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+int cluster_wait_field(struct cluster *c, const char *key_suffix, const char *field,
+                       const char *want, int timeout_ms)
+{
+    long long until = harness_mono_ms() + timeout_ms;
+    char *v = NULL;
+    for (;;) {
+        free(v);
+        v = cluster_hget(c, key_suffix, field);
+        if (v && strcmp(v, want) == 0) {
+            free(v);
+            return 0;
+        }
+        if (harness_mono_ms() >= until)
+            break;
+        nap(10);
+    }
+    fprintf(stderr, "cluster_wait_field: %s%s %s is \"%s\", wanted \"%s\" within %d ms\n",
+            c->cfg.redis_prefix, key_suffix, field, v ? v : "(nil)", want, timeout_ms);
+    free(v);
+    return -1;
+}
+
+int cluster_wait_stat(struct cluster *c, const char *field, long long want, int timeout_ms)
+{
+    long long until = harness_mono_ms() + timeout_ms, v = 0;
+    for (;;) {
+        v = cluster_hget_ll(c, "stats", field, 0);
+        if (v >= want)
+            return 0;
+        if (harness_mono_ms() >= until)
+            break;
+        nap(10);
+    }
+    fprintf(stderr, "cluster_wait_stat: stats %s is %lld, wanted >= %lld within %d ms\n", field,
+            v, want, timeout_ms);
+    return -1;
+}
+
+size_t cluster_deliveries(struct cluster *c, const char *ep_id, char ***ids)
+{
+    redisReply *r = cluster_cmd(c, "ZRANGE %sendpoint:%s:deliveries 0 -1", c->cfg.redis_prefix, ep_id);
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    *ids = n ? calloc(n, sizeof(char *)) : NULL;
+    for (size_t i = 0; i < n; i++)
+        (*ids)[i] = strdup(r->element[i]->str);
+    freeReplyObject(r);
+    return n;
+}
+
+void cluster_ids_free(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
