@@ -30,6 +30,8 @@ c_lines() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/      "/' -e 's/$/\\n"/'
     echo "};"
     echo "struct psw_script_source { const char *name; const char *source; };"
     echo "extern const struct psw_script_source psw_script_sources[PSW_SCRIPT__COUNT + 1];"
+    echo "/* the preludes alone (tests compare its key names with common/keys.c) */"
+    echo "extern const char psw_script_prelude[];"
     echo "#endif"
 } > "$out_h.tmp"
 
@@ -46,6 +48,10 @@ c_lines() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/      "/' -e 's/$/\\n"/'
     done
     echo "    { 0, 0 }"
     echo "};"
+    echo "const char psw_script_prelude[] ="
+    # shellcheck disable=SC2086
+    if [ -n "$preludes" ]; then c_lines $preludes; else echo '    ""'; fi
+    echo "    ;"
 } > "$out_c.tmp"
 
 mv "$out_h.tmp" "$out_h"
