@@ -1,0 +1,91 @@
+/*
+ * delivery.h — reading the delivery log and replaying deliveries (SPEC §7,
+ * §8: psw deliveries, psw delivery show, psw replay). The CLI and the HTTP
+ * API call these; they print, these decide.
+ *
+ * Ownership: structs filled here own their strings/JSON; free them with the
+ * matching *_free function (safe on zeroed structs).
+ */
+#ifndef PSW_DELIVERY_H
+#define PSW_DELIVERY_H
+
+#include <stddef.h>
+
+#include "common/ctx.h"
+#include "common/ids.h"
+
+struct json_object;
+
+/* One delivery hash, as stored (SPEC §7 fields). Times are unix ms, 0 = unset. */
+struct psw_delivery {
+    char id[PSW_ID_SIZE];
+    char *event_id, *endpoint_id, *event_type, *account_id;
+    char *state;           /* pending in_flight scheduled delivered failed skipped */
+    long long attempts;
+    long long created_at, first_attempt_at, last_attempt_at, next_attempt_at, delivered_at;
+    long long last_status; /* 0 = none */
+    char *last_error;      /* "" = none */
+    long long last_latency_ms;
+    char *failed_reason;   /* "" unless failed: exhausted expired crashed event_expired */
+    char *trigger;         /* what the next/current attempt is: first retry replay */
+};
+
+#define PSW_DELIVERY_STATES "pending,in_flight,scheduled,delivered,failed,skipped"
+
+struct psw_delivery_query {
+    const char *endpoint_id;  /* required */
+    const char *states;       /* comma list of states, NULL = all */
+    long long since, until;   /* created_at range in ms, inclusive; 0 = open */
+    size_t limit;             /* 0 = default 50; at most 10000 */
+};
+
+/* Newest first. *out is an array of *n deliveries (psw_delivery_list_free).
+ * PSW_EINVAL for a bad state name or since > until, PSW_ENOTFOUND for an
+ * endpoint that never existed. */
+int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
+                      struct psw_delivery **out, size_t *n, char *err, size_t errlen);
+void psw_delivery_list_free(struct psw_delivery *d, size_t n);
+
+/* One delivery with its event body and every attempt record (parsed JSON,
+ * oldest first). */
+struct psw_delivery_detail {
+    struct psw_delivery d;
+    char *event_body;               /* the exact bytes sent; NULL if the event expired */
+    struct json_object **attempts;  /* n_attempts records (json_object_put each) */
+    size_t n_attempts;
+};
+int psw_delivery_get(struct psw_ctx *ctx, const char *id, struct psw_delivery_detail *out,
+                     char *err, size_t errlen);
+void psw_delivery_detail_free(struct psw_delivery_detail *dd);
+
+/* Replay: deliver again now, whatever the state, as a new attempt cycle
+ * (attempt records say trigger "replay"; the retry schedule counts from the
+ * replay). A delivery in flight right now is not replayed (result
+ * "in_flight"); one already waiting in ready is left there ("pending"). */
+struct psw_replay_result {
+    char id[PSW_ID_SIZE];
+    char result[24]; /* queued | pending | in_flight | not_found | endpoint_disabled | endpoint_deleted */
+};
+
+struct psw_replay_options {
+    int enable; /* enable a disabled endpoint first instead of refusing */
+};
+
+/* Replays the given deliveries; res has n entries. Returns the number
+ * queued, or a negative PSW_E* on failure. */
+int psw_replay_ids(struct psw_ctx *ctx, const char *const *ids, size_t n,
+                   const struct psw_replay_options *opt, struct psw_replay_result *res,
+                   char *err, size_t errlen);
+
+/* Replays the deliveries of one endpoint created in [since, until] whose
+ * state is in states (NULL = "failed,skipped"). Refuses (PSW_ECONFLICT) when
+ * the endpoint is disabled unless opt->enable. Returns the number queued
+ * (and *matched = how many matched), or a negative PSW_E*. */
+int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long since,
+                     long long until, const char *states, const struct psw_replay_options *opt,
+                     size_t *matched, char *err, size_t errlen);
+
+struct json_object *psw_delivery_to_json(const struct psw_delivery *d);
+struct json_object *psw_delivery_detail_to_json(const struct psw_delivery_detail *dd);
+
+#endif

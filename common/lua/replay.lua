@@ -1,0 +1,99 @@
+-- replay: deliver again now, as a new attempt cycle, atomically per call.
+-- ARGV: 1 prefix, 2 retention (ms), 3 mode: 'ids' or 'range'
+--   ids:   4… delivery ids
+--          Returns {queued, then per id: result, endpoint id ('' if unknown)}
+--   range: 4 endpoint id, 5 upper score (ms), 6 entries at the upper score
+--          already seen (the cursor), 7 lower score (ms, or '-inf'),
+--          8 states as ',s1,s2,', 9 index entries to look at at most
+--          Returns {status, queued, matched, done, next upper score, next skip}
+--          status: ok, notfound, endpoint_deleted or endpoint_disabled (then
+--          nothing was looked at)
+--
+-- Per delivery, the result is one of
+--   not_found          no such delivery (or it expired)
+--   endpoint_deleted   its endpoint is deleted (or gone): nothing to send to
+--   endpoint_disabled  its endpoint is disabled: the caller may enable it
+--                      (psw_endpoint_enable) and call again
+--   in_flight          a worker is sending it right now: left alone
+--   pending            it already waits in ready (or in its endpoint's
+--                      waiting list): left alone, it goes out anyway
+--   queued             taken out of scheduled/failed if it was there, set
+--                      pending with trigger 'replay' (so claim starts a new
+--                      retry cycle and the attempt record says 'replay') and
+--                      pushed to the front of ready (workers pop the right end)
+-- Queued deliveries get their retention back (delivery, attempts, event), so
+-- a replay of old history is not cut short by the old TTL.
+--
+-- Order: ids are pushed last to first and a range is walked newest to
+-- oldest, so that of what one call queues, the first id (the oldest
+-- delivery) ends up at the very front and goes out first. The caller sends
+-- its chunks of ids in reverse for the same reason.
+local ttl = tonumber(ARGV[2])
+local now = now_ms()
+local queued = 0
+
+local function replay_one(did)
+  local dkey = K.delivery(did)
+  local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id')
+  if not d[1] then return 'not_found', '' end
+  local ep = d[2] or ''
+  local st = ep ~= '' and redis.call('HGET', K.endpoint(ep), 'status')
+  if not st or st == 'deleted' then return 'endpoint_deleted', ep end
+  if st ~= 'enabled' then return 'endpoint_disabled', ep end
+  if d[1] == 'in_flight' then return 'in_flight', ep end
+  if d[1] == 'pending' then return 'pending', ep end
+  if d[1] == 'scheduled' then
+    redis.call('ZREM', K.scheduled, did)
+  elseif d[1] == 'failed' then
+    redis.call('ZREM', K.failed, did)
+  end
+  redis.call('HSET', dkey, 'state', 'pending', 'trigger', 'replay',
+             'next_attempt_at', now, 'failed_reason', '', 'failed_at', '',
+             'worker', '')
+  redis.call('RPUSH', K.ready, did)
+  redis.call('PEXPIRE', dkey, ttl)
+  redis.call('PEXPIRE', K.delivery_attempts(did), ttl)
+  if d[3] then redis.call('PEXPIRE', K.event(d[3]), ttl) end
+  redis.call('HINCRBY', K.stats, 'replayed', 1)
+  queued = queued + 1
+  return 'queued', ep
+end
+
+if ARGV[3] == 'ids' then
+  local res = {}
+  for i = #ARGV, 4, -1 do
+    local r, ep = replay_one(ARGV[i])
+    res[2 * (i - 3) - 1] = r
+    res[2 * (i - 3)] = ep
+  end
+  local out = {queued}
+  for i = 1, #res do out[#out + 1] = res[i] end
+  return out
+end
+
+local ep, upper, skip = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local lower, states, scan = ARGV[7], ARGV[8], tonumber(ARGV[9])
+local st = redis.call('HGET', K.endpoint(ep), 'status')
+if not st then return {'notfound', 0, 0, 1, upper, skip} end
+if st == 'deleted' then return {'endpoint_deleted', 0, 0, 1, upper, skip} end
+if st ~= 'enabled' then return {'endpoint_disabled', 0, 0, 1, upper, skip} end
+
+local rows = redis.call('ZREVRANGEBYSCORE', K.endpoint_deliveries(ep), upper, lower,
+                        'WITHSCORES', 'LIMIT', skip, scan)
+local cur = tonumber(upper)
+local seen, matched = skip, 0
+for i = 1, #rows, 2 do
+  local did, score = rows[i], tonumber(rows[i + 1])
+  if score == cur then
+    seen = seen + 1
+  else
+    cur, seen = score, 1
+  end
+  local s = redis.call('HGET', K.delivery(did), 'state')
+  if s and string.find(states, ',' .. s .. ',', 1, true) then
+    matched = matched + 1
+    replay_one(did)
+  end
+end
+local done = #rows / 2 < scan and 1 or 0
+return {'ok', queued, matched, done, string.format('%.0f', cur), seen}

@@ -1,0 +1,360 @@
+/*
+ * stats.c — counters (psw:stats, psw:endpoint:<id>:stats), the queues with
+ * the live workers and schedulers (queue_info.lua, one consistent snapshot
+ * on Redis's clock) and the alerts stream, each as a JSON value for
+ * psw stats / psw queue / psw alerts and the HTTP API.
+ *
+ * Invariants: every documented counter is present in the output, as an
+ * integer (0 when Redis has none yet), so a consumer never needs to test
+ * for a missing key; times are ISO 8601 strings or null.
+ *
+ * Ownership: each function hands back one new json-c object in *out that
+ * the caller json_object_put()s; *out is NULL whenever it fails.
+ */
+#include "common/stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "common/ids.h"
+#include "common/reply.h"
+#include "common/timeutil.h"
+
+#define ALERTS_DEFAULT 100
+#define ALERTS_MAX 100000
+
+/* SPEC §7, in its order, plus what replay counts. */
+static const char *const global_counters[] = {
+    "events_published", "deliveries_created", "attempts", "delivered", "failed_attempts",
+    "retries_scheduled", "failed", "skipped", "endpoints_disabled", "recovered", "replayed",
+};
+
+static const char *const endpoint_counters[] = {
+    "attempts", "delivered", "failed_attempts", "failed", "skipped",
+};
+
+static int redis_failure(struct psw_ctx *ctx, const redisReply *rep, const char *what,
+                         char *err, size_t errlen)
+{
+    if (!rep)
+        snprintf(err, errlen, "%s", psw_redis_errstr(ctx->redis));
+    else if (rep->type == REDIS_REPLY_ERROR)
+        snprintf(err, errlen, "redis: %s: %s", what, rep->str);
+    else
+        snprintf(err, errlen, "redis: %s: unexpected reply", what);
+    return PSW_EFAIL;
+}
+
+static int add(struct json_object *o, const char *key, struct json_object *v)
+{
+    /* json_object_object_add takes v (NULL = JSON null) even when it fails. */
+    return json_object_object_add(o, key, v);
+}
+
+static int add_int(struct json_object *o, const char *key, long long v)
+{
+    struct json_object *j = json_object_new_int64(v);
+    return j ? add(o, key, j) : -1;
+}
+
+static int add_str_or_null(struct json_object *o, const char *key, const char *s)
+{
+    struct json_object *j;
+    if (!s)
+        return add(o, key, NULL);
+    j = json_object_new_string(s);
+    return j ? add(o, key, j) : -1;
+}
+
+static int add_time(struct json_object *o, const char *key, long long ms)
+{
+    char iso[PSW_ISO_SIZE];
+    if (ms <= 0)
+        return add(o, key, NULL);
+    psw_time_format((int64_t)ms, iso);
+    return add_str_or_null(o, key, iso);
+}
+
+/* ---- psw stats ---------------------------------------------------------- */
+
+static int is_listed(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+static int is_int(const char *s)
+{
+    /* psw_parse_ll falls back to def only when s is not a number */
+    return psw_parse_ll(s, -1) == psw_parse_ll(s, 0);
+}
+
+int psw_stats_get(struct psw_ctx *ctx, const char *endpoint_id, struct json_object **out,
+                  char *err, size_t errlen)
+{
+    char key[PSW_KEY_SIZE];
+    redisReply *rep = NULL;
+    struct json_object *o = NULL;
+    int rc, bad = 0;
+
+    *out = NULL;
+    if (endpoint_id) {
+        if (!psw_id_valid("ep_", endpoint_id)) {
+            snprintf(err, errlen,
+                     "endpoint id \"%.60s\" is not valid (ep_ followed by 26 characters)",
+                     endpoint_id);
+            return PSW_EINVAL;
+        }
+        psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_ENDPOINT, endpoint_id);
+        rep = psw_redis_command(ctx->redis, "EXISTS %s", key);
+        if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+            rc = redis_failure(ctx, rep, "EXISTS", err, errlen);
+            goto cleanup;
+        }
+        if (rep->integer == 0) {
+            snprintf(err, errlen, "no endpoint %s", endpoint_id);
+            rc = PSW_ENOTFOUND;
+            goto cleanup;
+        }
+        freeReplyObject(rep);
+        psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_ENDPOINT_STATS, endpoint_id);
+    } else {
+        psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_STATS, NULL);
+    }
+    rep = psw_redis_command(ctx->redis, "HGETALL %s", key);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        rc = redis_failure(ctx, rep, "HGETALL", err, errlen);
+        goto cleanup;
+    }
+    if (!(o = json_object_new_object()))
+        goto oom;
+    if (endpoint_id) {
+        size_t n = sizeof(endpoint_counters) / sizeof(endpoint_counters[0]);
+        for (size_t i = 0; i < n; i++)
+            bad |= add_int(o, endpoint_counters[i],
+                           psw_parse_ll(psw_reply_hget(rep, endpoint_counters[i]), 0));
+        long long st = psw_parse_ll(psw_reply_hget(rep, "last_status"), -1);
+        /* 0 is a real last status: the last attempt got no HTTP answer */
+        bad |= st >= 0 ? add_int(o, "last_status", st) : add(o, "last_status", NULL);
+        bad |= add_time(o, "last_success_at",
+                        psw_parse_ll(psw_reply_hget(rep, "last_success_at"), 0));
+        bad |= add_time(o, "last_failure_at",
+                        psw_parse_ll(psw_reply_hget(rep, "last_failure_at"), 0));
+    } else {
+        size_t n = sizeof(global_counters) / sizeof(global_counters[0]);
+        for (size_t i = 0; i < n; i++)
+            bad |= add_int(o, global_counters[i],
+                           psw_parse_ll(psw_reply_hget(rep, global_counters[i]), 0));
+        /* a counter added later by a newer version shows up too */
+        for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+            const char *k = psw_reply_str(rep, i), *v = psw_reply_str(rep, i + 1);
+            if (k && v && !is_listed(global_counters, n, k) && is_int(v))
+                bad |= add_int(o, k, psw_parse_ll(v, 0));
+        }
+    }
+    if (bad)
+        goto oom;
+    *out = o;
+    o = NULL;
+    rc = PSW_OK;
+    goto cleanup;
+oom:
+    snprintf(err, errlen, "out of memory");
+    rc = PSW_EFAIL;
+cleanup:
+    freeReplyObject(rep);
+    json_object_put(o);
+    return rc;
+}
+
+/* ---- psw queue ---------------------------------------------------------- */
+
+/* One worker entry from queue_info.lua: {id, last heartbeat, in-flight
+ * list length, HGETALL of psw:worker:<id>}. The info hash may have expired
+ * between heartbeats' view and now: its fields are null then. */
+static struct json_object *worker_json(const redisReply *w, long long now)
+{
+    struct json_object *o = json_object_new_object();
+    const redisReply *h = w->elements > 3 ? w->element[3] : NULL;
+    const char *pid = psw_reply_hget(h, "pid"), *conc = psw_reply_hget(h, "concurrency");
+    long long seen = psw_reply_int(w, 1, now);
+    int bad = 0;
+
+    if (!o)
+        return NULL;
+    bad |= add_str_or_null(o, "id", psw_reply_str(w, 0));
+    bad |= add_str_or_null(o, "host", psw_reply_hget(h, "host"));
+    bad |= pid ? add_int(o, "pid", psw_parse_ll(pid, 0)) : add(o, "pid", NULL);
+    bad |= add_int(o, "in_flight", psw_reply_int(w, 2, 0));
+    bad |= conc ? add_int(o, "concurrency", psw_parse_ll(conc, 0)) : add(o, "concurrency", NULL);
+    bad |= add_int(o, "last_heartbeat_ms_ago", now > seen ? now - seen : 0);
+    bad |= add_time(o, "started_at", psw_parse_ll(psw_reply_hget(h, "started_at"), 0));
+    if (bad) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+int psw_queue_get(struct psw_ctx *ctx, struct json_object **out, char *err, size_t errlen)
+{
+    char window[24];
+    redisReply *rep = NULL;
+    struct json_object *o = NULL, *arr = NULL;
+    int rc, bad = 0;
+
+    *out = NULL;
+    snprintf(window, sizeof(window), "%lld", (long long)ctx->cfg->scheduler_worker_timeout_ms);
+    const char *argv[] = { ctx->cfg->redis_prefix, window };
+    rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_QUEUE_INFO, 2, argv, NULL);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 10 ||
+        rep->element[8]->type != REDIS_REPLY_ARRAY || rep->element[9]->type != REDIS_REPLY_ARRAY) {
+        rc = redis_failure(ctx, rep, "queue_info", err, errlen);
+        goto cleanup;
+    }
+    long long now = psw_reply_int(rep, 0, 0);
+    long long head = psw_reply_int(rep, 6, -1), due = psw_reply_int(rep, 7, -1);
+
+    if (!(o = json_object_new_object()))
+        goto oom;
+    bad |= add_int(o, "ready", psw_reply_int(rep, 1, 0));
+    bad |= add_int(o, "scheduled", psw_reply_int(rep, 2, 0));
+    bad |= add_int(o, "failed", psw_reply_int(rep, 3, 0));
+    bad |= add_int(o, "waiting", psw_reply_int(rep, 4, 0));
+    bad |= add_int(o, "in_flight", psw_reply_int(rep, 5, 0));
+    /* how long the next delivery to be taken has been due */
+    bad |= head > 0 ? add_int(o, "oldest_ready_lag_ms", now > head ? now - head : 0)
+                    : add(o, "oldest_ready_lag_ms", NULL);
+    /* 0 when a retry is overdue (the scheduler has not moved it yet) */
+    bad |= due > 0 ? add_int(o, "next_due_in_ms", due > now ? due - now : 0)
+                   : add(o, "next_due_in_ms", NULL);
+    if (bad)
+        goto oom;
+
+    if (!(arr = json_object_new_array()))
+        goto oom;
+    for (size_t i = 0; i < rep->element[8]->elements; i++) {
+        const redisReply *w = rep->element[8]->element[i];
+        struct json_object *wj = w->type == REDIS_REPLY_ARRAY ? worker_json(w, now) : NULL;
+        if (!wj || json_object_array_add(arr, wj) != 0) {
+            json_object_put(wj);
+            goto oom;
+        }
+    }
+    bad |= add(o, "workers", arr);
+    arr = NULL;
+
+    if (!(arr = json_object_new_array()))
+        goto oom;
+    for (size_t i = 0; i < rep->element[9]->elements; i++) {
+        const redisReply *s = rep->element[9]->element[i];
+        struct json_object *sj = json_object_new_object();
+        long long tick = psw_reply_int(s, 1, now);
+        if (!sj || add_str_or_null(sj, "id", psw_reply_str(s, 0)) ||
+            add_int(sj, "last_tick_ms_ago", now > tick ? now - tick : 0) ||
+            json_object_array_add(arr, sj) != 0) {
+            json_object_put(sj);
+            goto oom;
+        }
+    }
+    bad |= add(o, "schedulers", arr);
+    arr = NULL;
+    if (bad)
+        goto oom;
+    *out = o;
+    o = NULL;
+    rc = PSW_OK;
+    goto cleanup;
+oom:
+    snprintf(err, errlen, "out of memory");
+    rc = PSW_EFAIL;
+cleanup:
+    freeReplyObject(rep);
+    json_object_put(arr);
+    json_object_put(o);
+    return rc;
+}
+
+/* ---- psw alerts --------------------------------------------------------- */
+
+/* One stream entry: [id, [field, value, ...]]; a missing field is null. */
+static struct json_object *alert_json(const redisReply *e)
+{
+    const redisReply *f = e->element[1];
+    struct json_object *o = json_object_new_object();
+    int bad = 0;
+
+    if (!o)
+        return NULL;
+    bad |= add_str_or_null(o, "id", psw_reply_str(e, 0));
+    bad |= add_str_or_null(o, "type", psw_reply_hget(f, "type"));
+    bad |= add_str_or_null(o, "endpoint_id", psw_reply_hget(f, "endpoint_id"));
+    bad |= add_str_or_null(o, "account_id", psw_reply_hget(f, "account_id"));
+    bad |= add_str_or_null(o, "reason", psw_reply_hget(f, "reason"));
+    bad |= add_time(o, "at", psw_parse_ll(psw_reply_hget(f, "at"), 0));
+    if (bad) {
+        json_object_put(o);
+        return NULL;
+    }
+    return o;
+}
+
+int psw_alerts_get(struct psw_ctx *ctx, long long since, size_t limit, struct json_object **out,
+                   char *err, size_t errlen)
+{
+    char key[PSW_KEY_SIZE], start[32];
+    redisReply *rep = NULL;
+    struct json_object *arr = NULL;
+    int rc;
+
+    *out = NULL;
+    if (since < 0) {
+        snprintf(err, errlen, "since: times before 1970 are not valid");
+        return PSW_EINVAL;
+    }
+    if (limit == 0)
+        limit = ALERTS_DEFAULT;
+    if (limit > ALERTS_MAX) {
+        snprintf(err, errlen, "limit: at most %d", ALERTS_MAX);
+        return PSW_EINVAL;
+    }
+    if (since > 0)
+        snprintf(start, sizeof(start), "%lld", since);
+    else
+        snprintf(start, sizeof(start), "-");
+    psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_ALERTS, NULL);
+    rep = psw_redis_command(ctx->redis, "XRANGE %s %s + COUNT %lld", key, start,
+                            (long long)limit);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        rc = redis_failure(ctx, rep, "XRANGE", err, errlen);
+        goto cleanup;
+    }
+    if (!(arr = json_object_new_array()))
+        goto oom;
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !psw_reply_str(e, 0))
+            continue; /* not an entry: nothing to show */
+        struct json_object *a = alert_json(e);
+        if (!a || json_object_array_add(arr, a) != 0) {
+            json_object_put(a);
+            goto oom;
+        }
+    }
+    *out = arr;
+    arr = NULL;
+    rc = PSW_OK;
+    goto cleanup;
+oom:
+    snprintf(err, errlen, "out of memory");
+    rc = PSW_EFAIL;
+cleanup:
+    freeReplyObject(rep);
+    json_object_put(arr);
+    return rc;
+}
