@@ -1,0 +1,350 @@
+/*
+ * endpoint.c — psw endpoint create | list | show | update | delete | enable |
+ * disable | rotate-secret: argument tables and printing around
+ * common/endpoint.h, which does the work.
+ *
+ * Secrets are printed only by create and rotate-secret (the new secret, once)
+ * and by show --show-secret; the same holds for --json.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cmd/psw/cli.h"
+#include "common/endpoint.h"
+
+#define ERRLEN 1024
+
+/* The human form of one endpoint (show, and after a change). */
+static void print_endpoint(const struct psw_endpoint *ep, int show_secret)
+{
+    char t[PSW_ISO_SIZE + 8];
+
+    cli_kv("id", "%s", ep->id);
+    cli_kv("account", "%s", ep->account_id);
+    cli_kv("domain", "%s",
+           ep->domain && *ep->domain ? ep->domain : "(every domain: account level)");
+    cli_kv("url", "%s", ep->url);
+    cli_kv("events", "%s", ep->events);
+    cli_kv("status", "%s", ep->status);
+    if (ep->disabled_at > 0) {
+        cli_time_long(ep->disabled_at, t, sizeof(t));
+        cli_kv("disabled", "%s by %s: %s", t,
+               ep->disabled_by && *ep->disabled_by ? ep->disabled_by : "-",
+               ep->disabled_reason && *ep->disabled_reason ? ep->disabled_reason : "-");
+    }
+    if (ep->deleted_at > 0) {
+        cli_time_long(ep->deleted_at, t, sizeof(t));
+        cli_kv("deleted", "%s", t);
+    }
+    cli_kv("failures in a row", "%lld", ep->consecutive_failures);
+    cli_kv("description", "%s", ep->description && *ep->description ? ep->description : "-");
+    cli_time_long(ep->created_at, t, sizeof(t));
+    cli_kv("created", "%s", t);
+    cli_time_long(ep->updated_at, t, sizeof(t));
+    cli_kv("updated", "%s", t);
+    if (!show_secret) {
+        cli_kv("secret", "(hidden; --show-secret shows it)");
+        return;
+    }
+    cli_kv("secret", "%s", ep->secret ? ep->secret : "-");
+    if (ep->secret_prev && *ep->secret_prev) {
+        cli_time_long(ep->secret_prev_until, t, sizeof(t));
+        cli_kv("previous secret", "%s", ep->secret_prev);
+        cli_kv("  valid until", "%s", t);
+    }
+}
+
+/* The output of a command that returns one endpoint. */
+static int done(struct cli *cli, const struct psw_endpoint *ep, int show_secret, const char *what)
+{
+    if (cli->json)
+        return cli_print_json(cli, psw_endpoint_to_json(ep, show_secret));
+    if (what)
+        printf("%s %s\n\n", what, ep->id);
+    print_endpoint(ep, show_secret);
+    return PSW_EXIT_OK;
+}
+
+static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
+{
+    spec->url = cli_str(cli, "url");
+    spec->domain = cli_str(cli, "domain");
+    spec->events = cli_str(cli, "events");
+    spec->description = cli_str(cli, "description");
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+static int run_create(struct cli *cli)
+{
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep = { 0 };
+    char err[ERRLEN];
+    int rc;
+
+    spec_from(cli, &spec);
+    spec.account_id = cli_str(cli, "account");
+    spec.secret = cli_str(cli, "secret");
+    if ((rc = psw_endpoint_create(&cli->ctx, &spec, &ep, err, sizeof(err))) != PSW_OK)
+        return cli_fail(cli, rc, err);
+    if (cli->json) {
+        rc = cli_print_json(cli, psw_endpoint_to_json(&ep, 1));
+    } else {
+        printf("created endpoint %s\n\n", ep.id);
+        print_endpoint(&ep, 1);
+        printf("\nStore the secret now: it is not shown again (except to operators, with\n"
+               "'psw endpoint show %s --show-secret').\n",
+               ep.id);
+        rc = PSW_EXIT_OK;
+    }
+    psw_endpoint_free(&ep);
+    return rc;
+}
+
+static const struct cli_option create_opts[] = {
+    { "account", CLI_STR, "A", 1, 0, 0, "account_id", "the account the endpoint belongs to" },
+    { "url", CLI_STR, "URL", 1, 0, 0, NULL, "where deliveries are POSTed (http:// or https://)" },
+    { "domain", CLI_STR, "D", 0, 0, 0, NULL, "only this sending domain's events (default: all)" },
+    { "events", CLI_STR, "LIST", 0, 0, 0, NULL,
+      "* (default) or event types, comma-separated: email.sent,email.bounced" },
+    { "secret", CLI_STR, "S", 0, 0, 0, NULL,
+      "signing secret (16-256 printable, no space or comma; default generated)" },
+    { "description", CLI_STR, "TEXT", 0, 0, 0, NULL, "free text for operators" },
+    { NULL, 0, NULL, 0, 0, 0, NULL, NULL },
+};
+
+const struct cli_command cli_endpoint_create = {
+    "endpoint", "create", "", 0, 0, 1,
+    "Creates an endpoint and prints its id and signing secret (shown once).",
+    NULL, create_opts, run_create,
+};
+
+/* ---- list --------------------------------------------------------------- */
+
+static int run_list(struct cli *cli)
+{
+    static const char *const headers[] = { "ID", "ACCOUNT", "DOMAIN", "STATUS", "EVENTS",
+                                           "URL" };
+    struct psw_endpoint *eps = NULL;
+    size_t n = 0;
+    char err[ERRLEN];
+    int rc;
+
+    rc = psw_endpoint_list(&cli->ctx, cli_str(cli, "account"), &eps, &n, err, sizeof(err));
+    if (rc != PSW_OK)
+        return cli_fail(cli, rc, err);
+    if (cli->json) {
+        struct json_object *arr = json_object_new_array();
+        for (size_t i = 0; arr && i < n; i++) {
+            struct json_object *o = psw_endpoint_to_json(&eps[i], 0);
+            if (!o || json_object_array_add(arr, o) != 0) {
+                json_object_put(o);
+                json_object_put(arr);
+                arr = NULL;
+            }
+        }
+        rc = cli_print_json(cli, arr);
+    } else if (n == 0) {
+        printf("no endpoints\n");
+    } else {
+        struct cli_table t;
+        char events[64], url[96];
+        cli_table_init(&t, 6, headers);
+        for (size_t i = 0; i < n; i++) {
+            cli_shorten(eps[i].events, 40, events, sizeof(events));
+            cli_shorten(eps[i].url, 60, url, sizeof(url));
+            const char *row[] = { eps[i].id, eps[i].account_id, eps[i].domain, eps[i].status,
+                                  events, url };
+            if (cli_table_add(&t, row) < 0) {
+                rc = cli_fail(cli, PSW_EFAIL, "out of memory");
+                break;
+            }
+        }
+        cli_table_print(&t, stdout);
+        cli_table_free(&t);
+    }
+    psw_endpoint_list_free(eps, n);
+    return rc;
+}
+
+static const struct cli_option list_opts[] = {
+    { "account", CLI_STR, "A", 0, 0, 0, "account_id", "only this account's endpoints" },
+    { NULL, 0, NULL, 0, 0, 0, NULL, NULL },
+};
+
+const struct cli_command cli_endpoint_list = {
+    "endpoint", "list", "", 0, 0, 1,
+    "Lists endpoints (not deleted ones), oldest first.",
+    NULL, list_opts, run_list,
+};
+
+/* ---- show ------------------------------------------------------------------ */
+
+static int run_show(struct cli *cli)
+{
+    struct psw_endpoint ep = { 0 };
+    char err[ERRLEN];
+    int rc = psw_endpoint_get(&cli->ctx, cli->args[0], &ep, err, sizeof(err));
+    if (rc != PSW_OK)
+        return cli_fail(cli, rc, err);
+    rc = done(cli, &ep, cli_has(cli, "show-secret"), NULL);
+    psw_endpoint_free(&ep);
+    return rc;
+}
+
+static const struct cli_option show_opts[] = {
+    { "show-secret", CLI_FLAG, NULL, 0, 0, 0, NULL,
+      "include the secret (and the previous one during a rotation)" },
+    { NULL, 0, NULL, 0, 0, 0, NULL, NULL },
+};
+
+const struct cli_command cli_endpoint_show = {
+    "endpoint", "show", "ID", 1, 1, 1,
+    "Shows one endpoint (deleted ones too, until they expire).",
+    NULL, show_opts, run_show,
+};
+
+/* ---- update ---------------------------------------------------------------- */
+
+static int run_update(struct cli *cli)
+{
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep = { 0 };
+    char err[ERRLEN];
+    int rc;
+
+    spec_from(cli, &spec);
+    rc = psw_endpoint_update(&cli->ctx, cli->args[0], &spec, &ep, err, sizeof(err));
+    if (rc != PSW_OK)
+        return cli_fail(cli, rc, err);
+    rc = done(cli, &ep, 0, "updated endpoint");
+    psw_endpoint_free(&ep);
+    return rc;
+}
+
+static const struct cli_option update_opts[] = {
+    { "url", CLI_STR, "URL", 0, 0, 0, NULL, "new URL (http:// or https://)" },
+    { "domain", CLI_STR, "D", 0, 0, 0, NULL,
+      "new domain; --domain= (empty) makes it account level" },
+    { "events", CLI_STR, "LIST", 0, 0, 0, NULL, "* or event types, comma-separated" },
+    { "description", CLI_STR, "TEXT", 0, 0, 0, NULL, "new description" },
+    { NULL, 0, NULL, 0, 0, 0, NULL, NULL },
+};
+
+const struct cli_command cli_endpoint_update = {
+    "endpoint", "update", "ID", 1, 1, 1,
+    "Changes an endpoint's url, domain, events or description (the secret: rotate-secret).",
+    NULL, update_opts, run_update,
+};
+
+/* ---- delete, enable, disable -------------------------------------------- */
+
+static int run_delete(struct cli *cli)
+{
+    struct psw_endpoint ep = { 0 };
+    char err[ERRLEN];
+    int rc = psw_endpoint_delete(&cli->ctx, cli->args[0], err, sizeof(err));
+    if (rc != PSW_OK)
+        return cli_fail(cli, rc, err);
+    /* Read back for the output: the hash stays, with status "deleted". */
+    if ((rc = psw_endpoint_get(&cli->ctx, cli->args[0], &ep, err, sizeof(err))) != PSW_OK)
+        return cli_fail(cli, rc, err);
+    if (cli->json)
+        rc = cli_print_json(cli, psw_endpoint_to_json(&ep, 0));
+    else
+        printf("deleted endpoint %s (its delivery log stays readable until it expires)\n", ep.id);
+    psw_endpoint_free(&ep);
+    return rc;
+}
+
+const struct cli_command cli_endpoint_delete = {
+    "endpoint", "delete", "ID", 1, 1, 1,
+    "Deletes an endpoint: no new deliveries; held-back ones are skipped.",
+    NULL, NULL, run_delete,
+};
+
+static int run_enable(struct cli *cli)
+{
+    struct psw_endpoint ep = { 0 };
+    char err[ERRLEN];
+    int rc = psw_endpoint_enable(&cli->ctx, cli->args[0], &ep, err, sizeof(err));
+    if (rc != PSW_OK)
+        return cli_fail(cli, rc, err);
+    rc = done(cli, &ep, 0, "enabled endpoint");
+    psw_endpoint_free(&ep);
+    return rc;
+}
+
+const struct cli_command cli_endpoint_enable = {
+    "endpoint", "enable", "ID", 1, 1, 1,
+    "Enables an endpoint (failure count back to 0). Skipped deliveries are not resent: "
+    "use psw replay.",
+    NULL, NULL, run_enable,
+};
+
+static int run_disable(struct cli *cli)
+{
+    struct psw_endpoint ep = { 0 };
+    char err[ERRLEN];
+    int rc = psw_endpoint_disable(&cli->ctx, cli->args[0], cli_str(cli, "reason"), "cli", &ep,
+                                  err, sizeof(err));
+    if (rc != PSW_OK)
+        return cli_fail(cli, rc, err);
+    rc = done(cli, &ep, 0, "disabled endpoint");
+    psw_endpoint_free(&ep);
+    return rc;
+}
+
+static const struct cli_option disable_opts[] = {
+    { "reason", CLI_STR, "TEXT", 0, 0, 0, NULL, "why (default \"disabled by operator\")" },
+    { NULL, 0, NULL, 0, 0, 0, NULL, NULL },
+};
+
+const struct cli_command cli_endpoint_disable = {
+    "endpoint", "disable", "ID", 1, 1, 1,
+    "Disables an endpoint: its deliveries are recorded as skipped, no request is made.",
+    "An endpoint that is disabled already keeps its first reason and time.\n",
+    disable_opts, run_disable,
+};
+
+/* ---- rotate-secret ----------------------------------------------------------- */
+
+static int run_rotate(struct cli *cli)
+{
+    struct psw_endpoint ep = { 0 };
+    char err[ERRLEN], until[PSW_ISO_SIZE + 8];
+    int rc = psw_endpoint_rotate_secret(&cli->ctx, cli->args[0], cli_str(cli, "secret"),
+                                        cli_num(cli, "grace", -1), &ep, err, sizeof(err));
+    if (rc != PSW_OK)
+        return cli_fail(cli, rc, err);
+    if (cli->json) {
+        rc = cli_print_json(cli, psw_endpoint_to_json(&ep, 1));
+    } else {
+        printf("new signing secret for %s: %s\n", ep.id, ep.secret);
+        if (ep.secret_prev && *ep.secret_prev) {
+            cli_time_long(ep.secret_prev_until, until, sizeof(until));
+            printf("the previous secret stays valid until %s: requests carry both signatures\n"
+                   "until then (newest first).\n", until);
+        } else {
+            printf("the previous secret is no longer valid.\n");
+        }
+        printf("Store the new secret now: it is not shown again.\n");
+    }
+    psw_endpoint_free(&ep);
+    return rc;
+}
+
+static const struct cli_option rotate_opts[] = {
+    { "secret", CLI_STR, "S", 0, 0, 0, NULL, "the new secret (default generated)" },
+    { "grace", CLI_DURATION, "DURATION", 0, 0, 0, NULL,
+      "how long the old secret stays valid (default signing.rotation_grace, 24h; 0 = not kept)" },
+    { NULL, 0, NULL, 0, 0, 0, NULL, NULL },
+};
+
+const struct cli_command cli_endpoint_rotate = {
+    "endpoint", "rotate-secret", "ID", 1, 1, 1,
+    "Gives an endpoint a new signing secret; the old one stays valid for the grace period.",
+    NULL, rotate_opts, run_rotate,
+};
