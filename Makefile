@@ -1,6 +1,7 @@
 # PostStack Webhooks.
 #
-#   make            build bin/psw, bin/psw-scheduler, bin/psw-worker (installs build deps)
+#   make            build bin/psw, bin/psw-scheduler, bin/psw-worker, bin/psw-receiver
+#                   (installs build deps)
 #   make test       every test under ASan+UBSan (installs test deps first)
 #   make run        the whole service on this machine (see README)
 #   make bench      the benchmark suite (never part of make test)
@@ -35,7 +36,7 @@ LDFLAGS_BUILD = $(LDFLAGS_$(BUILD))
 LUA      := $(sort $(wildcard common/lua/*.lua))
 LIB_SRC  := $(sort $(wildcard common/*.c scheduler/*.c worker/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/psw_scripts.o
-PROGS    := psw psw-scheduler psw-worker
+PROGS    := psw psw-scheduler psw-worker psw-receiver
 PROG_BIN := $(PROGS:%=$(O)/bin/%)
 
 HARNESS_SRC := $(sort $(wildcard tests/harness/*.c))
@@ -99,6 +100,16 @@ $(O)/bin/psw: $(PSW_CLI_OBJ) $(O)/libpsw.a
 $(O)/bin/%: $(O)/cmd/%.o $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $< $(O)/libpsw.a $(LDLIBS_LIB) -o $@
+
+# psw-receiver, the demo and benchmark receiver, is bench/receiver.c on libmicrohttpd.
+$(O)/bench/%.o: bench/%.c | $(O)/gen/psw_scripts.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,libmicrohttpd) $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/bin/psw-receiver: $(O)/bench/receiver.o $(O)/libpsw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $< $(O)/libpsw.a $(call pkg_libs,libmicrohttpd) \
+	    $(LDLIBS_LIB) -lpthread -o $@
 
 $(O)/tests/harness/%.o: tests/harness/%.c | $(O)/gen/psw_scripts.h
 	@mkdir -p $(dir $@)

@@ -6,8 +6,8 @@
 # usage: scripts/deps.sh [build|test|run|bench|fuzz]...   (default: build)
 set -eu
 
-pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev"
-pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 docker-compose"
+pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev"
+pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose"
 pkgs_run="$pkgs_build redis-server redis-tools"
 pkgs_bench="$pkgs_build redis-server libmicrohttpd-dev wrk"
 pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
