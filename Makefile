@@ -60,10 +60,8 @@ test:
 
 test-build: $(PROG_BIN) $(TEST_BIN)
 
+# scripts/run.sh installs what is missing and builds (make all) itself.
 run:
-	@scripts/deps.sh run
-	@$(MAKE) --no-print-directory BUILD=rel progs
-	@mkdir -p bin && cp build/rel/bin/* bin/
 	@scripts/run.sh
 
 stop:
