@@ -39,7 +39,7 @@
 #include "worker/http.h"
 
 #define CLAIM_FIELDS 12
-#define PARK_TIMEOUT_S "1"
+#define PARK_TIMEOUT_MS 1000 /* at most; see park_timeout */
 #define PARK_STUCK_MS 8000 /* a parked BLMOVE unanswered this long: drop the connection */
 
 enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_DONE };
@@ -79,6 +79,7 @@ struct child {
     volatile sig_atomic_t *stop;
     char   retention[24];
     char   cap[16];
+    char   park_timeout[24]; /* BLMOVE timeout in seconds */
     char   disable_after[16];
     long long delivered, failed;
     /* alert POSTs to alerts.webhook_url */
@@ -293,7 +294,7 @@ static void park(struct child *c)
     char ready[PSW_KEY_SIZE], mine[PSW_KEY_SIZE];
     psw_key(ready, sizeof(ready), c->cfg->redis_prefix, PSW_KEY_READY, NULL);
     psw_key(mine, sizeof(mine), c->cfg->redis_prefix, PSW_KEY_INFLIGHT, c->wid);
-    const char *argv[] = { "BLMOVE", ready, mine, "RIGHT", "LEFT", PARK_TIMEOUT_S };
+    const char *argv[] = { "BLMOVE", ready, mine, "RIGHT", "LEFT", c->park_timeout };
     if (psw_redis_send(c->rb, 6, argv, NULL) == 0) {
         c->parked = 1;
         c->parked_at = psw_mono_ms();
@@ -561,6 +562,18 @@ static int child_init(struct child *c, const struct psw_config *cfg, volatile si
     snprintf(c->retention, sizeof(c->retention), "%lld",
              (long long)cfg->retention_days * 86400000LL);
     snprintf(c->cap, sizeof(c->cap), "%d", cfg->endpoint_max_in_flight);
+    /* A parked BLMOVE must expire before the scheduler can declare this
+     * child dead (last heartbeat + worker_timeout; the park may come up to a
+     * heartbeat interval after that heartbeat): Redis would otherwise still
+     * serve the BLMOVE of a stalled child after its work was handed back,
+     * moving a delivery into a list nobody recovers. 0 would mean forever. */
+    int64_t park = (cfg->scheduler_worker_timeout_ms - cfg->worker_heartbeat_ms) / 2;
+    if (park > PARK_TIMEOUT_MS)
+        park = PARK_TIMEOUT_MS;
+    if (park < 1)
+        park = 1;
+    snprintf(c->park_timeout, sizeof(c->park_timeout), "%lld.%03lld", (long long)(park / 1000),
+             (long long)(park % 1000));
     snprintf(c->disable_after, sizeof(c->disable_after), "%d",
              cfg->endpoint_disable_after_failures);
     make_worker_id(c);

@@ -33,6 +33,11 @@ local function skip(did, ep, status)
 end
 
 local function take(did, adopted)
+  if adopted and not redis.call('LPOS', ik, did) then
+    -- no longer in our list: the scheduler handed it back to ready while
+    -- this worker was stalled (its BLMOVE answer came late); not ours
+    return
+  end
   local dkey = K.delivery(did)
   local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id',
                        'event_type', 'trigger', 'cycle_started_at',
