@@ -72,7 +72,8 @@ clean:
 
 # --- compile rules ---------------------------------------------------------
 
-$(O)/gen/psw_scripts.h $(O)/gen/psw_scripts.c: $(LUA) scripts/embed-lua.sh
+# One run writes both files (a grouped target, so make -j runs it once).
+$(O)/gen/psw_scripts.h $(O)/gen/psw_scripts.c &: $(LUA) scripts/embed-lua.sh
 	@mkdir -p $(O)/gen
 	scripts/embed-lua.sh $(O)/gen/psw_scripts.h $(O)/gen/psw_scripts.c $(LUA)
 
