@@ -7,7 +7,9 @@
  *           batches come back.
  *  recover  about once a second: recover.lua requeues the in-flight lists of
  *           worker children whose heartbeat is older than
- *           scheduler.worker_timeout. Not before this scheduler has itself
+ *           scheduler.worker_timeout, and every 5 s also of in-flight lists
+ *           found by SCAN whose worker has no heartbeat entry at all
+ *           (orphans: written by a stalled worker after it was recovered). Not before this scheduler has itself
  *           been connected for a whole worker_timeout: after a Redis outage
  *           every heartbeat looks old, and live workers must get the chance
  *           to heartbeat again before anyone is declared dead.
@@ -35,6 +37,8 @@
 #define RECOVER_EVERY_MS 1000
 #define TRIM_EVERY_MS 60000
 #define RECOVER_WORKERS_PER_CALL "16"
+#define ORPHAN_SCAN_EVERY_MS 5000
+#define ORPHAN_SCAN_KEYS 1000
 
 struct sched {
     struct psw_config *cfg;
@@ -43,6 +47,8 @@ struct sched {
     uint64_t gen;
     int64_t connected_since; /* monotonic */
     int64_t next_recover;
+    int64_t next_orphan_scan;
+    char    orphan_cursor[32];
     int64_t next_trim;
     long long promoted, recovered, crashed;
 };
@@ -78,14 +84,56 @@ static int64_t promote(struct sched *s)
     return 0; /* still more due: come back at once */
 }
 
-static void recover(struct sched *s)
+/* Worker ids of existing in-flight lists (SCAN, bounded), for recover.lua
+ * to check for orphans. Returns how many were written into ids; the reply
+ * that owns the strings is left in *keep (caller frees). */
+static int scan_inflight_lists(struct sched *s, const char **ids, int max, redisReply **keep)
+{
+    char pattern[PSW_KEY_SIZE];
+    size_t plen;
+    int n = 0;
+
+    *keep = NULL;
+    psw_ctx_key(&s->ctx, pattern, sizeof(pattern), PSW_KEY_INFLIGHT, "");
+    plen = strlen(pattern);
+    if (plen + 2 > sizeof(pattern))
+        return 0;
+    pattern[plen] = '*';
+    pattern[plen + 1] = '\0';
+    /* One pass of at most ORPHAN_SCAN_KEYS keys: orphans are rare, and the
+     * next pass continues from the cursor. */
+    redisReply *rep = psw_redis_command(s->ctx.redis, "SCAN %s MATCH %s COUNT %d",
+                                        s->orphan_cursor, pattern, ORPHAN_SCAN_KEYS);
+    if (!rep)
+        return 0;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        snprintf(s->orphan_cursor, sizeof(s->orphan_cursor), "%s", rep->element[0]->str);
+        const redisReply *keys = rep->element[1];
+        for (size_t i = 0; i < keys->elements && n < max; i++)
+            if (strlen(keys->element[i]->str) > plen)
+                ids[n++] = keys->element[i]->str + plen;
+    }
+    *keep = rep;
+    return n;
+}
+
+static void recover(struct sched *s, int with_orphans)
 {
     char timeout[24], maxrec[16], retention[24];
+    const char *argv[5 + 64];
+    redisReply *keep = NULL;
     snprintf(timeout, sizeof(timeout), "%lld", (long long)s->cfg->scheduler_worker_timeout_ms);
     snprintf(maxrec, sizeof(maxrec), "%d", s->cfg->scheduler_max_recoveries);
     snprintf(retention, sizeof(retention), "%lld", psw_ctx_retention_ms(&s->ctx));
-    const char *argv[] = { s->cfg->redis_prefix, timeout, maxrec, RECOVER_WORKERS_PER_CALL, retention };
-    redisReply *rep = psw_redis_eval(s->ctx.redis, PSW_SCRIPT_RECOVER, 5, argv, NULL);
+    argv[0] = s->cfg->redis_prefix;
+    argv[1] = timeout;
+    argv[2] = maxrec;
+    argv[3] = RECOVER_WORKERS_PER_CALL;
+    argv[4] = retention;
+    int n = with_orphans ? scan_inflight_lists(s, argv + 5, 64, &keep) : 0;
+    redisReply *rep = psw_redis_eval(s->ctx.redis, PSW_SCRIPT_RECOVER, 5 + n, argv, NULL);
+    if (keep)
+        freeReplyObject(keep);
     if (!rep)
         return;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3) {
@@ -205,6 +253,7 @@ int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
 
     memset(&s, 0, sizeof(s));
     s.cfg = cfg;
+    snprintf(s.orphan_cursor, sizeof(s.orphan_cursor), "0");
     gethostname(host, sizeof(host) - 1);
     psw_id_new("", rnd);
     snprintf(s.id, sizeof(s.id), "%s:%ld:%.6s", host, (long)getpid(), rnd + 20);
@@ -237,8 +286,11 @@ int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
 
         if (now >= s.next_recover &&
             now - s.connected_since >= s.cfg->scheduler_worker_timeout_ms) {
-            recover(&s);
+            int orphans = now >= s.next_orphan_scan;
+            recover(&s, orphans);
             s.next_recover = now + RECOVER_EVERY_MS;
+            if (orphans)
+                s.next_orphan_scan = now + ORPHAN_SCAN_EVERY_MS;
         }
         if (now >= s.next_trim) {
             trim(&s);

@@ -1,7 +1,9 @@
 -- recover: hand back the in-flight work of worker children that stopped
 -- heartbeating, atomically per call.
 -- ARGV: 1 prefix, 2 scheduler.worker_timeout (ms), 3 scheduler.max_recoveries,
---       4 at most this many workers per call, 5 retention (ms)
+--       4 at most this many workers per call, 5 retention (ms),
+--       6… worker ids whose in-flight list exists (found by the scheduler's
+--          SCAN); those with no entry in psw:workers are orphans
 -- Returns {workers, requeued, crashed, now}
 --
 -- A delivery that was in flight gets an attempt record saying the worker was
@@ -14,6 +16,14 @@ local ttl = tonumber(ARGV[5])
 local now = now_ms()
 local dead = redis.call('ZRANGEBYSCORE', K.workers, '-inf', now - timeout, 'LIMIT', 0, limit)
 local requeued, crashed = 0, 0
+
+-- An in-flight list whose worker has no heartbeat entry is an orphan: the
+-- worker was recovered or released, and then a late BLMOVE or claim of that
+-- (stalled, not dead) worker wrote into its list again. Nobody else would
+-- ever look at it.
+for i = 6, #ARGV do
+  if not redis.call('ZSCORE', K.workers, ARGV[i]) then dead[#dead + 1] = ARGV[i] end
+end
 
 for _, w in ipairs(dead) do
   local ik = K.inflight(w)

@@ -1344,6 +1344,55 @@ static void test_frozen_idle_child(void **state)
     C_ok = 1;
 }
 
+/* An in-flight list whose worker has no heartbeat entry (written by a
+ * stalled worker after it was recovered) is found by the scheduler's scan
+ * and handed back; the delivery then goes out normally. */
+static void test_orphan_inflight_list(void **state)
+{
+    (void)state;
+    char ep[PSW_ID_SIZE], evt[160], ghost[PSW_KEY_SIZE], ready[PSW_KEY_SIZE];
+    int n = 0;
+    start_cluster(NULL, 1, 0);
+    assert_int_equal(cluster_endpoint(&C, "acct_o", "/orphan", NULL, NULL, NULL, ep, NULL, 0), 0);
+    assert_int_equal(cluster_publish(&C, "{\"type\":\"email.sent\",\"account_id\":\"acct_o\","
+                                         "\"domain\":\"mail.example.com\",\"data\":{"
+                                         "\"message_id\":\"<o@x>\",\"to\":\"a@b.c\"}}",
+                                     evt, sizeof(evt), &n),
+                     PSW_OK);
+    assert_int_equal(n, 1);
+
+    snprintf(ghost, sizeof(ghost), "%squeue:inflight:ghost:1:abcdef", C.cfg.redis_prefix);
+    snprintf(ready, sizeof(ready), "%squeue:ready", C.cfg.redis_prefix);
+    redisReply *r = cluster_cmd(&C, "LMOVE %s %s RIGHT LEFT", ready, ghost);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    char *did = keep(strdup(r->str));
+    freeReplyObject(r);
+
+    /* the scheduler hands it back: the list disappears, the id is in ready */
+    long long until = harness_mono_ms() + 8000;
+    long long exists = 1;
+    while (harness_mono_ms() < until) {
+        r = cluster_cmd(&C, "EXISTS %s", ghost);
+        exists = r->integer;
+        freeReplyObject(r);
+        if (!exists)
+            break;
+        nap(50);
+    }
+    assert_int_equal(exists, 0);
+    r = cluster_cmd(&C, "LPOS %s %s", ready, did);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(r);
+
+    /* and a worker delivers it */
+    assert_true(cluster_add_worker(&C) > 0);
+    char key[PSW_KEY_SIZE];
+    snprintf(key, sizeof(key), "delivery:%s", did);
+    assert_int_equal(cluster_wait_field(&C, key, "state", "delivered", 8000), 0);
+    assert_int_equal(rx_count(C.rx, "/orphan"), 1);
+    C_ok = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1356,6 +1405,7 @@ int main(void)
         cmocka_unit_test_teardown(test_scheduler_restart, teardown),
         cmocka_unit_test_teardown(test_frozen_child, teardown),
         cmocka_unit_test_teardown(test_frozen_idle_child, teardown),
+        cmocka_unit_test_teardown(test_orphan_inflight_list, teardown),
     };
     const char *only = getenv("PSW_TEST_FILTER"); /* e.g. "test_frozen*" */
     if (only && *only)
