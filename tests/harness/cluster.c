@@ -41,6 +41,28 @@ static int overridden(const char *const *overrides, const char *line)
     return 0;
 }
 
+/* Writes line + "\n" into out with every "{rx}" replaced by the receiver's
+ * base URL ("http://127.0.0.1:PORT"), so a config value can point at it
+ * (e.g. "alerts.webhook_url: {rx}/alerts"). Returns what snprintf would. */
+static size_t expand_line(const struct cluster *c, const char *line, char *out, size_t n)
+{
+    char base[64];
+    size_t len = 0;
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", rx_port(c->rx));
+    for (const char *p = line; *p;) {
+        const char *hit = strstr(p, "{rx}");
+        size_t lit = hit ? (size_t)(hit - p) : strlen(p);
+        len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "%.*s",
+                                (int)lit, p);
+        if (!hit)
+            break;
+        len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "%s", base);
+        p = hit + 4;
+    }
+    len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "\n");
+    return len;
+}
+
 static int write_config(struct cluster *c, const char *const *overrides)
 {
     char buf[8192];
@@ -50,8 +72,8 @@ static int write_config(struct cluster *c, const char *const *overrides)
         if (!overridden(overrides, test_defaults[i]))
             len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", test_defaults[i]);
     for (size_t i = 0; overrides && overrides[i]; i++)
-        if (strncmp(overrides[i], "test.", 5) != 0)
-            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", overrides[i]);
+        if (strncmp(overrides[i], "test.", 5) != 0 && len < sizeof(buf))
+            len += expand_line(c, overrides[i], buf + len, sizeof(buf) - len);
     if (len >= sizeof(buf))
         return -1;
     snprintf(c->config_path, sizeof(c->config_path), "%s/psw.yaml", c->dir);

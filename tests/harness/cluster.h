@@ -41,7 +41,9 @@ struct cluster {
 
 /* Starts redis (AOF off unless an override line "test.aof: yes" — not a real
  * key, consumed here), writes the config, starts nsched schedulers and nwork
- * worker masters. overrides: NULL-terminated "key: value" lines, may be NULL.
+ * worker masters. overrides: NULL-terminated "key: value" lines, may be NULL;
+ * "{rx}" in a line stands for the receiver's base URL "http://127.0.0.1:PORT"
+ * (e.g. "alerts.webhook_url: {rx}/alerts").
  * Returns 0; on failure prints why and returns -1 (call cluster_stop). */
 int cluster_start(struct cluster *c, const char *const *overrides, int nsched, int nwork);
 
