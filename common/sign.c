@@ -30,9 +30,12 @@
 #define MAC_HEX_LEN (2 * MAC_LEN)
 #define TS_MAX_DIGITS 12
 
-/* HMAC-SHA256(secret, ts "." body) into mac. Returns 0 or -1. */
-static int compute_mac(const char *secret, int64_t ts, const char *body, size_t body_len,
-                       unsigned char mac[MAC_LEN])
+/* HMAC-SHA256(secret, t "." body) into mac, t being the timestamp's digits
+ * exactly as they stand in the header (so a receiver that hashes the header's
+ * text, as every example in docs/receiving.md does, agrees with us even on
+ * odd spellings such as leading zeros). Returns 0 or -1. */
+static int compute_mac(const char *secret, const char *t, size_t tlen, const char *body,
+                       size_t body_len, unsigned char mac[MAC_LEN])
 {
     EVP_MAC *alg = NULL;
     EVP_MAC_CTX *ctx = NULL;
@@ -45,9 +48,11 @@ static int compute_mac(const char *secret, int64_t ts, const char *body, size_t 
         OSSL_PARAM_construct_end(),
     };
 
-    int n = snprintf(prefix, sizeof(prefix), "%lld.", (long long)ts);
-    if (n <= 0 || (size_t)n >= sizeof(prefix))
+    if (tlen == 0 || tlen + 1 >= sizeof(prefix))
         goto cleanup;
+    memcpy(prefix, t, tlen);
+    prefix[tlen] = '.';
+    size_t n = tlen + 1;
     alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (!alg)
         goto cleanup;
@@ -56,7 +61,7 @@ static int compute_mac(const char *secret, int64_t ts, const char *body, size_t 
         goto cleanup;
     if (EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) != 1)
         goto cleanup;
-    if (EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)n) != 1)
+    if (EVP_MAC_update(ctx, (const unsigned char *)prefix, n) != 1)
         goto cleanup;
     if (body_len > 0 && EVP_MAC_update(ctx, (const unsigned char *)body, body_len) != 1)
         goto cleanup;
@@ -147,10 +152,11 @@ int psw_sign_header(const char *const secrets[], size_t nsecrets, int64_t ts,
     if (n <= 0 || (size_t)n >= outlen)
         goto cleanup;
     len = (size_t)n;
+    size_t ts_len = len - 2; /* the digits after "t=" */
     for (size_t i = 0; i < nsecrets; i++) {
         if (!secrets[i] || outlen - len <= 4 + MAC_HEX_LEN)
             goto cleanup;
-        if (compute_mac(secrets[i], ts, body, body_len, mac) != 0)
+        if (compute_mac(secrets[i], out + 2, ts_len, body, body_len, mac) != 0)
             goto cleanup;
         memcpy(out + len, ",v1=", 4);
         hex_encode(mac, MAC_LEN, out + len + 4);
@@ -213,7 +219,7 @@ static int is_scheme(const struct item *it, const char *name)
 /* Checks the whole header and reads its timestamp. Returns 0 when it is
  * exactly one t=<1..12 digits> and at least one v1=<64 hex>, in any order,
  * among items of other schemes. */
-static int parse_header(const char *header, int64_t *t_out)
+static int parse_header(const char *header, int64_t *t_out, const char **t_text, size_t *t_len)
 {
     const char *p = header;
     struct item it;
@@ -231,6 +237,8 @@ static int parse_header(const char *header, int64_t *t_out)
                 t = t * 10 + (it.val[i] - '0');
             }
             *t_out = t;
+            *t_text = it.val;
+            *t_len = it.vlen;
             have_t = 1;
         } else if (is_scheme(&it, "v1")) {
             if (it.vlen != MAC_HEX_LEN)
@@ -262,9 +270,11 @@ enum psw_verify_result psw_sign_verify(const char *header, const char *body, siz
     const char *p = header;
     struct item it;
     int64_t t = 0;
+    const char *t_text = NULL;
+    size_t t_len = 0;
     int done = 0;
 
-    if (!header || parse_header(header, &t) != 0)
+    if (!header || parse_header(header, &t, &t_text, &t_len) != 0)
         return PSW_VERIFY_BAD_FORMAT;
     if (tolerance_s < 0)
         tolerance_s = 0;
@@ -273,7 +283,7 @@ enum psw_verify_result psw_sign_verify(const char *header, const char *body, siz
         return PSW_VERIFY_TOO_OLD;
     if (t > now_s && (uint64_t)t - (uint64_t)now_s > (uint64_t)tolerance_s)
         return PSW_VERIFY_TOO_NEW;
-    if (!secret || (!body && body_len > 0) || compute_mac(secret, t, body, body_len, mac) != 0)
+    if (!secret || (!body && body_len > 0) || compute_mac(secret, t_text, t_len, body, body_len, mac) != 0)
         return PSW_VERIFY_NO_MATCH;
     /* The header is known to be well formed: this walk cannot fail. Every v1
      * is compared, match or not, so timing says nothing about which matched. */
