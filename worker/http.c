@@ -207,7 +207,8 @@ static void transport_error(const struct psw_attempt *a, CURLcode rc, char *err,
     const char *kind;
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
-        kind = "timeout";
+        /* A resolver that never answers is a DNS problem, not a slow receiver. */
+        kind = strncmp(detail, "Resolving timed out", 19) == 0 ? "dns" : "timeout";
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
