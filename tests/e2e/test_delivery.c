@@ -1562,6 +1562,64 @@ static void test_bad_events_store_nothing(void **state)
 }
 
 /* PSW_TEST_FILTER=test_retry_* runs only the matching tests. */
+/* Connections are kept alive and reused per host: sequential deliveries to
+ * one endpoint from one worker child ride one TCP connection, and a burst
+ * never opens more connections than the child has request slots. */
+static void test_connection_reuse(void **state)
+{
+    (void)state;
+    char ep[PSW_ID_SIZE], id[64];
+    static const char *const lines[] = { "worker.processes: 1", "worker.concurrency: 4", NULL };
+    struct rx_request *reqs = NULL;
+
+    up(lines);
+    endpoint("acct_k", "/keep", NULL, NULL, NULL, ep, NULL, 0);
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof(id), "evt_seq_%d", i);
+        const char *json = event_json(id, "email.sent", "acct_k", "k.example");
+        assert_int_equal(cluster_publish(&C, json, NULL, 0, NULL), PSW_OK);
+        assert_int_equal(rx_wait(C.rx, "/keep", (size_t)i + 1, WAIT_MS), 0);
+    }
+    size_t n = rx_requests(C.rx, "/keep", &reqs);
+    assert_int_equal(n, 20);
+    int ports[64], nports = 0;
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        assert_true(reqs[i].client_port > 0);
+        for (int k = 0; k < nports; k++)
+            seen |= ports[k] == reqs[i].client_port;
+        if (!seen && nports < 64)
+            ports[nports++] = reqs[i].client_port;
+    }
+    rx_requests_free(reqs, n);
+    /* one connection for all 20 (a second one is tolerated: the receiver may
+     * close an idle connection) — without keep-alive this would be 20 */
+    if (nports > 2)
+        fail_msg("20 sequential deliveries used %d connections", nports);
+
+    /* a burst of 60: at most the child's 4 slots' worth of connections */
+    rx_reset(C.rx);
+    for (int i = 0; i < 60; i++) {
+        snprintf(id, sizeof(id), "evt_burst_%d", i);
+        const char *json = event_json(id, "email.sent", "acct_k", "k.example");
+        assert_int_equal(cluster_publish(&C, json, NULL, 0, NULL), PSW_OK);
+    }
+    assert_int_equal(rx_wait(C.rx, "/keep", 60, WAIT_MS), 0);
+    n = rx_requests(C.rx, "/keep", &reqs);
+    nports = 0;
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (int k = 0; k < nports; k++)
+            seen |= ports[k] == reqs[i].client_port;
+        if (!seen && nports < 64)
+            ports[nports++] = reqs[i].client_port;
+    }
+    rx_requests_free(reqs, n);
+    if (nports > 4 + 1)
+        fail_msg("a burst of 60 deliveries through 4 slots used %d connections", nports);
+    T_done = 1;
+}
+
 int main(void)
 {
     const char *filter = getenv("PSW_TEST_FILTER");
@@ -1583,6 +1641,7 @@ int main(void)
         cmocka_unit_test_teardown(test_auto_disable_default, down),
         cmocka_unit_test_teardown(test_idempotent_publish, down),
         cmocka_unit_test_teardown(test_bad_events_store_nothing, down),
+        cmocka_unit_test_teardown(test_connection_reuse, down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

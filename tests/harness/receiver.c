@@ -389,6 +389,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r.names = h.names ? h.names : xmalloc(sizeof(char *));
     r.values = h.values ? h.values : xmalloc(sizeof(char *));
     r.at_ms = psw_now_ms();
+    const union MHD_ConnectionInfo *addr =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (addr && addr->client_addr) {
+        const struct sockaddr *sa = addr->client_addr;
+        if (sa->sa_family == AF_INET)
+            r.client_port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+        else if (sa->sa_family == AF_INET6)
+            r.client_port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+    }
 
     pthread_mutex_lock(&rx->mu);
     const struct rule *rule = rule_find(rx, url);

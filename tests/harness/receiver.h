@@ -62,6 +62,7 @@ struct rx_request {
     char **names;
     char **values;
     int64_t at_ms;   /* unix ms (wall clock) when the request was complete */
+    int client_port; /* the client's TCP source port: one per connection */
     int status;      /* status answered; 0 = no answer (hang, client gone, stop) */
 };
 
