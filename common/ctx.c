@@ -45,3 +45,15 @@ long long psw_ctx_retention_ms(const struct psw_ctx *ctx)
 {
     return (long long)ctx->cfg->retention_days * 86400000LL;
 }
+
+int psw_ctx_redis_failure(struct psw_ctx *ctx, const redisReply *rep, const char *what,
+                          char *err, size_t errlen)
+{
+    if (!rep)
+        snprintf(err, errlen, "%s", psw_redis_errstr(ctx->redis));
+    else if (rep->type == REDIS_REPLY_ERROR)
+        snprintf(err, errlen, "redis: %s: %s", what, rep->str);
+    else
+        snprintf(err, errlen, "redis: %s: unexpected reply", what);
+    return PSW_EFAIL;
+}

@@ -42,6 +42,13 @@ void psw_ctx_close(struct psw_ctx *ctx);
 char *psw_ctx_key(const struct psw_ctx *ctx, char *out, size_t n, enum psw_key key,
                   const char *id);
 
+/* The message for a failed Redis call — no reply (the connection failed:
+ * the redis module's error) or an error/unexpected reply — written to err,
+ * naming what was being done. Returns PSW_EFAIL, so callers can
+ * `return psw_ctx_redis_failure(…)`. */
+int psw_ctx_redis_failure(struct psw_ctx *ctx, const redisReply *rep, const char *what,
+                          char *err, size_t errlen);
+
 /* Retention in ms (retention.days), the TTL of event, delivery and attempt keys. */
 long long psw_ctx_retention_ms(const struct psw_ctx *ctx);
 

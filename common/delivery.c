@@ -21,6 +21,7 @@
  * reference each, owned by the detail struct. The *_to_json functions return
  * a new object the caller json_object_put()s.
  */
+#include "common/jsonout.h"
 #include "common/delivery.h"
 
 #include <stdio.h>
@@ -45,18 +46,6 @@ static const char *const known_states[] = {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static int redis_failure(struct psw_ctx *ctx, const redisReply *rep, const char *what,
-                         char *err, size_t errlen)
-{
-    if (!rep)
-        snprintf(err, errlen, "%s", psw_redis_errstr(ctx->redis));
-    else if (rep->type == REDIS_REPLY_ERROR)
-        snprintf(err, errlen, "redis: %s: %s", what, rep->str);
-    else
-        snprintf(err, errlen, "redis: %s: unexpected reply", what);
-    return PSW_EFAIL;
-}
 
 /* At most 60 bytes of s, for quoting user input in a message. */
 static const char *shown(const char *s, char *out, size_t n)
@@ -267,7 +256,7 @@ int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
         rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_DELIVERY_LIST, 8, argv, NULL);
         if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 4 ||
             !psw_reply_str(rep, 2)) {
-            rc = redis_failure(ctx, rep, "delivery_list", err, errlen);
+            rc = psw_ctx_redis_failure(ctx, rep, "delivery_list", err, errlen);
             goto cleanup;
         }
         if (psw_reply_int(rep, 0, 0) == 0) {
@@ -350,7 +339,7 @@ int psw_delivery_get(struct psw_ctx *ctx, const char *id, struct psw_delivery_de
     const char *argv[] = { ctx->cfg->redis_prefix, id };
     rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_DELIVERY_GET, 2, argv, NULL);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 || !psw_reply_str(rep, 0)) {
-        rc = redis_failure(ctx, rep, "delivery_get", err, errlen);
+        rc = psw_ctx_redis_failure(ctx, rep, "delivery_get", err, errlen);
         goto cleanup;
     }
     if (strcmp(psw_reply_str(rep, 0), "notfound") == 0) {
@@ -359,7 +348,7 @@ int psw_delivery_get(struct psw_ctx *ctx, const char *id, struct psw_delivery_de
         goto cleanup;
     }
     if (rep->elements < 4 || rep->element[2]->type != REDIS_REPLY_ARRAY) {
-        rc = redis_failure(ctx, rep, "delivery_get", err, errlen);
+        rc = psw_ctx_redis_failure(ctx, rep, "delivery_get", err, errlen);
         goto cleanup;
     }
     if (from_hash(rep->element[1], &out->d) < 0)
@@ -431,13 +420,13 @@ static int replay_batch(struct psw_ctx *ctx, const char *const *ids, const size_
         }
         if (psw_redis_eval_many(ctx->redis, PSW_SCRIPT_REPLAY, calls, argcs, argvs, NULL,
                                 reps) < 0)
-            return redis_failure(ctx, NULL, "replay", err, errlen);
+            return psw_ctx_redis_failure(ctx, NULL, "replay", err, errlen);
         for (size_t c = 0; c < calls; c++) {
             size_t k = (size_t)argcs[c] - 3;
             const redisReply *r = reps[c];
             if (rc == PSW_OK &&
                 (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 1 + 2 * k)) {
-                rc = redis_failure(ctx, r, "replay", err, errlen);
+                rc = psw_ctx_redis_failure(ctx, r, "replay", err, errlen);
             } else if (rc == PSW_OK) {
                 *queued += (int)psw_reply_int(r, 0, 0);
                 for (size_t j = 0; j < k; j++) {
@@ -580,7 +569,7 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
     if (until == 0) {
         /* a fixed end, so the walk finishes while new deliveries arrive */
         if ((until = redis_now(ctx)) < 0)
-            return redis_failure(ctx, NULL, "TIME", err, errlen);
+            return psw_ctx_redis_failure(ctx, NULL, "TIME", err, errlen);
     }
     snprintf(retention, sizeof(retention), "%lld", psw_ctx_retention_ms(ctx));
     snprintf(upper, sizeof(upper), "%lld", until);
@@ -597,7 +586,7 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
         redisReply *rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_REPLAY, 9, argv, NULL);
         if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 6 ||
             !psw_reply_str(rep, 0) || !psw_reply_str(rep, 4)) {
-            rc = redis_failure(ctx, rep, "replay", err, errlen);
+            rc = psw_ctx_redis_failure(ctx, rep, "replay", err, errlen);
             freeReplyObject(rep);
             break;
         }
@@ -655,38 +644,6 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
 
 /* ---- JSON --------------------------------------------------------------- */
 
-static int add(struct json_object *o, const char *key, struct json_object *v)
-{
-    /* json_object_object_add takes v (NULL = JSON null) even when it fails. */
-    return json_object_object_add(o, key, v);
-}
-
-static int add_str(struct json_object *o, const char *key, const char *s)
-{
-    struct json_object *v = json_object_new_string(s ? s : "");
-    return v ? add(o, key, v) : -1;
-}
-
-static int add_str_or_null(struct json_object *o, const char *key, const char *s)
-{
-    return s && *s ? add_str(o, key, s) : add(o, key, NULL);
-}
-
-static int add_int(struct json_object *o, const char *key, long long v)
-{
-    struct json_object *j = json_object_new_int64(v);
-    return j ? add(o, key, j) : -1;
-}
-
-static int add_time(struct json_object *o, const char *key, long long ms)
-{
-    char iso[PSW_ISO_SIZE];
-    if (ms <= 0)
-        return add(o, key, NULL);
-    psw_time_format((int64_t)ms, iso);
-    return add_str(o, key, iso);
-}
-
 /* Keys, always all present: id, event_id, endpoint_id, account_id,
  * event_type, state, trigger, attempts, created_at, first_attempt_at,
  * last_attempt_at, next_attempt_at, delivered_at (ISO 8601 or null),
@@ -699,25 +656,25 @@ struct json_object *psw_delivery_to_json(const struct psw_delivery *d)
 
     if (!o)
         return NULL;
-    bad |= add_str(o, "id", d->id);
-    bad |= add_str(o, "event_id", d->event_id);
-    bad |= add_str(o, "endpoint_id", d->endpoint_id);
-    bad |= add_str(o, "account_id", d->account_id);
-    bad |= add_str(o, "event_type", d->event_type);
-    bad |= add_str(o, "state", d->state);
-    bad |= add_str_or_null(o, "trigger", d->trigger);
-    bad |= add_int(o, "attempts", d->attempts);
-    bad |= add_time(o, "created_at", d->created_at);
-    bad |= add_time(o, "first_attempt_at", d->first_attempt_at);
-    bad |= add_time(o, "last_attempt_at", d->last_attempt_at);
-    bad |= add_time(o, "next_attempt_at", d->next_attempt_at);
-    bad |= add_time(o, "delivered_at", d->delivered_at);
-    bad |= d->last_status > 0 ? add_int(o, "last_status", d->last_status)
-                              : add(o, "last_status", NULL);
-    bad |= add_str_or_null(o, "last_error", d->last_error);
-    bad |= d->attempts > 0 ? add_int(o, "last_latency_ms", d->last_latency_ms)
-                           : add(o, "last_latency_ms", NULL);
-    bad |= add_str_or_null(o, "failed_reason", d->failed_reason);
+    bad |= psw_json_add_str(o, "id", d->id);
+    bad |= psw_json_add_str(o, "event_id", d->event_id);
+    bad |= psw_json_add_str(o, "endpoint_id", d->endpoint_id);
+    bad |= psw_json_add_str(o, "account_id", d->account_id);
+    bad |= psw_json_add_str(o, "event_type", d->event_type);
+    bad |= psw_json_add_str(o, "state", d->state);
+    bad |= psw_json_add_str_or_null(o, "trigger", d->trigger);
+    bad |= psw_json_add_int(o, "attempts", d->attempts);
+    bad |= psw_json_add_time(o, "created_at", d->created_at);
+    bad |= psw_json_add_time(o, "first_attempt_at", d->first_attempt_at);
+    bad |= psw_json_add_time(o, "last_attempt_at", d->last_attempt_at);
+    bad |= psw_json_add_time(o, "next_attempt_at", d->next_attempt_at);
+    bad |= psw_json_add_time(o, "delivered_at", d->delivered_at);
+    bad |= d->last_status > 0 ? psw_json_add_int(o, "last_status", d->last_status)
+                              : psw_json_add(o, "last_status", NULL);
+    bad |= psw_json_add_str_or_null(o, "last_error", d->last_error);
+    bad |= d->attempts > 0 ? psw_json_add_int(o, "last_latency_ms", d->last_latency_ms)
+                           : psw_json_add(o, "last_latency_ms", NULL);
+    bad |= psw_json_add_str_or_null(o, "failed_reason", d->failed_reason);
     if (bad) {
         json_object_put(o);
         return NULL;
@@ -737,14 +694,14 @@ struct json_object *psw_delivery_detail_to_json(const struct psw_delivery_detail
     if (!o)
         return NULL;
     d = psw_delivery_to_json(&dd->d);
-    bad |= d ? add(o, "delivery", d) : -1;
+    bad |= d ? psw_json_add(o, "delivery", d) : -1;
     if (dd->event_body) {
         ev = json_tokener_parse(dd->event_body);
         if (!ev)
             ev = json_object_new_string(dd->event_body);
-        bad |= ev ? add(o, "event", ev) : -1;
+        bad |= ev ? psw_json_add(o, "event", ev) : -1;
     } else {
-        bad |= add(o, "event", NULL);
+        bad |= psw_json_add(o, "event", NULL);
     }
     arr = json_object_new_array();
     if (arr) {
@@ -755,7 +712,7 @@ struct json_object *psw_delivery_detail_to_json(const struct psw_delivery_detail
                 bad = -1;
             }
         }
-        bad |= add(o, "attempts", arr);
+        bad |= psw_json_add(o, "attempts", arr);
     } else {
         bad = -1;
     }

@@ -11,6 +11,7 @@
  * Ownership: each function hands back one new json-c object in *out that
  * the caller json_object_put()s; *out is NULL whenever it fails.
  */
+#include "common/jsonout.h"
 #include "common/stats.h"
 
 #include <stdio.h>
@@ -35,48 +36,6 @@ static const char *const global_counters[] = {
 static const char *const endpoint_counters[] = {
     "attempts", "delivered", "failed_attempts", "failed", "skipped",
 };
-
-static int redis_failure(struct psw_ctx *ctx, const redisReply *rep, const char *what,
-                         char *err, size_t errlen)
-{
-    if (!rep)
-        snprintf(err, errlen, "%s", psw_redis_errstr(ctx->redis));
-    else if (rep->type == REDIS_REPLY_ERROR)
-        snprintf(err, errlen, "redis: %s: %s", what, rep->str);
-    else
-        snprintf(err, errlen, "redis: %s: unexpected reply", what);
-    return PSW_EFAIL;
-}
-
-static int add(struct json_object *o, const char *key, struct json_object *v)
-{
-    /* json_object_object_add takes v (NULL = JSON null) even when it fails. */
-    return json_object_object_add(o, key, v);
-}
-
-static int add_int(struct json_object *o, const char *key, long long v)
-{
-    struct json_object *j = json_object_new_int64(v);
-    return j ? add(o, key, j) : -1;
-}
-
-static int add_str_or_null(struct json_object *o, const char *key, const char *s)
-{
-    struct json_object *j;
-    if (!s)
-        return add(o, key, NULL);
-    j = json_object_new_string(s);
-    return j ? add(o, key, j) : -1;
-}
-
-static int add_time(struct json_object *o, const char *key, long long ms)
-{
-    char iso[PSW_ISO_SIZE];
-    if (ms <= 0)
-        return add(o, key, NULL);
-    psw_time_format((int64_t)ms, iso);
-    return add_str_or_null(o, key, iso);
-}
 
 /* ---- psw stats ---------------------------------------------------------- */
 
@@ -113,7 +72,7 @@ int psw_stats_get(struct psw_ctx *ctx, const char *endpoint_id, struct json_obje
         psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_ENDPOINT, endpoint_id);
         rep = psw_redis_command(ctx->redis, "EXISTS %s", key);
         if (!rep || rep->type != REDIS_REPLY_INTEGER) {
-            rc = redis_failure(ctx, rep, "EXISTS", err, errlen);
+            rc = psw_ctx_redis_failure(ctx, rep, "EXISTS", err, errlen);
             goto cleanup;
         }
         if (rep->integer == 0) {
@@ -128,7 +87,7 @@ int psw_stats_get(struct psw_ctx *ctx, const char *endpoint_id, struct json_obje
     }
     rep = psw_redis_command(ctx->redis, "HGETALL %s", key);
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        rc = redis_failure(ctx, rep, "HGETALL", err, errlen);
+        rc = psw_ctx_redis_failure(ctx, rep, "HGETALL", err, errlen);
         goto cleanup;
     }
     if (!(o = json_object_new_object()))
@@ -136,25 +95,25 @@ int psw_stats_get(struct psw_ctx *ctx, const char *endpoint_id, struct json_obje
     if (endpoint_id) {
         size_t n = sizeof(endpoint_counters) / sizeof(endpoint_counters[0]);
         for (size_t i = 0; i < n; i++)
-            bad |= add_int(o, endpoint_counters[i],
+            bad |= psw_json_add_int(o, endpoint_counters[i],
                            psw_parse_ll(psw_reply_hget(rep, endpoint_counters[i]), 0));
         long long st = psw_parse_ll(psw_reply_hget(rep, "last_status"), -1);
         /* 0 is a real last status: the last attempt got no HTTP answer */
-        bad |= st >= 0 ? add_int(o, "last_status", st) : add(o, "last_status", NULL);
-        bad |= add_time(o, "last_success_at",
+        bad |= st >= 0 ? psw_json_add_int(o, "last_status", st) : psw_json_add(o, "last_status", NULL);
+        bad |= psw_json_add_time(o, "last_success_at",
                         psw_parse_ll(psw_reply_hget(rep, "last_success_at"), 0));
-        bad |= add_time(o, "last_failure_at",
+        bad |= psw_json_add_time(o, "last_failure_at",
                         psw_parse_ll(psw_reply_hget(rep, "last_failure_at"), 0));
     } else {
         size_t n = sizeof(global_counters) / sizeof(global_counters[0]);
         for (size_t i = 0; i < n; i++)
-            bad |= add_int(o, global_counters[i],
+            bad |= psw_json_add_int(o, global_counters[i],
                            psw_parse_ll(psw_reply_hget(rep, global_counters[i]), 0));
         /* a counter added later by a newer version shows up too */
         for (size_t i = 0; i + 1 < rep->elements; i += 2) {
             const char *k = psw_reply_str(rep, i), *v = psw_reply_str(rep, i + 1);
             if (k && v && !is_listed(global_counters, n, k) && is_int(v))
-                bad |= add_int(o, k, psw_parse_ll(v, 0));
+                bad |= psw_json_add_int(o, k, psw_parse_ll(v, 0));
         }
     }
     if (bad)
@@ -187,13 +146,13 @@ static struct json_object *worker_json(const redisReply *w, long long now)
 
     if (!o)
         return NULL;
-    bad |= add_str_or_null(o, "id", psw_reply_str(w, 0));
-    bad |= add_str_or_null(o, "host", psw_reply_hget(h, "host"));
-    bad |= pid ? add_int(o, "pid", psw_parse_ll(pid, 0)) : add(o, "pid", NULL);
-    bad |= add_int(o, "in_flight", psw_reply_int(w, 2, 0));
-    bad |= conc ? add_int(o, "concurrency", psw_parse_ll(conc, 0)) : add(o, "concurrency", NULL);
-    bad |= add_int(o, "last_heartbeat_ms_ago", now > seen ? now - seen : 0);
-    bad |= add_time(o, "started_at", psw_parse_ll(psw_reply_hget(h, "started_at"), 0));
+    bad |= psw_json_add_str_or_null(o, "id", psw_reply_str(w, 0));
+    bad |= psw_json_add_str_or_null(o, "host", psw_reply_hget(h, "host"));
+    bad |= pid ? psw_json_add_int(o, "pid", psw_parse_ll(pid, 0)) : psw_json_add(o, "pid", NULL);
+    bad |= psw_json_add_int(o, "in_flight", psw_reply_int(w, 2, 0));
+    bad |= conc ? psw_json_add_int(o, "concurrency", psw_parse_ll(conc, 0)) : psw_json_add(o, "concurrency", NULL);
+    bad |= psw_json_add_int(o, "last_heartbeat_ms_ago", now > seen ? now - seen : 0);
+    bad |= psw_json_add_time(o, "started_at", psw_parse_ll(psw_reply_hget(h, "started_at"), 0));
     if (bad) {
         json_object_put(o);
         return NULL;
@@ -214,7 +173,7 @@ int psw_queue_get(struct psw_ctx *ctx, struct json_object **out, char *err, size
     rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_QUEUE_INFO, 2, argv, NULL);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 10 ||
         rep->element[8]->type != REDIS_REPLY_ARRAY || rep->element[9]->type != REDIS_REPLY_ARRAY) {
-        rc = redis_failure(ctx, rep, "queue_info", err, errlen);
+        rc = psw_ctx_redis_failure(ctx, rep, "queue_info", err, errlen);
         goto cleanup;
     }
     long long now = psw_reply_int(rep, 0, 0);
@@ -222,17 +181,17 @@ int psw_queue_get(struct psw_ctx *ctx, struct json_object **out, char *err, size
 
     if (!(o = json_object_new_object()))
         goto oom;
-    bad |= add_int(o, "ready", psw_reply_int(rep, 1, 0));
-    bad |= add_int(o, "scheduled", psw_reply_int(rep, 2, 0));
-    bad |= add_int(o, "failed", psw_reply_int(rep, 3, 0));
-    bad |= add_int(o, "waiting", psw_reply_int(rep, 4, 0));
-    bad |= add_int(o, "in_flight", psw_reply_int(rep, 5, 0));
+    bad |= psw_json_add_int(o, "ready", psw_reply_int(rep, 1, 0));
+    bad |= psw_json_add_int(o, "scheduled", psw_reply_int(rep, 2, 0));
+    bad |= psw_json_add_int(o, "failed", psw_reply_int(rep, 3, 0));
+    bad |= psw_json_add_int(o, "waiting", psw_reply_int(rep, 4, 0));
+    bad |= psw_json_add_int(o, "in_flight", psw_reply_int(rep, 5, 0));
     /* how long the next delivery to be taken has been due */
-    bad |= head > 0 ? add_int(o, "oldest_ready_lag_ms", now > head ? now - head : 0)
-                    : add(o, "oldest_ready_lag_ms", NULL);
+    bad |= head > 0 ? psw_json_add_int(o, "oldest_ready_lag_ms", now > head ? now - head : 0)
+                    : psw_json_add(o, "oldest_ready_lag_ms", NULL);
     /* 0 when a retry is overdue (the scheduler has not moved it yet) */
-    bad |= due > 0 ? add_int(o, "next_due_in_ms", due > now ? due - now : 0)
-                   : add(o, "next_due_in_ms", NULL);
+    bad |= due > 0 ? psw_json_add_int(o, "next_due_in_ms", due > now ? due - now : 0)
+                   : psw_json_add(o, "next_due_in_ms", NULL);
     if (bad)
         goto oom;
 
@@ -246,7 +205,7 @@ int psw_queue_get(struct psw_ctx *ctx, struct json_object **out, char *err, size
             goto oom;
         }
     }
-    bad |= add(o, "workers", arr);
+    bad |= psw_json_add(o, "workers", arr);
     arr = NULL;
 
     if (!(arr = json_object_new_array()))
@@ -255,14 +214,14 @@ int psw_queue_get(struct psw_ctx *ctx, struct json_object **out, char *err, size
         const redisReply *s = rep->element[9]->element[i];
         struct json_object *sj = json_object_new_object();
         long long tick = psw_reply_int(s, 1, now);
-        if (!sj || add_str_or_null(sj, "id", psw_reply_str(s, 0)) ||
-            add_int(sj, "last_tick_ms_ago", now > tick ? now - tick : 0) ||
+        if (!sj || psw_json_add_str_or_null(sj, "id", psw_reply_str(s, 0)) ||
+            psw_json_add_int(sj, "last_tick_ms_ago", now > tick ? now - tick : 0) ||
             json_object_array_add(arr, sj) != 0) {
             json_object_put(sj);
             goto oom;
         }
     }
-    bad |= add(o, "schedulers", arr);
+    bad |= psw_json_add(o, "schedulers", arr);
     arr = NULL;
     if (bad)
         goto oom;
@@ -291,12 +250,12 @@ static struct json_object *alert_json(const redisReply *e)
 
     if (!o)
         return NULL;
-    bad |= add_str_or_null(o, "id", psw_reply_str(e, 0));
-    bad |= add_str_or_null(o, "type", psw_reply_hget(f, "type"));
-    bad |= add_str_or_null(o, "endpoint_id", psw_reply_hget(f, "endpoint_id"));
-    bad |= add_str_or_null(o, "account_id", psw_reply_hget(f, "account_id"));
-    bad |= add_str_or_null(o, "reason", psw_reply_hget(f, "reason"));
-    bad |= add_time(o, "at", psw_parse_ll(psw_reply_hget(f, "at"), 0));
+    bad |= psw_json_add_str_or_null(o, "id", psw_reply_str(e, 0));
+    bad |= psw_json_add_str_or_null(o, "type", psw_reply_hget(f, "type"));
+    bad |= psw_json_add_str_or_null(o, "endpoint_id", psw_reply_hget(f, "endpoint_id"));
+    bad |= psw_json_add_str_or_null(o, "account_id", psw_reply_hget(f, "account_id"));
+    bad |= psw_json_add_str_or_null(o, "reason", psw_reply_hget(f, "reason"));
+    bad |= psw_json_add_time(o, "at", psw_parse_ll(psw_reply_hget(f, "at"), 0));
     if (bad) {
         json_object_put(o);
         return NULL;
@@ -331,7 +290,7 @@ int psw_alerts_get(struct psw_ctx *ctx, long long since, size_t limit, struct js
     rep = psw_redis_command(ctx->redis, "XRANGE %s %s + COUNT %lld", key, start,
                             (long long)limit);
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        rc = redis_failure(ctx, rep, "XRANGE", err, errlen);
+        rc = psw_ctx_redis_failure(ctx, rep, "XRANGE", err, errlen);
         goto cleanup;
     }
     if (!(arr = json_object_new_array()))
