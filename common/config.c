@@ -195,6 +195,8 @@ static const struct key keys[] = {
 
     K_STR("secrets.key_file", secrets_key_file, "", 0, 4096, check_no_ctl, false,
           "File holding the key that encrypts endpoint secrets at rest; empty = no encryption"),
+    K_STR("secrets.previous_key_file", secrets_previous_key_file, "", 0, 4096, check_no_ctl, false,
+          "File holding the previous key, still accepted for decryption while rekeying; empty = none"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -83,6 +83,7 @@ struct psw_config {
 
     /* secrets */
     char   *secrets_key_file;           /* secrets.key_file  "" */
+    char   *secrets_previous_key_file;  /* secrets.previous_key_file  "" */
 
     /* where the values came from, for messages: the file path, or "" */
     char   *source_path;

@@ -170,6 +170,7 @@ static void assert_config_equal(const struct psw_config *a, const struct psw_con
     assert_int_equal(a->limits_max_url_length, b->limits_max_url_length);
     assert_int_equal(a->limits_max_endpoints_per_account, b->limits_max_endpoints_per_account);
     assert_string_equal(a->secrets_key_file, b->secrets_key_file);
+    assert_string_equal(a->secrets_previous_key_file, b->secrets_previous_key_file);
 }
 
 /* The values SPEC §9 and the comments in config.h give, written out here. */
