@@ -8,7 +8,9 @@
  *
  * Outage logging: the first failure of an outage logs a warning with the
  * reason; the following failed tries log at debug; the first success after an
- * outage logs how long it lasted and how many tries it took.
+ * outage logs how long it lasted and how many tries it took. A .quiet
+ * connection logs all of it at debug (a process's second connection, whose
+ * outage its first one reports: one outage, one warning per process).
  */
 #include "common/redis.h"
 
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -36,6 +39,7 @@ struct psw_redis {
     unsigned outage_tries;
     int64_t backoff_ms;   /* current delay between tries */
     int64_t next_try;     /* RETRY_POLLED: no try before this (monotonic ms) */
+    unsigned jitter_seed; /* rand_r state, different in every process */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -261,6 +265,11 @@ struct psw_redis *psw_redis_new(const struct psw_redis_options *opt, char *err, 
     }
     r->opt.url = r->url;
     psw_redis_url_redact(r->url, r->url_safe, sizeof(r->url_safe));
+    /* Seeded per connection from the pid and the clock: rand() is never
+     * seeded, so every process (forked worker children above all) would draw
+     * the same jitter and a fleet would reconnect in step after all. */
+    r->jitter_seed = (unsigned)getpid() * 2654435761u ^ (unsigned)psw_mono_ms() ^
+                     (unsigned)(uintptr_t)r;
     return r;
 }
 
@@ -307,15 +316,43 @@ int psw_redis_reply_is_error(const redisReply *reply, const char *prefix)
            strncmp(reply->str, prefix, strlen(prefix)) == 0;
 }
 
+/* What went wrong on c, for a message. hiredis reports a command timeout
+ * (SO_RCVTIMEO/SO_SNDTIMEO running out) as the bare strerror(EAGAIN),
+ * "Resource temporarily unavailable", which does not say that Redis did not
+ * answer in time: that case is named here. */
+static const char *io_errstr(const struct psw_redis *r, const redisContext *c, char *buf,
+                             size_t n)
+{
+    if (!c || !c->errstr[0])
+        return "connection lost";
+    if (c->err == REDIS_ERR_IO &&
+        (strcmp(c->errstr, strerror(EAGAIN)) == 0 || strcmp(c->errstr, strerror(EWOULDBLOCK)) == 0)) {
+        snprintf(buf, n, "no answer within %lld ms (redis.command_timeout)",
+                 (long long)r->opt.command_timeout_ms);
+        return buf;
+    }
+    return c->errstr;
+}
+
+/* Logs an outage event: at debug for a quiet connection (see .quiet). */
+#define outage_log(r, lvl, ...)                                                                \
+    do {                                                                                       \
+        if ((r)->opt.quiet)                                                                    \
+            log_debug(__VA_ARGS__);                                                            \
+        else                                                                                   \
+            lvl(__VA_ARGS__);                                                                  \
+    } while (0)
+
 /* Marks the connection broken after an I/O error on it. */
 static void connection_failed(struct psw_redis *r)
 {
+    char why[128];
     snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe,
-             r->c && r->c->errstr[0] ? r->c->errstr : "connection lost");
+             io_errstr(r, r->c, why, sizeof(why)));
     if (r->opt.retry != PSW_REDIS_FAIL_FAST && r->outage_since == 0) {
         r->outage_since = psw_mono_ms();
         r->outage_tries = 0;
-        log_warn("%s; reconnecting", r->err);
+        outage_log(r, log_warn, "%s; reconnecting", r->err);
     }
     psw_redis_disconnect(r);
 }
@@ -325,7 +362,9 @@ static int load_script(struct psw_redis *r, redisContext *c, enum psw_script_id 
     const char *src = psw_script_sources[id].source;
     redisReply *rep = redisCommand(c, "SCRIPT LOAD %s", src);
     if (!rep) {
-        snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe, c->errstr);
+        char why[128];
+        snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe,
+                 io_errstr(r, c, why, sizeof(why)));
         return -1;
     }
     int rc = 0;
@@ -347,7 +386,9 @@ static int setup_cmd(struct psw_redis *r, redisContext *c, const char *what, int
 {
     redisReply *rep = redisCommandArgv(c, argc, argv, NULL);
     if (!rep) {
-        snprintf(r->err, sizeof(r->err), "redis %s: %s: %s", r->url_safe, what, c->errstr);
+        char why[128];
+        snprintf(r->err, sizeof(r->err), "redis %s: %s: %s", r->url_safe, what,
+                 io_errstr(r, c, why, sizeof(why)));
         return -1;
     }
     int rc = 0;
@@ -427,7 +468,7 @@ static void note_failed_try(struct psw_redis *r)
     if (r->outage_since == 0) {
         r->outage_since = psw_mono_ms();
         r->outage_tries = 0;
-        log_warn("%s; retrying", r->err);
+        outage_log(r, log_warn, "%s; retrying", r->err);
     } else {
         log_debug("%s; still retrying (try %u)", r->err, r->outage_tries + 1);
     }
@@ -442,14 +483,14 @@ static int64_t next_delay(struct psw_redis *r)
         r->backoff_ms = r->opt.backoff_initial_ms > 0 ? r->opt.backoff_initial_ms : 100;
     int64_t d = r->backoff_ms, j = d / 4;
     r->backoff_ms = d * 2 > r->opt.backoff_max_ms ? r->opt.backoff_max_ms : d * 2;
-    return d - j + (j > 0 ? (int64_t)(rand() % (int)(2 * j + 1)) : 0);
+    return d - j + (j > 0 ? (int64_t)(rand_r(&r->jitter_seed) % (int)(2 * j + 1)) : 0);
 }
 
 static void connected(struct psw_redis *r)
 {
     if (r->outage_since) {
-        log_info("redis %s reachable again after %.1fs (%u tries)", r->url_safe,
-                 (double)(psw_mono_ms() - r->outage_since) / 1000.0, r->outage_tries + 1);
+        outage_log(r, log_info, "redis %s reachable again after %.1fs (%u tries)", r->url_safe,
+                   (double)(psw_mono_ms() - r->outage_since) / 1000.0, r->outage_tries + 1);
         r->outage_since = 0;
     }
     r->backoff_ms = 0;

@@ -53,8 +53,10 @@ struct psw_redis_options {
     int64_t backoff_max_ms;
     volatile sig_atomic_t *stop;  /* retry loops give up once *stop is set */
     int     load_scripts;         /* SCRIPT LOAD every embedded script on connect */
+    int     quiet;                /* log outages at debug only: a second connection of a
+                                     process whose first connection reports them */
 };
-#define PSW_REDIS_OPTIONS_INIT { NULL, 2000, 10000, PSW_REDIS_FAIL_FAST, 100, 5000, NULL, 1 }
+#define PSW_REDIS_OPTIONS_INIT { NULL, 2000, 10000, PSW_REDIS_FAIL_FAST, 100, 5000, NULL, 1, 0 }
 
 /* What psw_redis_ensure() does while Redis is unreachable:
  * FAIL_FAST        one try, no logging (the CLI reports the error itself);
