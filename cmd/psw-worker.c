@@ -8,6 +8,9 @@
 #include <curl/curl.h>
 
 #include "common/daemon.h"
+#include "common/log.h"
+#include "common/secrets.h"
+#include "worker/child.h"
 #include "worker/master.h"
 
 static const struct psw_daemon_info info = {
@@ -31,6 +34,15 @@ int main(int argc, char **argv)
     } else if (args.check) {
         rc = psw_daemon_check(cfg, "workers", cfg->scheduler_worker_timeout_ms, 0);
     } else {
+        /* The keys are checked (and the plain-text warning given) once,
+         * before any fork; each child loads them again for itself. */
+        char err[1024];
+        if (psw_secrets_startup(cfg, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            psw_config_free(cfg);
+            free(cfg);
+            return PSW_EXIT_CONFIG;
+        }
         /* Before any fork: OpenSSL and libcurl set up once, inherited. */
         curl_global_init(CURL_GLOBAL_DEFAULT);
         rc = psw_master_run(cfg, args.config_path); /* takes cfg */

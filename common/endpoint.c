@@ -9,10 +9,16 @@
  * code. Times come from Redis's clock (now_ms() in the scripts).
  *
  * Secrets: every secret written to Redis passes through secret_seal() and
- * every secret read back through secret_open(). Both are the identity today;
- * encryption at rest (secrets.key_file) slots in there. Secret copies are
- * wiped before they are freed.
+ * every secret read back through secret_open() (common/secrets.h: sealed
+ * with the configured key, the endpoint id bound in; plain when no key is
+ * configured). The keys are loaded per operation, so a changed key file is
+ * seen at once and nothing stays in memory between calls. Sealing needs the
+ * keys (an unreadable key file fails the write); reading does not: a secret
+ * that cannot be opened comes back as "" with the reason in secret_error,
+ * so endpoints stay listable. Secret copies are wiped before they are
+ * freed.
  */
+#include "common/jsonout.h"
 #include "common/endpoint.h"
 
 #include <stdio.h>
@@ -21,7 +27,9 @@
 
 #include <json-c/json.h>
 
+#include "common/netguard.h"
 #include "common/reply.h"
+#include "common/secrets.h"
 #include "common/sign.h"
 #include "common/timeutil.h"
 #include "common/validate.h"
@@ -31,25 +39,64 @@
 
 /* ---- secrets at rest ------------------------------------------------- */
 
-/* The form a secret is stored in. Heap string (wipe_free it), NULL on
- * allocation failure. */
-static char *secret_seal(const char *plain)
+/* The keys of one operation that reads secrets: ok = 0 when they could
+ * not be loaded (err says why; sealed values then cannot be opened). */
+struct keys {
+    struct psw_secrets_keyring ring;
+    int ok;
+    char err[512];
+};
+
+static void keys_load(const struct psw_ctx *ctx, struct keys *k)
 {
-    return strdup(plain);
+    k->ok = psw_secrets_load(ctx->cfg, &k->ring, k->err, sizeof(k->err)) == 0;
 }
 
-/* The secret a stored value holds. Heap string, NULL on failure. */
-static char *secret_open(const char *stored)
+static void keys_wipe(struct keys *k)
 {
-    return strdup(stored);
+    psw_secrets_wipe(&k->ring);
+}
+
+/* The form plain is stored in for endpoint id, into *out (wipe_free it).
+ * PSW_EINVAL when the keys cannot be loaded or plain could be mistaken for
+ * a sealed value, PSW_EFAIL when sealing failed. */
+static int secret_seal(const struct psw_ctx *ctx, const char *id, const char *plain, char **out,
+                       char *err, size_t errlen)
+{
+    struct psw_secrets_keyring ring;
+
+    *out = NULL;
+    if (strncmp(plain, PSW_SECRETS_ENC_PREFIX, sizeof(PSW_SECRETS_ENC_PREFIX) - 1) == 0) {
+        snprintf(err, errlen, "secret: must not start with \"" PSW_SECRETS_ENC_PREFIX
+                              "\" (it marks encrypted values in Redis)");
+        return PSW_EINVAL;
+    }
+    if (psw_secrets_load(ctx->cfg, &ring, err, errlen) < 0)
+        return PSW_EINVAL;
+    *out = psw_secrets_seal(&ring, id, plain, err, errlen);
+    psw_secrets_wipe(&ring);
+    return *out ? PSW_OK : PSW_EFAIL;
+}
+
+/* The secret stored holds for endpoint id: a heap string ("" when it cannot
+ * be opened, with the reason in why[PSW_SECRET_ERROR_SIZE]); NULL only when
+ * out of memory. */
+static char *secret_open(const struct keys *k, const char *id, const char *stored, char *why)
+{
+    enum psw_secrets_form form = psw_secrets_form(stored, NULL);
+    char *plain;
+
+    if (form == PSW_SECRETS_SEALED && !k->ok) {
+        snprintf(why, PSW_SECRET_ERROR_SIZE, "%s", k->err);
+        return strdup("");
+    }
+    plain = psw_secrets_open(&k->ring, id, stored, why, PSW_SECRET_ERROR_SIZE);
+    return plain ? plain : strdup("");
 }
 
 static void wipe_free(char *s)
 {
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
+    psw_secrets_free(s);
 }
 
 /* ---- small helpers --------------------------------------------------- */
@@ -175,19 +222,6 @@ static int check_text(const char *what, const char *d, char *err, size_t errlen)
     return PSW_OK;
 }
 
-/* A failed call: no reply (the connection failed) or an error reply. */
-static int redis_failure(struct psw_ctx *ctx, const redisReply *rep, const char *what,
-                         char *err, size_t errlen)
-{
-    if (!rep)
-        snprintf(err, errlen, "%s", psw_redis_errstr(ctx->redis));
-    else if (rep->type == REDIS_REPLY_ERROR)
-        snprintf(err, errlen, "redis: %s: %s", what, rep->str);
-    else
-        snprintf(err, errlen, "redis: %s: unexpected reply", what);
-    return PSW_EFAIL;
-}
-
 /* Runs an endpoint script; on success *out is an array whose first element
  * is the status word (returned in *word). */
 static int run(struct psw_ctx *ctx, enum psw_script_id script, int argc, const char **argv,
@@ -197,7 +231,7 @@ static int run(struct psw_ctx *ctx, enum psw_script_id script, int argc, const c
     *out = NULL;
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
         !psw_reply_str(rep, 0)) {
-        int rc = redis_failure(ctx, rep, psw_script_sources[script].name, err, errlen);
+        int rc = psw_ctx_redis_failure(ctx, rep, psw_script_sources[script].name, err, errlen);
         freeReplyObject(rep);
         return rc;
     }
@@ -227,8 +261,10 @@ static char *dup_field(const redisReply *h, const char *field)
     return strdup(v ? v : "");
 }
 
-/* Fills out from an HGETALL reply. out is freed first on failure. */
-static int from_hash(const redisReply *h, struct psw_endpoint *out, char *err, size_t errlen)
+/* Fills out from an HGETALL reply, opening the secrets with k. out is
+ * freed first on failure. */
+static int from_hash(const struct keys *k, const redisReply *h, struct psw_endpoint *out,
+                     char *err, size_t errlen)
 {
     const char *id = psw_reply_hget(h, "id");
     const char *secret = psw_reply_hget(h, "secret");
@@ -245,8 +281,11 @@ static int from_hash(const redisReply *h, struct psw_endpoint *out, char *err, s
     out->url = dup_field(h, "url");
     out->events = dup_field(h, "events");
     out->status = dup_field(h, "status");
-    out->secret = secret_open(secret ? secret : "");
-    out->secret_prev = secret_open(prev ? prev : "");
+    out->secret = secret_open(k, out->id, secret ? secret : "", out->secret_error);
+    if (!out->secret_error[0])
+        out->secret_prev = secret_open(k, out->id, prev ? prev : "", out->secret_error);
+    else /* one reason is enough; nothing is shown half */
+        out->secret_prev = strdup("");
     out->disabled_reason = dup_field(h, "disabled_reason");
     out->disabled_by = dup_field(h, "disabled_by");
     out->description = dup_field(h, "description");
@@ -267,15 +306,22 @@ static int from_hash(const redisReply *h, struct psw_endpoint *out, char *err, s
 }
 
 /* {'ok', HGETALL} → *out (when out is not NULL). */
-static int ok_reply(const redisReply *rep, struct psw_endpoint *out, char *err, size_t errlen)
+static int ok_reply(const struct psw_ctx *ctx, const redisReply *rep, struct psw_endpoint *out,
+                    char *err, size_t errlen)
 {
+    struct keys k;
+    int rc;
+
     if (!out)
         return PSW_OK;
     if (rep->elements < 2 || rep->element[1]->type != REDIS_REPLY_ARRAY) {
         snprintf(err, errlen, "redis: endpoint script answered without the endpoint");
         return PSW_EFAIL;
     }
-    return from_hash(rep->element[1], out, err, errlen);
+    keys_load(ctx, &k);
+    rc = from_hash(&k, rep->element[1], out, err, errlen);
+    keys_wipe(&k);
+    return rc;
 }
 
 /* ---- operations ------------------------------------------------------ */
@@ -306,6 +352,23 @@ void psw_endpoint_list_free(struct psw_endpoint *eps, size_t n)
     free(eps);
 }
 
+/* psw_url_check, then the SSRF guard on a literal host (names are checked
+ * by the worker when it connects): refused with the guard's reason. */
+static int check_url(struct psw_ctx *ctx, const char *url, char *err, size_t errlen)
+{
+    struct psw_netguard g;
+    char why[PSW_NETGUARD_WHY_SIZE];
+
+    if (psw_url_check(url, (size_t)ctx->cfg->limits_max_url_length, err, errlen) < 0)
+        return PSW_EINVAL;
+    if (psw_netguard_init(&g, ctx->cfg, why, sizeof(why)) < 0 ||
+        psw_netguard_check_url(&g, url, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "url: %s", why);
+        return PSW_EINVAL;
+    }
+    return PSW_OK;
+}
+
 int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spec,
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
@@ -324,8 +387,8 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
     }
     if ((rc = check_account(spec->account_id, err, errlen)) != PSW_OK)
         return rc;
-    if (psw_url_check(spec->url, (size_t)ctx->cfg->limits_max_url_length, err, errlen) < 0)
-        return PSW_EINVAL;
+    if ((rc = check_url(ctx, spec->url, err, errlen)) != PSW_OK)
+        return rc;
     if ((rc = check_domain(spec->domain ? spec->domain : "", domain, err, errlen)) != PSW_OK)
         return rc;
     if (psw_events_normalize(spec->events ? spec->events : "*", events, sizeof(events), err,
@@ -345,12 +408,9 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
         rc = PSW_EFAIL;
         goto cleanup;
     }
-    sealed = secret_seal(spec->secret ? spec->secret : generated);
-    if (!sealed) {
-        snprintf(err, errlen, "out of memory");
-        rc = PSW_EFAIL;
+    rc = secret_seal(ctx, id, spec->secret ? spec->secret : generated, &sealed, err, errlen);
+    if (rc != PSW_OK)
         goto cleanup;
-    }
     snprintf(limit, sizeof(limit), "%d", ctx->cfg->limits_max_endpoints_per_account);
     const char *argv[] = { ctx->cfg->redis_prefix, id, spec->account_id, domain, spec->url,
                            events, sealed, spec->description ? spec->description : "", limit };
@@ -358,7 +418,7 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
     if (rc != PSW_OK)
         goto cleanup;
     if (strcmp(word, "ok") == 0) {
-        rc = ok_reply(rep, out, err, errlen);
+        rc = ok_reply(ctx, rep, out, err, errlen);
     } else if (strcmp(word, "limit") == 0) {
         snprintf(err, errlen,
                  "account %s already has %lld endpoints (limits.max_endpoints_per_account)",
@@ -391,12 +451,15 @@ int psw_endpoint_get(struct psw_ctx *ctx, const char *id, struct psw_endpoint *o
     const char *argv[] = { "HGETALL", key };
     redisReply *rep = psw_redis_commandv(ctx->redis, 2, argv, NULL);
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        rc = redis_failure(ctx, rep, "HGETALL", err, errlen);
+        rc = psw_ctx_redis_failure(ctx, rep, "HGETALL", err, errlen);
     } else if (rep->elements == 0) {
         snprintf(err, errlen, "no endpoint %s", id);
         rc = PSW_ENOTFOUND;
     } else {
-        rc = from_hash(rep, out, err, errlen);
+        struct keys k;
+        keys_load(ctx, &k);
+        rc = from_hash(&k, rep, out, err, errlen);
+        keys_wipe(&k);
     }
     freeReplyObject(rep);
     return rc;
@@ -416,16 +479,18 @@ int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpo
     struct psw_endpoint *eps = NULL;
     redisReply *rep = NULL;
     size_t count = 0;
+    struct keys k;
     int rc;
 
     *out = NULL;
     *n = 0;
     if (account && (rc = check_account(account, err, errlen)) != PSW_OK)
         return rc;
+    keys_load(ctx, &k);
     const char *argv[] = { ctx->cfg->redis_prefix, account ? account : "" };
     rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_ENDPOINT_LIST, 2, argv, NULL);
     if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        rc = redis_failure(ctx, rep, "endpoint_list", err, errlen);
+        rc = psw_ctx_redis_failure(ctx, rep, "endpoint_list", err, errlen);
         goto cleanup;
     }
     rc = PSW_OK;
@@ -439,10 +504,10 @@ int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpo
     }
     for (size_t i = 0; i < rep->elements; i++) {
         if (rep->element[i]->type != REDIS_REPLY_ARRAY) {
-            rc = redis_failure(ctx, rep, "endpoint_list", err, errlen);
+            rc = psw_ctx_redis_failure(ctx, rep, "endpoint_list", err, errlen);
             goto cleanup;
         }
-        if ((rc = from_hash(rep->element[i], &eps[count], err, errlen)) != PSW_OK)
+        if ((rc = from_hash(&k, rep->element[i], &eps[count], err, errlen)) != PSW_OK)
             goto cleanup;
         count++;
     }
@@ -452,6 +517,7 @@ int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpo
     eps = NULL;
 
 cleanup:
+    keys_wipe(&k);
     psw_endpoint_list_free(eps, count);
     freeReplyObject(rep);
     return rc;
@@ -490,8 +556,8 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     argv[1] = id;
     argv[2] = spec->account_id ? spec->account_id : "";
     if (spec->url) {
-        if (psw_url_check(spec->url, (size_t)ctx->cfg->limits_max_url_length, err, errlen) < 0)
-            return PSW_EINVAL;
+        if ((rc = check_url(ctx, spec->url, err, errlen)) != PSW_OK)
+            return rc;
         argv[argc++] = "url";
         argv[argc++] = spec->url;
     }
@@ -518,7 +584,7 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     if (rc != PSW_OK)
         return rc;
     if (strcmp(word, "ok") == 0) {
-        rc = ok_reply(rep, out, err, errlen);
+        rc = ok_reply(ctx, rep, out, err, errlen);
     } else if (strcmp(word, "account") == 0) {
         snprintf(err, errlen,
                  "account_id: endpoint %s belongs to account %s; an endpoint cannot move to "
@@ -568,7 +634,7 @@ static int set_state(struct psw_ctx *ctx, enum psw_script_id script, const char 
     rc = run(ctx, script, argc, argv, &rep, &word, err, errlen);
     if (rc != PSW_OK)
         return rc;
-    rc = strcmp(word, "ok") == 0 ? ok_reply(rep, out, err, errlen)
+    rc = strcmp(word, "ok") == 0 ? ok_reply(ctx, rep, out, err, errlen)
                                  : status_word(word, id, err, errlen);
     freeReplyObject(rep);
     return rc;
@@ -637,7 +703,10 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
         rc = status_word("deleted", id, err, errlen);
         goto cleanup;
     }
-    if (new_secret && strcmp(new_secret, cur.secret) == 0) {
+    /* (A current secret that cannot be opened cannot be compared: the
+     * rotation replaces it, which is how an endpoint sealed under a lost
+     * key is repaired.) */
+    if (new_secret && !cur.secret_error[0] && strcmp(new_secret, cur.secret) == 0) {
         snprintf(err, errlen, "secret: the new secret is the endpoint's current secret");
         rc = PSW_EINVAL;
         goto cleanup;
@@ -650,18 +719,14 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
         }
         new_secret = generated;
     }
-    sealed = secret_seal(new_secret);
-    if (!sealed) {
-        snprintf(err, errlen, "out of memory");
-        rc = PSW_EFAIL;
+    if ((rc = secret_seal(ctx, id, new_secret, &sealed, err, errlen)) != PSW_OK)
         goto cleanup;
-    }
     snprintf(grace, sizeof(grace), "%lld", grace_ms);
     const char *argv[] = { ctx->cfg->redis_prefix, id, sealed, grace };
     rc = run(ctx, PSW_SCRIPT_ENDPOINT_ROTATE, 4, argv, &rep, &word, err, errlen);
     if (rc != PSW_OK)
         goto cleanup;
-    rc = strcmp(word, "ok") == 0 ? ok_reply(rep, out, err, errlen)
+    rc = strcmp(word, "ok") == 0 ? ok_reply(ctx, rep, out, err, errlen)
                                  : status_word(word, id, err, errlen);
 
 cleanup:
@@ -673,32 +738,6 @@ cleanup:
 }
 
 /* ---- JSON ------------------------------------------------------------ */
-
-static int add(struct json_object *o, const char *key, struct json_object *v)
-{
-    /* json_object_object_add takes v (NULL = JSON null) even when it fails. */
-    return json_object_object_add(o, key, v);
-}
-
-static int add_str(struct json_object *o, const char *key, const char *s)
-{
-    struct json_object *v = json_object_new_string(s ? s : "");
-    return v ? add(o, key, v) : -1;
-}
-
-static int add_str_or_null(struct json_object *o, const char *key, const char *s)
-{
-    return s && *s ? add_str(o, key, s) : add(o, key, NULL);
-}
-
-static int add_time(struct json_object *o, const char *key, long long ms)
-{
-    char iso[PSW_ISO_SIZE];
-    if (ms <= 0)
-        return add(o, key, NULL);
-    psw_time_format((int64_t)ms, iso);
-    return add_str(o, key, iso);
-}
 
 static struct json_object *events_array(const char *events)
 {
@@ -729,27 +768,32 @@ struct json_object *psw_endpoint_to_json(const struct psw_endpoint *ep, int show
 
     if (!o)
         return NULL;
-    bad |= add_str(o, "id", ep->id);
-    bad |= add_str(o, "account_id", ep->account_id);
-    bad |= add_str(o, "domain", ep->domain);
-    bad |= add_str(o, "url", ep->url);
+    bad |= psw_json_add_str(o, "id", ep->id);
+    bad |= psw_json_add_str(o, "account_id", ep->account_id);
+    bad |= psw_json_add_str(o, "domain", ep->domain);
+    bad |= psw_json_add_str(o, "url", ep->url);
     events = events_array(ep->events);
-    bad |= events ? add(o, "events", events) : -1;
-    bad |= add_str(o, "status", ep->status);
+    bad |= events ? psw_json_add(o, "events", events) : -1;
+    bad |= psw_json_add_str(o, "status", ep->status);
     num = json_object_new_int64(ep->consecutive_failures);
-    bad |= num ? add(o, "consecutive_failures", num) : -1;
-    bad |= add_str_or_null(o, "disabled_reason", ep->disabled_reason);
-    bad |= add_str_or_null(o, "disabled_by", ep->disabled_by);
-    bad |= add_time(o, "disabled_at", ep->disabled_at);
-    bad |= add_time(o, "created_at", ep->created_at);
-    bad |= add_time(o, "updated_at", ep->updated_at);
-    bad |= add_time(o, "deleted_at", ep->deleted_at);
-    bad |= add_str(o, "description", ep->description);
-    if (show_secret) {
+    bad |= num ? psw_json_add(o, "consecutive_failures", num) : -1;
+    bad |= psw_json_add_str_or_null(o, "disabled_reason", ep->disabled_reason);
+    bad |= psw_json_add_str_or_null(o, "disabled_by", ep->disabled_by);
+    bad |= psw_json_add_time(o, "disabled_at", ep->disabled_at);
+    bad |= psw_json_add_time(o, "created_at", ep->created_at);
+    bad |= psw_json_add_time(o, "updated_at", ep->updated_at);
+    bad |= psw_json_add_time(o, "deleted_at", ep->deleted_at);
+    bad |= psw_json_add_str(o, "description", ep->description);
+    if (show_secret && ep->secret_error[0]) {
+        bad |= psw_json_add(o, "secret", NULL);
+        bad |= psw_json_add(o, "secret_prev", NULL);
+        bad |= psw_json_add(o, "secret_prev_until", NULL);
+        bad |= psw_json_add_str(o, "secret_error", ep->secret_error);
+    } else if (show_secret) {
         int has_prev = ep->secret_prev && *ep->secret_prev;
-        bad |= add_str(o, "secret", ep->secret);
-        bad |= add_str_or_null(o, "secret_prev", ep->secret_prev);
-        bad |= add_time(o, "secret_prev_until", has_prev ? ep->secret_prev_until : 0);
+        bad |= psw_json_add_str(o, "secret", ep->secret);
+        bad |= psw_json_add_str_or_null(o, "secret_prev", ep->secret_prev);
+        bad |= psw_json_add_time(o, "secret_prev_until", has_prev ? ep->secret_prev_until : 0);
     }
     if (bad) {
         json_object_put(o);

@@ -31,6 +31,7 @@ struct json_object;
 
 #define PSW_ACCOUNT_ID_MAX 128
 #define PSW_DESCRIPTION_MAX 1024
+#define PSW_SECRET_ERROR_SIZE 512
 
 struct psw_endpoint {
     char id[PSW_ID_SIZE];
@@ -39,8 +40,10 @@ struct psw_endpoint {
     char *url;
     char *events;            /* "*" or "email.sent,email.bounced" */
     char *status;            /* enabled | disabled | deleted */
-    char *secret;
-    char *secret_prev;       /* "" when none */
+    char *secret;            /* opened (plain text); "" if it cannot be */
+    char *secret_prev;       /* "" when none (or when it cannot be opened) */
+    char secret_error[PSW_SECRET_ERROR_SIZE]; /* "" or why the secrets could not be
+                                                 opened (common/secrets.h); no secret text */
     long long secret_prev_until; /* unix ms; 0 when none */
     long long consecutive_failures;
     char *disabled_reason;   /* "" unless disabled */
@@ -113,7 +116,8 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
  * events (array: ["*"] or the types), status, consecutive_failures,
  * disabled_reason, disabled_by, disabled_at, created_at, updated_at,
  * deleted_at, description, and with show_secret also secret, secret_prev,
- * secret_prev_until. Times are ISO 8601 strings or null; disabled_reason,
+ * secret_prev_until (null, with secret_error saying why, when secret_error
+ * is set). Times are ISO 8601 strings or null; disabled_reason,
  * disabled_by and secret_prev are null when empty. NULL on allocation
  * failure. The caller json_object_put()s it. */
 struct json_object *psw_endpoint_to_json(const struct psw_endpoint *ep, int show_secret);

@@ -1,6 +1,12 @@
 /*
- * publish.c — parse and validate in C, then one publish.lua call per event,
- * pipelined. Owns nothing beyond each call.
+ * publish.c — parse and validate in C, then publish.lua for up to
+ * PUBLISH_PER_CALL events per call, the calls of a chunk pipelined in one
+ * round trip. Owns nothing beyond each call.
+ *
+ * Several events per script call cost Redis much less than one call each
+ * (see publish.lua); the per-call bound keeps one call short, since a wide
+ * fan-out makes each event many deliveries and Redis runs nothing else
+ * while a script runs.
  */
 #include "common/publish.h"
 
@@ -11,22 +17,20 @@
 #include "common/ids.h"
 #include "common/timeutil.h"
 
-#define PUBLISH_CHUNK 256
-#define PUBLISH_ARGC 9
+#define PUBLISH_CHUNK PSW_PUBLISH_CHUNK
+#define PUBLISH_PER_CALL 16 /* events per publish.lua call */
+#define PUBLISH_FIELDS 7    /* script arguments per event */
+#define PUBLISH_CALLS ((PUBLISH_CHUNK + PUBLISH_PER_CALL - 1) / PUBLISH_PER_CALL)
 
-/* The script's arguments for one parsed event; strings point into ev and
- * into the caller's buffers, which must outlive the call. */
+/* One parsed event; the script arguments point into ev and these buffers. */
 struct prepared {
     struct psw_event ev;
-    char type_num[8];
     char created[24];
     char dlv_id[PSW_ID_SIZE];
-    const char *argv[PUBLISH_ARGC];
-    size_t lens[PUBLISH_ARGC];
 };
 
-static int prepare(struct psw_ctx *ctx, const char *json, size_t len, const char *retention,
-                   struct prepared *p, struct psw_publish_result *res)
+static int prepare(struct psw_ctx *ctx, const char *json, size_t len, struct prepared *p,
+                   struct psw_publish_result *res)
 {
     struct psw_event_limits lim = PSW_EVENT_LIMITS_INIT;
     lim.max_bytes = (size_t)ctx->cfg->limits_max_event_bytes;
@@ -42,18 +46,23 @@ static int prepare(struct psw_ctx *ctx, const char *json, size_t len, const char
         return res->status = PSW_EFAIL;
     }
     snprintf(p->created, sizeof(p->created), "%lld", (long long)p->ev.created_at_ms);
-    const char *argv[PUBLISH_ARGC] = {
-        ctx->cfg->redis_prefix, p->ev.id, psw_event_type_names[p->ev.type], p->ev.account_id,
-        p->ev.domain, p->created, p->ev.body, p->dlv_id, retention,
-    };
-    for (int i = 0; i < PUBLISH_ARGC; i++) {
-        p->argv[i] = argv[i];
-        p->lens[i] = i == 6 ? p->ev.body_len : strlen(argv[i]);
-    }
     return PSW_OK;
 }
 
-/* Reads one publish.lua reply into res. */
+/* Appends the event's 7 script arguments at argv/lens. */
+static void event_args(const struct prepared *p, const char **argv, size_t *lens)
+{
+    const char *v[PUBLISH_FIELDS] = {
+        p->ev.id, psw_event_type_names[p->ev.type], p->ev.account_id, p->ev.domain,
+        p->created, p->ev.body, p->dlv_id,
+    };
+    for (int i = 0; i < PUBLISH_FIELDS; i++) {
+        argv[i] = v[i];
+        lens[i] = i == 5 ? p->ev.body_len : strlen(v[i]);
+    }
+}
+
+/* Reads one event's part of a publish.lua reply into res. */
 static void take_reply(const redisReply *rep, struct psw_publish_result *res)
 {
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -84,30 +93,37 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
 {
     char retention[24];
     struct prepared *prep = calloc(PUBLISH_CHUNK, sizeof(*prep));
+    /* per call: prefix, retention, then PUBLISH_FIELDS per event */
+    const char **av = calloc(PUBLISH_CALLS * (2 + PUBLISH_PER_CALL * PUBLISH_FIELDS),
+                             sizeof(*av));
+    size_t *al = calloc(PUBLISH_CALLS * (2 + PUBLISH_PER_CALL * PUBLISH_FIELDS), sizeof(*al));
     int failed = 0, redis_down = 0;
 
-    if (!prep) {
+    if (!prep || !av || !al) {
         for (size_t i = 0; i < n; i++) {
             memset(&res[i], 0, sizeof(res[i]));
             res[i].status = PSW_EFAIL;
             snprintf(res[i].err, sizeof(res[i].err), "out of memory");
         }
+        free(prep);
+        free(av);
+        free(al);
         return (int)n;
     }
     snprintf(retention, sizeof(retention), "%lld", psw_ctx_retention_ms(ctx));
 
     for (size_t base = 0; base < n; base += PUBLISH_CHUNK) {
         size_t m = n - base < PUBLISH_CHUNK ? n - base : PUBLISH_CHUNK;
-        int argcs[PUBLISH_CHUNK];
-        const char *const *argvs[PUBLISH_CHUNK];
-        const size_t *lensv[PUBLISH_CHUNK];
-        redisReply *replies[PUBLISH_CHUNK];
-        size_t slot[PUBLISH_CHUNK]; /* which event each pipelined call is */
-        size_t k = 0;
+        int argcs[PUBLISH_CALLS];
+        const char *const *argvs[PUBLISH_CALLS];
+        const size_t *lensv[PUBLISH_CALLS];
+        redisReply *replies[PUBLISH_CALLS];
+        size_t slot[PUBLISH_CHUNK]; /* which event each prepared one is */
+        size_t k = 0, ncalls = 0;
 
         for (size_t i = 0; i < m; i++) {
             struct psw_publish_result *r = &res[base + i];
-            if (prepare(ctx, jsons[base + i], lens[base + i], retention, &prep[k], r) != PSW_OK) {
+            if (prepare(ctx, jsons[base + i], lens[base + i], &prep[k], r) != PSW_OK) {
                 failed++;
                 continue;
             }
@@ -118,14 +134,27 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
                 failed++;
                 continue;
             }
-            argcs[k] = PUBLISH_ARGC;
-            argvs[k] = prep[k].argv;
-            lensv[k] = prep[k].lens;
             slot[k] = base + i;
             k++;
         }
-        if (k > 0 && psw_redis_eval_many(ctx->redis, PSW_SCRIPT_PUBLISH, k, argcs, argvs, lensv,
-                                         replies) < 0) {
+        /* k events into calls of up to PUBLISH_PER_CALL */
+        for (size_t first = 0; first < k; first += PUBLISH_PER_CALL) {
+            size_t cnt = k - first < PUBLISH_PER_CALL ? k - first : PUBLISH_PER_CALL;
+            size_t off = ncalls * (2 + PUBLISH_PER_CALL * PUBLISH_FIELDS);
+            av[off] = ctx->cfg->redis_prefix;
+            al[off] = strlen(ctx->cfg->redis_prefix);
+            av[off + 1] = retention;
+            al[off + 1] = strlen(retention);
+            for (size_t j = 0; j < cnt; j++)
+                event_args(&prep[first + j], av + off + 2 + j * PUBLISH_FIELDS,
+                           al + off + 2 + j * PUBLISH_FIELDS);
+            argcs[ncalls] = (int)(2 + cnt * PUBLISH_FIELDS);
+            argvs[ncalls] = av + off;
+            lensv[ncalls] = al + off;
+            ncalls++;
+        }
+        if (ncalls > 0 && psw_redis_eval_many(ctx->redis, PSW_SCRIPT_PUBLISH, ncalls, argcs,
+                                              argvs, lensv, replies) < 0) {
             redis_down = 1;
             for (size_t j = 0; j < k; j++) {
                 struct psw_publish_result *r = &res[slot[j]];
@@ -133,20 +162,29 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
                 snprintf(r->err, sizeof(r->err), "not confirmed: %s",
                          psw_redis_errstr(ctx->redis));
                 failed++;
-                if (replies[j])
-                    freeReplyObject(replies[j]);
                 psw_event_free(&prep[j].ev);
             }
+            for (size_t c = 0; c < ncalls; c++)
+                if (replies[c])
+                    freeReplyObject(replies[c]);
             continue;
         }
         for (size_t j = 0; j < k; j++) {
-            take_reply(replies[j], &res[slot[j]]);
+            const redisReply *rep = replies[j / PUBLISH_PER_CALL];
+            size_t at = j % PUBLISH_PER_CALL;
+            if (rep->type == REDIS_REPLY_ARRAY && at < rep->elements)
+                take_reply(rep->element[at], &res[slot[j]]);
+            else
+                take_reply(rep, &res[slot[j]]); /* an error answers for the whole call */
             if (res[slot[j]].status != PSW_OK)
                 failed++;
-            freeReplyObject(replies[j]);
             psw_event_free(&prep[j].ev);
         }
+        for (size_t c = 0; c < ncalls; c++)
+            freeReplyObject(replies[c]);
     }
     free(prep);
+    free(av);
+    free(al);
     return redis_down ? PSW_EFAIL : failed;
 }

@@ -14,6 +14,9 @@
 #include "common/ctx.h"
 #include "common/event.h"
 
+/* psw_publish_many sends at most this many events per round trip. */
+#define PSW_PUBLISH_CHUNK 64
+
 struct psw_publish_result {
     int  status;      /* PSW_OK, or the error code for this event */
     int  duplicate;   /* 1: the id existed already; nothing was written */

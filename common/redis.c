@@ -574,7 +574,8 @@ static void evalsha_args(struct psw_redis *r, enum psw_script_id script, int arg
     }
 }
 
-#define MAX_EVAL_ARGS 64
+/* Batched completions send 6 + 11 per attempt (complete.lua): 64 attempts fit. */
+#define MAX_EVAL_ARGS 1024
 
 static redisReply *eval_once(struct psw_redis *r, enum psw_script_id script, int argc,
                              const char **argv, const size_t *lens)

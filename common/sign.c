@@ -13,10 +13,14 @@
  * computing anything.
  *
  * Nothing here allocates memory the caller must free; random bytes and MACs
- * on the stack are wiped before return.
+ * on the stack are wiped before return. The HMAC implementation is fetched
+ * from OpenSSL once per process (fetching on every MAC was a measurable part
+ * of signing) and kept until exit; concurrent first callers may each fetch,
+ * one of them wins and the others release theirs, so no lock is needed.
  */
 #include "common/sign.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +33,23 @@
 #define MAC_LEN 32
 #define MAC_HEX_LEN (2 * MAC_LEN)
 #define TS_MAX_DIGITS 12
+
+static _Atomic(EVP_MAC *) hmac_alg;
+
+/* The process-wide HMAC implementation (never freed), or NULL. */
+static EVP_MAC *hmac(void)
+{
+    EVP_MAC *alg = atomic_load_explicit(&hmac_alg, memory_order_acquire);
+    if (alg)
+        return alg;
+    EVP_MAC *mine = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (!mine)
+        return NULL;
+    if (atomic_compare_exchange_strong(&hmac_alg, &alg, mine))
+        return mine;
+    EVP_MAC_free(mine); /* another thread stored one first: alg holds it */
+    return alg;
+}
 
 /* HMAC-SHA256(secret, t "." body) into mac, t being the timestamp's digits
  * exactly as they stand in the header (so a receiver that hashes the header's
@@ -53,7 +74,7 @@ static int compute_mac(const char *secret, const char *t, size_t tlen, const cha
     memcpy(prefix, t, tlen);
     prefix[tlen] = '.';
     size_t n = tlen + 1;
-    alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    alg = hmac();
     if (!alg)
         goto cleanup;
     ctx = EVP_MAC_CTX_new(alg);
@@ -71,7 +92,6 @@ static int compute_mac(const char *secret, const char *t, size_t tlen, const cha
 
 cleanup:
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(alg);
     return rc;
 }
 

@@ -50,6 +50,7 @@ struct sched {
     int64_t next_orphan_scan;
     char    orphan_cursor[32];
     int64_t next_trim;
+    int64_t next_net;        /* promote.lua's waiting-list check, once a tick */
     long long promoted, recovered, crashed;
 };
 
@@ -60,9 +61,16 @@ static int64_t promote(struct sched *s)
     char batch[16], cap[16];
     snprintf(batch, sizeof(batch), "%d", s->cfg->scheduler_batch);
     snprintf(cap, sizeof(cap), "%d", s->cfg->endpoint_max_in_flight);
+    /* Due retries can make the loop call every millisecond; the check of
+     * endpoints' waiting lists (promote.lua's safety net) stays once a tick. */
+    int64_t mono = psw_mono_ms();
+    int net = mono >= s->next_net;
+    if (net)
+        s->next_net = mono + s->cfg->scheduler_tick_ms;
     for (int rounds = 0; rounds < 100; rounds++) {
-        const char *argv[] = { s->cfg->redis_prefix, batch, s->id, cap };
-        redisReply *rep = psw_redis_eval(s->ctx.redis, PSW_SCRIPT_PROMOTE, 4, argv, NULL);
+        const char *argv[] = { s->cfg->redis_prefix, batch, s->id, cap,
+                               net && rounds == 0 ? "1" : "0" };
+        redisReply *rep = psw_redis_eval(s->ctx.redis, PSW_SCRIPT_PROMOTE, 5, argv, NULL);
         if (!rep)
             return -2;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 4) {

@@ -35,6 +35,7 @@
 #include "common/log.h"
 #include "common/reply.h"
 #include "common/retry.h"
+#include "common/secrets.h"
 #include "common/timeutil.h"
 #include "worker/http.h"
 
@@ -82,10 +83,14 @@ struct child {
     char   park_timeout[24]; /* BLMOVE timeout in seconds */
     char   disable_after[16];
     long long delivered, failed;
+    /* Redis round trips by kind, and attempts claimed and recorded (logged at exit) */
+    long long rt_claim, rt_complete, rt_heartbeat, rt_park, claimed, completed;
     /* alert POSTs to alerts.webhook_url */
     CURL  *alert_easy[8];
     char  *alert_body[8];
     struct curl_slist *alert_headers;
+    struct psw_secrets_keyring keys; /* opens sealed endpoint secrets */
+    struct psw_netguard guard; /* SSRF guard for deliveries (not for alerts) */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -188,17 +193,25 @@ static void start_delivery(struct child *c, const redisReply *rep, size_t at, in
     job.secrets[0] = dup_reply_str(rep, at + 9, NULL);
     job.secrets[1] = dup_reply_str(rep, at + 10, NULL);
     job.body = dup_reply_str(rep, at + 11, &job.body_len);
+    /* Sealed secrets are opened here; if one cannot be, both are blanked,
+     * so psw_attempt_start refuses (no request) and serr is recorded. */
+    char serr[256] = "";
+    if (job.endpoint_id)
+        psw_secrets_open_all(&c->keys, job.endpoint_id, job.secrets, 2, serr, sizeof(serr));
 
     s->err[0] = '\0';
     s->ok = 0;
     c->busy++;
     if (!job.id || !job.body || !job.url || !job.trigger || !job.secrets[0] ||
-        psw_attempt_start(&s->a, c->cfg, &job, now / 1000, err, sizeof(err)) < 0) {
+        psw_attempt_start(&s->a, c->cfg, &c->guard, &job, now / 1000, err, sizeof(err)) < 0) {
         if (!job.id)
             snprintf(err, sizeof(err), "out of memory");
         psw_delivery_job_free(&job); /* no-op when the attempt took it */
         s->a.started_at = now;
-        snprintf(s->err, sizeof(s->err), "worker: %s", err);
+        if (serr[0])
+            snprintf(s->err, sizeof(s->err), "%s", serr);
+        else
+            snprintf(s->err, sizeof(s->err), "worker: %s", err);
         finish_slot(c, s, CURLE_OK, 0);
         return;
     }
@@ -212,35 +225,39 @@ static void start_delivery(struct child *c, const redisReply *rep, size_t at, in
     s->state = SLOT_RUNNING;
 }
 
-/* One claim.lua call for up to the free slots (adopting the given ids).
- * Returns the number claimed, or -1 when Redis failed. */
-static int claim(struct child *c, const char *const *adopt, int nadopt)
-{
-    int free_n = c->nslots - c->busy;
-    int want = free_n < c->cfg->worker_claim_batch ? free_n : c->cfg->worker_claim_batch;
-    const char *argv[5 + 64];
-    char want_s[16];
+/* claim.lua's arguments for up to free_n slots, adopting the given ids
+ * (argv must hold 4 + 64). Returns argc, or 0 when nothing is to be asked. */
+struct claim_args {
+    char want[16];
+    const char *argv[4 + 64];
+};
 
+static int claim_args(struct child *c, int free_n, const char *const *adopt, int nadopt,
+                      struct claim_args *ca)
+{
+    int want = free_n < c->cfg->worker_claim_batch ? free_n : c->cfg->worker_claim_batch;
     if (nadopt > 64)
         nadopt = 64;
     if (want < nadopt)
         want = nadopt;
     if (want <= 0)
         return 0;
-    snprintf(want_s, sizeof(want_s), "%d", want);
-    argv[0] = c->cfg->redis_prefix;
-    argv[1] = c->wid;
-    argv[2] = want_s;
-    argv[3] = c->cap;
+    snprintf(ca->want, sizeof(ca->want), "%d", want);
+    ca->argv[0] = c->cfg->redis_prefix;
+    ca->argv[1] = c->wid;
+    ca->argv[2] = ca->want;
+    ca->argv[3] = c->cap;
     for (int i = 0; i < nadopt; i++)
-        argv[4 + i] = adopt[i];
+        ca->argv[4 + i] = adopt[i];
+    return 4 + nadopt;
+}
 
-    redisReply *rep = psw_redis_eval(c->r, PSW_SCRIPT_CLAIM, 4 + nadopt, argv, NULL);
-    if (!rep)
-        return -1;
+/* Starts the deliveries of a claim.lua reply (the caller frees it).
+ * Returns how many, or -1 for an error reply. */
+static int claim_reply(struct child *c, const redisReply *rep)
+{
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 5) {
         log_error("claim: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-        freeReplyObject(rep);
         return -1;
     }
     int64_t now = psw_reply_int(rep, 0, psw_now_ms());
@@ -252,6 +269,23 @@ static int claim(struct child *c, const char *const *adopt, int nadopt)
     }
     for (int i = 0; i < n; i++)
         start_delivery(c, rep, 5 + (size_t)i * CLAIM_FIELDS, now);
+    c->claimed += n;
+    return n;
+}
+
+/* One claim.lua call for up to the free slots (adopting the given ids).
+ * Returns the number claimed, or -1 when Redis failed. */
+static int claim(struct child *c, const char *const *adopt, int nadopt)
+{
+    struct claim_args ca;
+    int argc = claim_args(c, c->nslots - c->busy, adopt, nadopt, &ca);
+    if (argc == 0)
+        return 0;
+    redisReply *rep = psw_redis_eval(c->r, PSW_SCRIPT_CLAIM, argc, ca.argv, NULL);
+    if (!rep)
+        return -1;
+    c->rt_claim++;
+    int n = claim_reply(c, rep);
     freeReplyObject(rep);
     return n;
 }
@@ -296,6 +330,7 @@ static void park(struct child *c)
     psw_key(mine, sizeof(mine), c->cfg->redis_prefix, PSW_KEY_INFLIGHT, c->wid);
     const char *argv[] = { "BLMOVE", ready, mine, "RIGHT", "LEFT", c->park_timeout };
     if (psw_redis_send(c->rb, 6, argv, NULL) == 0) {
+        c->rt_park++;
         c->parked = 1;
         c->parked_at = psw_mono_ms();
     }
@@ -399,68 +434,106 @@ static void alert_done(struct child *c, CURL *e, CURLcode rc)
     }
 }
 
-#define COMPLETE_ARGC 15
+#define COMPLETE_FIELDS 11 /* per attempt, after complete.lua's 6 leading arguments */
+#define COMPLETE_BATCH 64  /* attempts per complete.lua call */
 
-/* Writes every DONE slot's completion in one pipelined round trip. */
-static void flush_completions(struct child *c)
+/* Writes every DONE slot's completion: one complete.lua call per
+ * COMPLETE_BATCH attempts, all in one pipelined round trip. With with_claim,
+ * the last call also claims for the slots free once these are written
+ * (complete.lua says why in the same script), or, with nothing to complete,
+ * claim.lua does. Returns what claim() returns (0 when no claim was made),
+ * -1 also when the completions could not be written (they stay DONE, for
+ * after a reconnect). */
+static int flush_completions(struct child *c, int with_claim)
 {
     int idx[1024];
-    int n = 0;
+    int n = 0, got = 0;
     for (int i = 0; i < c->nslots && n < 1024; i++)
         if (c->slots[i].state == SLOT_DONE)
             idx[n++] = i;
+    struct claim_args ca;
+    /* While a BLMOVE is parked, one slot stays free for what it brings. */
+    int free_n = c->nslots - c->busy + n - (c->parked ? 1 : 0);
+    int claim_argc = with_claim ? claim_args(c, free_n, NULL, 0, &ca) : 0;
+    if (n == 0 && (claim_argc == 0 || c->parked))
+        return 0; /* a parked BLMOVE says when there is work */
     if (n == 0)
-        return;
+        return claim(c, NULL, 0);
 
-    struct args {
+    int ncalls = (n + COMPLETE_BATCH - 1) / COMPLETE_BATCH;
+    struct nums {
         char n[16], status[16], latency[24], end[24], next[24];
-        const char *argv[COMPLETE_ARGC];
-    } *args = calloc((size_t)n, sizeof(*args));
-    int *argcs = calloc((size_t)n, sizeof(int));
-    const char *const **argvs = calloc((size_t)n, sizeof(*argvs));
-    redisReply **replies = calloc((size_t)n, sizeof(*replies));
-    if (!args || !argcs || !argvs || !replies)
+    } *nums = calloc((size_t)n, sizeof(*nums));
+    const char **argv = calloc((size_t)(ncalls * 6 + n * COMPLETE_FIELDS), sizeof(*argv));
+    int *argcs = calloc((size_t)ncalls, sizeof(int));
+    const char *const **argvs = calloc((size_t)ncalls, sizeof(*argvs));
+    redisReply **replies = calloc((size_t)ncalls, sizeof(*replies));
+    got = -1;
+    if (!nums || !argv || !argcs || !argvs || !replies)
         goto cleanup;
 
-    for (int k = 0; k < n; k++) {
-        struct slot *s = &c->slots[idx[k]];
-        struct args *g = &args[k];
-        snprintf(g->n, sizeof(g->n), "%d", s->a.job.attempt);
-        snprintf(g->status, sizeof(g->status), "%ld", s->a.status);
-        snprintf(g->latency, sizeof(g->latency), "%lld", (long long)s->latency_ms);
-        snprintf(g->end, sizeof(g->end), "%lld", (long long)s->end_ms);
-        if (s->next_at)
-            snprintf(g->next, sizeof(g->next), "%lld", (long long)s->next_at);
-        const char *v[COMPLETE_ARGC] = {
-            c->cfg->redis_prefix, c->wid, s->a.job.id, g->n, s->ok ? "1" : "0", g->status,
-            s->err, g->latency, s->record ? s->record : "{}", g->end, g->next, s->reason,
-            s->gone ? "1" : "0", c->disable_after, c->retention,
-        };
-        memcpy(g->argv, v, sizeof(v));
-        argcs[k] = COMPLETE_ARGC;
-        argvs[k] = g->argv;
+    const char **v = argv;
+    for (int call = 0; call < ncalls; call++) {
+        int first = call * COMPLETE_BATCH;
+        int m = n - first < COMPLETE_BATCH ? n - first : COMPLETE_BATCH;
+        argvs[call] = v;
+        argcs[call] = 6 + m * COMPLETE_FIELDS;
+        *v++ = c->cfg->redis_prefix;
+        *v++ = c->wid;
+        *v++ = c->disable_after;
+        *v++ = c->retention;
+        *v++ = claim_argc > 0 && call == ncalls - 1 ? ca.want : "0";
+        *v++ = c->cap;
+        for (int k = first; k < first + m; k++) {
+            struct slot *s = &c->slots[idx[k]];
+            struct nums *g = &nums[k];
+            snprintf(g->n, sizeof(g->n), "%d", s->a.job.attempt);
+            snprintf(g->status, sizeof(g->status), "%ld", s->a.status);
+            snprintf(g->latency, sizeof(g->latency), "%lld", (long long)s->latency_ms);
+            snprintf(g->end, sizeof(g->end), "%lld", (long long)s->end_ms);
+            if (s->next_at)
+                snprintf(g->next, sizeof(g->next), "%lld", (long long)s->next_at);
+            *v++ = s->a.job.id;
+            *v++ = g->n;
+            *v++ = s->ok ? "1" : "0";
+            *v++ = g->status;
+            *v++ = s->err;
+            *v++ = g->latency;
+            *v++ = s->record ? s->record : "{}";
+            *v++ = g->end;
+            *v++ = g->next;
+            *v++ = s->reason;
+            *v++ = s->gone ? "1" : "0";
+        }
     }
-    if (psw_redis_eval_many(c->r, PSW_SCRIPT_COMPLETE, (size_t)n, argcs, argvs, NULL, replies) < 0)
+    if (psw_redis_eval_many(c->r, PSW_SCRIPT_COMPLETE, (size_t)ncalls, argcs, argvs, NULL,
+                            replies) < 0)
         goto cleanup; /* kept DONE; written after the reconnect */
+    c->rt_complete++;
+    got = 0;
 
     for (int k = 0; k < n; k++) {
         struct slot *s = &c->slots[idx[k]];
-        redisReply *rep = replies[k];
+        redisReply *rep = replies[k / COMPLETE_BATCH];
+        size_t at = (size_t)(k % COMPLETE_BATCH) * 3;
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
+            rep = rep->element[0]; /* {results, claim} */
         if (rep->type == REDIS_REPLY_ERROR) {
-            /* A script error will not heal by retrying; the delivery is
-             * recovered from the in-flight list by the scheduler. */
+            /* A script error will not heal by retrying. What the call did
+             * not record stays in our in-flight list: take it up again. */
             log_error("complete %s: %s", s->a.job.id, rep->str);
-        } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 3) {
-            const char *outcome = psw_reply_str(rep, 0);
-            const char *alert = psw_reply_str(rep, 1);
+            c->reconcile = 1;
+        } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= at + 3) {
+            const char *outcome = psw_reply_str(rep, at);
+            const char *alert = psw_reply_str(rep, at + 1);
             if (outcome && strcmp(outcome, "delivered") == 0)
                 c->delivered++;
             else if (outcome && strcmp(outcome, "failed") == 0)
                 c->failed++;
             if (alert && alert[0]) {
                 log_warn("endpoint %s disabled: %s (alert %s)", s->a.job.endpoint_id,
-                         psw_reply_str(rep, 2), alert);
-                post_alert(c, alert, s->a.job.endpoint_id, psw_reply_str(rep, 2), s->end_ms);
+                         psw_reply_str(rep, at + 2), alert);
+                post_alert(c, alert, s->a.job.endpoint_id, psw_reply_str(rep, at + 2), s->end_ms);
             }
         }
         free(s->record);
@@ -469,16 +542,26 @@ static void flush_completions(struct child *c)
         s->state = SLOT_FREE;
         c->busy--;
     }
+    c->completed += n;
+    if (claim_argc > 0) {
+        const redisReply *last = replies[ncalls - 1];
+        if (last->type == REDIS_REPLY_ARRAY && last->elements == 2)
+            got = claim_reply(c, last->element[1]);
+        else
+            got = -1; /* the error was logged above */
+    }
 
 cleanup:
     if (replies)
-        for (int k = 0; k < n; k++)
+        for (int k = 0; k < ncalls; k++)
             if (replies[k])
                 freeReplyObject(replies[k]);
     free(replies);
     free(argvs);
     free(argcs);
-    free(args);
+    free(argv);
+    free(nums);
+    return got;
 }
 
 /* ---- heartbeat -------------------------------------------------------- */
@@ -495,6 +578,7 @@ static void heartbeat(struct child *c)
     const char *argv[] = { c->cfg->redis_prefix, c->wid, c->host, pid, started, running, conc, expiry };
     redisReply *rep = psw_redis_eval(c->r, PSW_SCRIPT_HEARTBEAT, 8, argv, NULL);
     if (rep) {
+        c->rt_heartbeat++;
         if (rep->type == REDIS_REPLY_ERROR)
             log_error("heartbeat: %s", rep->str);
         freeReplyObject(rep);
@@ -577,18 +661,34 @@ static int child_init(struct child *c, const struct psw_config *cfg, volatile si
     snprintf(c->disable_after, sizeof(c->disable_after), "%d",
              cfg->endpoint_disable_after_failures);
     make_worker_id(c);
+    if (psw_secrets_load(cfg, &c->keys, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return PSW_EXIT_CONFIG;
+    }
+    if (psw_netguard_init(&c->guard, cfg, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return PSW_EXIT_CONFIG;
+    }
 
     opt.url = cfg->redis_url;
     opt.connect_timeout_ms = cfg->redis_connect_timeout_ms;
     opt.command_timeout_ms = cfg->redis_command_timeout_ms;
     opt.retry = PSW_REDIS_RETRY_POLLED;
     opt.stop = stop;
+    /* After an outage a scheduler waits one worker_timeout before it takes
+     * anyone for dead; reconnect tries at most half of (worker_timeout -
+     * heartbeat) apart (+25% jitter) let this child heartbeat well before. */
+    int64_t backoff_cap = (cfg->scheduler_worker_timeout_ms - cfg->worker_heartbeat_ms) / 2;
+    if (backoff_cap < opt.backoff_max_ms)
+        opt.backoff_max_ms = backoff_cap > opt.backoff_initial_ms ? backoff_cap
+                                                                   : opt.backoff_initial_ms;
     if (!(c->r = psw_redis_new(&opt, err, sizeof(err)))) {
         log_error("%s", err);
         return PSW_EXIT_CONFIG;
     }
     opt.command_timeout_ms = 0; /* the parked BLMOVE waits; we poll its socket */
     opt.load_scripts = 0;
+    opt.quiet = 1; /* an outage is reported once, by `r` */
     if (!(c->rb = psw_redis_new(&opt, err, sizeof(err)))) {
         log_error("%s", err);
         return PSW_EXIT_CONFIG;
@@ -627,6 +727,7 @@ static void child_cleanup(struct child *c)
     free(c->slots);
     psw_redis_free(c->r);
     psw_redis_free(c->rb);
+    psw_secrets_wipe(&c->keys);
 }
 
 /* Hands back whatever is left in our in-flight list (release.lua). */
@@ -689,14 +790,25 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
                 heartbeat(&c);
                 c.next_heartbeat = now + cfg->worker_heartbeat_ms;
             }
-            flush_completions(&c);
-            if (!stopping && c.reconcile && psw_redis_connected(c.r))
+            /* The claim rides with the completions (one call) unless a
+             * reconcile must adopt ids first. Also while a BLMOVE is parked:
+             * deliveries these completions let back in from waiting lists
+             * are best taken here, by the worker whose slots they fill. */
+            int claim_now = !stopping && !c.reconcile;
+            int got = flush_completions(&c, claim_now);
+            /* Not while a BLMOVE is parked: the id it may have moved into
+             * our list (its answer not read yet) would be adopted here and
+             * then claimed again from that answer, restarting its attempt. */
+            if (!stopping && c.reconcile && !c.parked && psw_redis_connected(c.r))
                 reconcile(&c);
-            if (!stopping && !c.parked && c.busy < c.nslots && psw_redis_connected(c.r)) {
-                int got = claim(&c, NULL, 0);
-                if (got >= 0 && c.drained && c.busy < c.nslots && psw_redis_ensure(c.rb) == 0)
-                    park(&c);
-            }
+            if (!claim_now && !stopping && !c.parked && c.busy < c.nslots &&
+                psw_redis_connected(c.r))
+                got = claim(&c, NULL, 0);
+            else if (!claim_now)
+                got = -1;
+            if (got >= 0 && !stopping && !c.parked && c.drained && c.busy < c.nslots &&
+                psw_redis_connected(c.r) && psw_redis_ensure(c.rb) == 0)
+                park(&c);
         }
 
         /* Wait for curl sockets and the parked BLMOVE. Without either to
@@ -729,7 +841,11 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
         if (nextra && (extra[0].revents & CURL_WAIT_POLLIN))
             parked_readable(&c);
         else if (c.parked && psw_mono_ms() - c.parked_at > PARK_STUCK_MS) {
-            log_warn("parked BLMOVE got no answer for %d ms; reconnecting", PARK_STUCK_MS);
+            /* While `r` is down too, this is the Redis outage it reported */
+            if (psw_redis_connected(c.r))
+                log_warn("parked BLMOVE got no answer for %d ms; reconnecting", PARK_STUCK_MS);
+            else
+                log_debug("parked BLMOVE got no answer for %d ms; reconnecting", PARK_STUCK_MS);
             unpark(&c);
         }
         if (!c.parked && c.busy == 0 && c.drained && !stopping)
@@ -739,7 +855,7 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
     /* Write what we know; whatever is still listed goes back to ready. */
     for (int tries = 0; tries < 3; tries++) {
         int done_left = 0;
-        flush_completions(&c);
+        flush_completions(&c, 0);
         for (int i = 0; i < c.nslots; i++)
             done_left += c.slots[i].state == SLOT_DONE;
         if (done_left == 0)
@@ -749,6 +865,9 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
     if (psw_redis_connected(c.r) || psw_redis_ensure(c.r) == 0)
         release_all(&c);
     log_info("worker %s stopped: %lld delivered, %lld failed", c.wid, c.delivered, c.failed);
+    log_info("worker %s redis round trips: %lld claims (%lld claimed), %lld completion writes "
+             "(%lld recorded), %lld parked BLMOVEs, %lld heartbeats",
+             c.wid, c.rt_claim, c.claimed, c.rt_complete, c.completed, c.rt_park, c.rt_heartbeat);
     child_cleanup(&c);
     return 0;
 }

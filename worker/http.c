@@ -5,6 +5,11 @@
  * Redirects are never followed (a 3xx is a failed attempt that names the
  * Location); only http and https are allowed; TLS peers are verified; an
  * empty "Expect:" keeps libcurl from waiting for 100-continue on big bodies.
+ * The SSRF guard runs in libcurl's open-socket callback: after DNS, on the
+ * very address connect() would get, for every address libcurl tries (Happy
+ * Eyeballs included), so a name that resolves differently at delivery time
+ * (DNS rebinding) gains nothing. Reused connections were checked when they
+ * were opened.
  */
 #include "worker/http.h"
 
@@ -14,7 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <json-c/json.h>
+#include <sys/socket.h>
+
 #include <openssl/crypto.h>
 
 #include "common/retry.h"
@@ -87,7 +93,11 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
         a->retry_after[0] = '\0';
         a->location[0] = '\0';
     }
-    if (a->headers_len + n > PSW_HTTP_MAX_HEADER_BYTES) {
+    /* The cap counts every block: an endless run of 1xx answers is as
+     * absurd as one huge block (headers_len <= headers_total keeps the
+     * copy below in bounds). */
+    a->headers_total += n;
+    if (a->headers_total > PSW_HTTP_MAX_HEADER_BYTES) {
         a->headers_overflow = 1;
         return 0; /* abort: the receiver sends absurd headers */
     }
@@ -102,6 +112,20 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* CURLOPT_OPENSOCKETFUNCTION: a socket only for an address the guard allows. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct psw_attempt *a = clientp;
+    (void)purpose;
+    if (a->guard && psw_netguard_check(a->guard, &addr->addr, addr->addrlen, a->blocked,
+                                       sizeof(a->blocked)) < 0)
+        return CURL_SOCKET_BAD;
+    curl_socket_t fd = socket(addr->family, addr->socktype, addr->protocol);
+    if (fd != CURL_SOCKET_BAD)
+        a->sockets_opened++;
+    return fd;
+}
+
 static int add_header(struct curl_slist **list, const char *name, const char *value)
 {
     char line[PSW_SIGNATURE_SIZE + 64];
@@ -114,7 +138,8 @@ static int add_header(struct curl_slist **list, const char *name, const char *va
 }
 
 int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
-                      struct psw_delivery_job *job, int64_t now_s, char *err, size_t errlen)
+                      const struct psw_netguard *guard, struct psw_delivery_job *job,
+                      int64_t now_s, char *err, size_t errlen)
 {
     const char *secrets[2];
     size_t nsec = 0;
@@ -132,11 +157,13 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    a->body_cap = (size_t)cfg->http_max_response_bytes;
-    free(a->body);
-    if (!(a->body = malloc(a->body_cap + 1))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    if (!a->body || a->body_cap != (size_t)cfg->http_max_response_bytes) {
+        a->body_cap = (size_t)cfg->http_max_response_bytes;
+        free(a->body);
+        if (!(a->body = malloc(a->body_cap + 1))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     }
     a->body[0] = '\0';
     a->headers[0] = '\0';
@@ -183,6 +210,21 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0: CURLINFO_CAINFO, the CA store cache */
+    {
+        /* libcurl keeps the parsed CA store (per multi handle) only when it
+         * comes from a CA file alone. With a default CA directory as well
+         * (Debian's build: /etc/ssl/certs, the same certificates) every new
+         * TLS connection parses the whole bundle again: 60-90 ms of CPU in
+         * which this child serves no one else, repeatable at will by an
+         * endpoint whose TLS fails. */
+        char *cafile = NULL;
+        if (curl_easy_getinfo(e, CURLINFO_CAINFO, &cafile) == CURLE_OK && cafile && cafile[0]) {
+            curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+            curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 3600L); /* CA updates within the hour */
+        }
+    }
+#endif
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -191,13 +233,40 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
     curl_easy_setopt(e, CURLOPT_PRIVATE, a);
     if (cfg->http_source_interface && cfg->http_source_interface[0])
         curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->http_source_interface);
-    if (cfg->http_proxy && cfg->http_proxy[0])
+    if (cfg->http_proxy && cfg->http_proxy[0]) {
+        /* The operator's proxy is the only peer; it must filter (see http.h). */
         curl_easy_setopt(e, CURLOPT_PROXY, cfg->http_proxy);
-    else
+        a->guard = NULL;
+    } else {
         curl_easy_setopt(e, CURLOPT_PROXY, ""); /* ignore http_proxy in the environment */
+        a->guard = guard;
+    }
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
     a->curl_err[0] = '\0';
     a->started_mono = psw_mono_ms();
     return 0;
+}
+
+/* 1 when this transfer got a connection to the receiver (libcurl clears
+ * the address at the start of every transfer; a reused connection counts). */
+static int reached_receiver(const struct psw_attempt *a)
+{
+    char *ip = NULL;
+    return curl_easy_getinfo(a->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip && ip[0];
+}
+
+/* 1 when libcurl gave up on a header line longer than its own limit
+ * (100 KiB), before on_header could see it: it says "out of memory" for
+ * that (CURLE_TOO_LARGE from 8.6.0 on). The body never goes through a
+ * libcurl buffer, so after a connection nothing else fails this way. */
+static int header_line_too_long(const struct psw_attempt *a, CURLcode rc)
+{
+#if LIBCURL_VERSION_NUM >= 0x080600
+    if (rc == CURLE_TOO_LARGE)
+        return 1;
+#endif
+    return rc == CURLE_OUT_OF_MEMORY && reached_receiver(a);
 }
 
 /* The error text for a transfer that got no usable HTTP answer. */
@@ -226,11 +295,15 @@ static void transport_error(const struct psw_attempt *a, CURLcode rc, char *err,
         break;
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
-        kind = "url";
+        /* libcurl reports a status line it cannot parse (HTTP/0.9, an
+         * unknown version or code) the same way: after a connection it was
+         * the receiver's answer, not the URL. */
+        kind = reached_receiver(a) ? "http" : "url";
         break;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE: /* closed before the end of the body it announced */
         kind = "connection";
         break;
     default:
@@ -253,7 +326,7 @@ int psw_attempt_finish(struct psw_attempt *a, CURLcode rc, int64_t end_ms, int *
     /* The status decides as soon as there is one; a transfer we cut short
      * because the body was endless still has a valid status. */
     int cut_body = rc == CURLE_WRITE_ERROR && a->body_total > a->body_cap;
-    if (rc == CURLE_WRITE_ERROR && a->headers_overflow) {
+    if ((rc == CURLE_WRITE_ERROR && a->headers_overflow) || header_line_too_long(a, rc)) {
         snprintf(err, errlen, "http: response headers larger than %d bytes",
                  PSW_HTTP_MAX_HEADER_BYTES);
         a->status = 0;
@@ -261,7 +334,12 @@ int psw_attempt_finish(struct psw_attempt *a, CURLcode rc, int64_t end_ms, int *
     }
     if (status == 0 || (rc != CURLE_OK && !cut_body)) {
         a->status = status;
-        transport_error(a, rc, err, errlen);
+        /* Only when no address got a socket: a refused IPv6 address next
+         * to an IPv4 one that timed out is a timeout. */
+        if (a->blocked[0] && a->sockets_opened == 0)
+            snprintf(err, errlen, "blocked: %s", a->blocked);
+        else
+            transport_error(a, rc, err, errlen);
         return 0;
     }
     if (status >= 200 && status < 300) {
@@ -282,12 +360,126 @@ int psw_attempt_finish(struct psw_attempt *a, CURLcode rc, int64_t end_ms, int *
     return status == 410;
 }
 
-/* Splits the raw header block into a JSON object (later duplicates are
- * appended with ", "). */
-static json_object *headers_json(const char *raw, size_t len)
+/* ---- the attempt record ---------------------------------------------------
+ *
+ * Written directly as text rather than built as a json-c tree: building and
+ * serializing the tree was a fifth of a worker child's CPU per delivery. The
+ * output is byte for byte what json-c produces with JSON_C_TO_STRING_PLAIN |
+ * JSON_C_TO_STRING_NOSLASHESCAPE (tests/unit/test_attempt_record.c compares
+ * the two): the same key order, the same escapes (\b \f \n \r \t \" \\ and
+ * \u00xx for other control bytes, everything else as is), a later response
+ * header of the same name joined to the first with ", " in its place. */
+
+struct jbuf {
+    char  *p;
+    size_t len, cap;
+    int    oom;
+};
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
 {
-    json_object *o = json_object_new_object();
+    if (b->oom || n == 0)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 1024;
+        while (ncap < b->len + n + 1)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void jb_lit(struct jbuf *b, const char *s)
+{
+    jb_put(b, s, strlen(s));
+}
+
+/* What a byte becomes in a JSON string as json-c writes it: 0 = itself,
+ * 'u' = \u00xx, else the letter after a backslash. */
+static const unsigned char json_esc[256] = {
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    ['"'] = '"', ['\\'] = '\\',
+};
+
+/* A JSON string of s[0..n), escaped as json-c escapes. */
+static void jb_str(struct jbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = 0;
+    jb_put(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i], e = json_esc[c];
+        if (!e)
+            continue;
+        char u[6] = { '\\', (char)e, '0', '0', hex[c >> 4], hex[c & 15] };
+        jb_put(b, s + start, i - start);
+        jb_put(b, u, e == 'u' ? 6 : 2);
+        start = i + 1;
+    }
+    jb_put(b, s + start, n - start);
+    jb_put(b, "\"", 1);
+}
+
+static void jb_cstr(struct jbuf *b, const char *s)
+{
+    jb_str(b, s, strlen(s));
+}
+
+/* ,"key": (no comma before the first member of an object) */
+static void jb_key(struct jbuf *b, int first, const char *key)
+{
+    if (!first)
+        jb_put(b, ",", 1);
+    jb_cstr(b, key);
+    jb_put(b, ":", 1);
+}
+
+static void jb_i64(struct jbuf *b, int64_t v)
+{
+    char num[24];
+    size_t i = sizeof(num);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        num[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        num[--i] = '-';
+    jb_put(b, num + i, sizeof(num) - i);
+}
+
+/* One response header: name (lower-cased), value as the record shows it. */
+struct hdr {
+    char  name[128];
+    char *value; /* at most 2047 bytes, like the joined buffer json-c saw */
+};
+
+static void free_headers(struct hdr *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(h[i].value);
+    free(h);
+}
+
+/* Splits the raw header block into name/value pairs, a later duplicate
+ * appended to the first with ", " (the result cut at 2047 bytes). Returns
+ * the array (caller frees with free_headers) and its length in *n, or NULL
+ * when out of memory. */
+static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
+{
+    struct hdr *h = NULL;
+    size_t cap = 0;
     const char *p = raw, *end = raw + len;
+    *n = 0;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
@@ -299,63 +491,118 @@ static json_object *headers_json(const char *raw, size_t len)
                 name[i] = (char)tolower((unsigned char)p[i]);
             name[nl] = '\0';
             copy_header_value(value, sizeof(value), colon + 1, (size_t)(line_end - colon - 1));
-            json_object *prev = NULL;
-            if (json_object_object_get_ex(o, name, &prev)) {
+            size_t k;
+            for (k = 0; k < *n && strcmp(h[k].name, name) != 0; k++)
+                ;
+            if (k < *n) {
                 char joined[2048];
-                snprintf(joined, sizeof(joined), "%s, %s", json_object_get_string(prev), value);
-                json_object_object_add(o, name, json_object_new_string(joined));
+                size_t pl = strlen(h[k].value), vl = strlen(value), jl = pl;
+                memcpy(joined, h[k].value, pl);
+                for (size_t i = 0; i < 2 && jl < sizeof(joined) - 1; i++)
+                    joined[jl++] = ", "[i];
+                size_t take = sizeof(joined) - 1 - jl < vl ? sizeof(joined) - 1 - jl : vl;
+                memcpy(joined + jl, value, take);
+                joined[jl + take] = '\0';
+                char *nv = strdup(joined);
+                if (!nv)
+                    goto oom;
+                free(h[k].value);
+                h[k].value = nv;
             } else {
-                json_object_object_add(o, name, json_object_new_string(value));
+                if (*n == cap) {
+                    size_t ncap = cap ? cap * 2 : 16;
+                    struct hdr *nh = realloc(h, ncap * sizeof(*nh));
+                    if (!nh)
+                        goto oom;
+                    h = nh;
+                    cap = ncap;
+                }
+                memcpy(h[*n].name, name, sizeof(name));
+                if (!(h[*n].value = strdup(value)))
+                    goto oom;
+                (*n)++;
             }
         }
         p = line_end + 1;
     }
-    return o;
+    if (!h && !(h = malloc(sizeof(*h)))) /* an empty list is not "out of memory" */
+        return NULL;
+    return h;
+oom:
+    free_headers(h, *n);
+    *n = 0;
+    return NULL;
 }
 
 char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
                          const char *error)
 {
-    json_object *rec = json_object_new_object();
-    json_object *req = json_object_new_object();
-    json_object *rh = json_object_new_object();
-    char *out = NULL;
+    /* room for the usual record without growing */
+    struct jbuf b = { NULL, 0, 1024 + 2 * (a->headers_len + a->body_len), 0 };
+    if (!(b.p = malloc(b.cap)))
+        return NULL;
 
-    json_object_object_add(rec, "n", json_object_new_int(a->job.attempt));
-    json_object_object_add(rec, "at", json_object_new_int64(a->started_at));
-    json_object_object_add(rec, "ended_at", json_object_new_int64(end_ms));
-    json_object_object_add(rec, "trigger", json_object_new_string(a->job.trigger ? a->job.trigger : "first"));
-    json_object_object_add(req, "url", json_object_new_string(a->job.url ? a->job.url : ""));
-    for (const struct curl_slist *h = a->req_headers; h; h = h->next) {
-        const char *colon = strchr(h->data, ':');
+    jb_lit(&b, "{\"n\":");
+    jb_i64(&b, a->job.attempt);
+    jb_lit(&b, ",\"at\":");
+    jb_i64(&b, a->started_at);
+    jb_lit(&b, ",\"ended_at\":");
+    jb_i64(&b, end_ms);
+    jb_lit(&b, ",\"trigger\":");
+    jb_cstr(&b, a->job.trigger ? a->job.trigger : "first");
+    jb_lit(&b, ",\"request\":{\"url\":");
+    jb_cstr(&b, a->job.url ? a->job.url : "");
+    jb_lit(&b, ",\"headers\":{");
+    int first = 1;
+    for (const struct curl_slist *l = a->req_headers; l; l = l->next) {
+        const char *colon = strchr(l->data, ':');
         if (!colon || colon[1] == '\0')
             continue; /* "Expect:" only suppresses a header */
         char name[128];
-        size_t nl = (size_t)(colon - h->data) < sizeof(name) - 1 ? (size_t)(colon - h->data) : sizeof(name) - 1;
-        memcpy(name, h->data, nl);
+        size_t nl = (size_t)(colon - l->data) < sizeof(name) - 1 ? (size_t)(colon - l->data) : sizeof(name) - 1;
+        memcpy(name, l->data, nl);
         name[nl] = '\0';
-        json_object_object_add(rh, name, json_object_new_string(colon + 2));
+        jb_key(&b, first, name);
+        jb_cstr(&b, colon + 2);
+        first = 0;
     }
-    json_object_object_add(req, "headers", rh);
-    json_object_object_add(rec, "request", req);
+    jb_lit(&b, "}}");
     if (a->status > 0) {
-        json_object *resp = json_object_new_object();
-        json_object_object_add(resp, "status", json_object_new_int((int)a->status));
-        json_object_object_add(resp, "headers", headers_json(a->headers, a->headers_len));
-        json_object_object_add(resp, "body", json_object_new_string_len(a->body ? a->body : "", (int)a->body_len));
-        json_object_object_add(resp, "body_bytes", json_object_new_int64((int64_t)a->body_total));
-        json_object_object_add(resp, "body_truncated", json_object_new_boolean(a->body_total > a->body_len));
-        json_object_object_add(rec, "response", resp);
+        size_t nh = 0;
+        struct hdr *h = split_headers(a->headers ? a->headers : "", a->headers_len, &nh);
+        jb_lit(&b, ",\"response\":{\"status\":");
+        jb_i64(&b, (int)a->status);
+        jb_lit(&b, ",\"headers\":{");
+        for (size_t i = 0; i < nh; i++) {
+            jb_key(&b, i == 0, h[i].name);
+            jb_cstr(&b, h[i].value);
+        }
+        jb_lit(&b, "},\"body\":");
+        jb_str(&b, a->body ? a->body : "", a->body ? a->body_len : 0);
+        jb_lit(&b, ",\"body_bytes\":");
+        jb_i64(&b, (int64_t)a->body_total);
+        jb_lit(&b, a->body_total > a->body_len ? ",\"body_truncated\":true}" : ",\"body_truncated\":false}");
+        if (!h)
+            b.oom = 1;
+        free_headers(h, nh);
     } else {
-        json_object_object_add(rec, "response", NULL);
+        jb_lit(&b, ",\"response\":null");
     }
-    json_object_object_add(rec, "status", json_object_new_int((int)a->status));
-    json_object_object_add(rec, "latency_ms", json_object_new_int64(latency_ms));
-    json_object_object_add(rec, "error", error && error[0] ? json_object_new_string(error) : NULL);
-    const char *s = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    out = s ? strdup(s) : NULL;
-    json_object_put(rec);
-    return out;
+    jb_lit(&b, ",\"status\":");
+    jb_i64(&b, (int)a->status);
+    jb_lit(&b, ",\"latency_ms\":");
+    jb_i64(&b, latency_ms);
+    jb_lit(&b, ",\"error\":");
+    if (error && error[0])
+        jb_cstr(&b, error);
+    else
+        jb_lit(&b, "null");
+    jb_lit(&b, "}");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
 }
 
 void psw_attempt_reset(struct psw_attempt *a)
@@ -365,10 +612,12 @@ void psw_attempt_reset(struct psw_attempt *a)
     psw_delivery_job_free(&a->job);
     a->status = 0;
     a->body_len = a->body_total = 0;
-    a->headers_len = 0;
+    a->headers_len = a->headers_total = 0;
     a->headers_overflow = 0;
     a->retry_after[0] = a->location[0] = '\0';
     a->signature[0] = '\0';
+    a->blocked[0] = '\0';
+    a->sockets_opened = 0;
 }
 
 void psw_attempt_destroy(struct psw_attempt *a)

@@ -9,6 +9,12 @@
  * of response headers. The easy handle is reused across attempts so libcurl
  * keeps connections alive per host.
  *
+ * The SSRF guard (common/netguard.h) is applied where libcurl opens its
+ * socket, to the address it is about to connect to: an address the guard
+ * refuses gets no socket, and an attempt that got no socket at all ends
+ * with last_error "blocked: <reason>". Not with http.proxy set: the only
+ * connection is then to the proxy, which must do the filtering.
+ *
  * Ownership: psw_attempt_reset() frees what one attempt owns and keeps the
  * easy handle; psw_attempt_destroy() frees the handle too.
  */
@@ -21,6 +27,7 @@
 #include <curl/curl.h>
 
 #include "common/config.h"
+#include "common/netguard.h"
 #include "common/sign.h"
 
 #define PSW_HTTP_MAX_HEADER_BYTES 16384
@@ -58,20 +65,30 @@ struct psw_attempt {
     size_t  body_total;      /* bytes the receiver sent */
     char   *headers;         /* raw header block of the final response */
     size_t  headers_len;
+    size_t  headers_total;   /* of every block, 1xx included: what the cap counts */
     int     headers_overflow;
     char    retry_after[64];
     char    location[256];
     char    curl_err[CURL_ERROR_SIZE];
+
+    /* SSRF guard (borrowed, NULL = none) and what it did this attempt */
+    const struct psw_netguard *guard;
+    int     sockets_opened;
+    char    blocked[PSW_NETGUARD_WHY_SIZE]; /* the last refusal, "" = none */
 };
 
 /* Prepares a for a new request of job (taking ownership of job's strings)
  * and configures the easy handle (created on first use). now_s is the
- * signature's timestamp. Returns 0, or -1 with err (signing failed …). */
+ * signature's timestamp. guard (borrowed; it must outlive the transfer)
+ * decides which addresses may be connected to; NULL checks none. Returns 0,
+ * or -1 with err (signing failed …). */
 int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
-                      struct psw_delivery_job *job, int64_t now_s, char *err, size_t errlen);
+                      const struct psw_netguard *guard, struct psw_delivery_job *job,
+                      int64_t now_s, char *err, size_t errlen);
 
 /* After the transfer finished with result rc: fills *ok (2xx), the error
- * text (empty on success) into err, and the Retry-After moment (ms) if the
+ * text (empty on success; "blocked: …" when the guard refused every address
+ * it was asked about and no connection was made) into err, and the Retry-After moment (ms) if the
  * answer was 429/503 with a usable header. end_ms is the attempt's end on
  * the same clock as started_at. Returns 1 when the answer was 410 Gone. */
 int psw_attempt_finish(struct psw_attempt *a, CURLcode rc, int64_t end_ms, int *ok,

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/secrets.h"
 #include "common/timeutil.h"
 #include "worker/child.h"
 
@@ -193,7 +194,11 @@ static void reload(struct master *m)
         log_error("reload: out of memory");
         return;
     }
-    if (psw_config_load(next, m->config_path, err, sizeof(err)) < 0) {
+    /* The new children will need the signing-secret keys: a key file that
+     * cannot be read would make every one of them exit 78 (and the master
+     * stop), so it refuses the reload like a bad config file does. */
+    if (psw_config_load(next, m->config_path, err, sizeof(err)) < 0 ||
+        psw_secrets_startup(next, err, sizeof(err)) < 0) {
         log_error("reload refused, keeping the running configuration: %s", err);
         psw_config_free(next);
         free(next);

@@ -92,6 +92,7 @@ extern const struct cli_command cli_deliveries, cli_delivery_show; /* deliveries
 extern const struct cli_command cli_replay;                     /* replay.c */
 extern const struct cli_command cli_stats, cli_queue, cli_alerts; /* stats.c */
 extern const struct cli_command cli_verify;                     /* verify.c */
+extern const struct cli_command cli_secrets_status, cli_secrets_rekey; /* secrets.c */
 
 /* Every command in help order, ends with NULL (main.c). */
 extern const struct cli_command *const cli_commands[];

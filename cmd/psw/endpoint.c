@@ -4,7 +4,8 @@
  * common/endpoint.h, which does the work.
  *
  * Secrets are printed only by create and rotate-secret (the new secret, once)
- * and by show --show-secret; the same holds for --json.
+ * and by show --show-secret; the same holds for --json. When no key seals
+ * them at rest, create and rotate-secret say so under their human output.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "cmd/psw/cli.h"
 #include "common/endpoint.h"
+#include "common/secrets.h"
 
 #define ERRLEN 1024
 
@@ -56,6 +58,13 @@ static void print_endpoint(const struct psw_endpoint *ep, int show_secret)
     }
 }
 
+/* After a secret was written: the plain-text warning, if it applies. */
+static void plain_note(const struct cli *cli)
+{
+    if (!psw_secrets_configured(&cli->cfg))
+        printf("Note: %s.\n", PSW_SECRETS_PLAIN_WARNING);
+}
+
 /* The output of a command that returns one endpoint. */
 static int done(struct cli *cli, const struct psw_endpoint *ep, int show_secret, const char *what)
 {
@@ -97,6 +106,7 @@ static int run_create(struct cli *cli)
         printf("\nStore the secret now: it is not shown again (except to operators, with\n"
                "'psw endpoint show %s --show-secret').\n",
                ep.id);
+        plain_note(cli);
         rc = PSW_EXIT_OK;
     }
     psw_endpoint_free(&ep);
@@ -189,6 +199,12 @@ static int run_show(struct cli *cli)
     int rc = psw_endpoint_get(&cli->ctx, cli->args[0], &ep, err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
+    if (cli_has(cli, "show-secret") && ep.secret_error[0]) {
+        /* Asked for the secret and it cannot be opened: say why, show nothing. */
+        rc = cli_fail(cli, PSW_EFAIL, ep.secret_error);
+        psw_endpoint_free(&ep);
+        return rc;
+    }
     rc = done(cli, &ep, cli_has(cli, "show-secret"), NULL);
     psw_endpoint_free(&ep);
     return rc;
@@ -331,6 +347,7 @@ static int run_rotate(struct cli *cli)
             printf("the previous secret is no longer valid.\n");
         }
         printf("Store the new secret now: it is not shown again.\n");
+        plain_note(cli);
     }
     psw_endpoint_free(&ep);
     return rc;

@@ -20,6 +20,7 @@
 const struct cli_command *const cli_commands[] = {
     &cli_endpoint_create, &cli_endpoint_list,    &cli_endpoint_show,   &cli_endpoint_update,
     &cli_endpoint_delete, &cli_endpoint_enable,  &cli_endpoint_disable, &cli_endpoint_rotate,
+    &cli_secrets_status,  &cli_secrets_rekey,
     &cli_publish,         &cli_deliveries,       &cli_delivery_show,   &cli_replay,
     &cli_stats,           &cli_queue,            &cli_alerts,          &cli_verify,
     NULL,

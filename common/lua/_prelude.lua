@@ -33,6 +33,21 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- An integer as the string Redis gets. Numbers given to redis.call are
+-- formatted with %.17g by Redis, which costs far more than the command that
+-- receives them: every script passes strings on its hot paths.
+local function int(n)
+  return string.format('%d', n)
+end
+
+-- cmd key v1 v2 … with every value of list, in order (in slices: unpack
+-- has a stack limit). Nothing is sent for an empty list.
+local function variadic(cmd, key, list)
+  for i = 1, #list, 1000 do
+    redis.call(cmd, key, unpack(list, i, math.min(i + 999, #list)))
+  end
+end
+
 -- Moves the n longest-waiting deliveries held back for ep (all when n is
 -- nil) to the front of ready, oldest frontmost, and forgets the endpoint in
 -- queue:waiting once its list is empty. Returns how many moved.
@@ -41,13 +56,15 @@ local function unhold(ep, n)
   local ids
   if n then
     if n <= 0 then return 0 end
-    ids = redis.call('LPOP', wk, n)
+    ids = redis.call('LPOP', wk, int(n))
   else
-    ids = redis.call('LRANGE', wk, 0, -1)
+    ids = redis.call('LRANGE', wk, '0', '-1')
     redis.call('DEL', wk)
   end
   ids = ids or {}
-  for i = #ids, 1, -1 do redis.call('RPUSH', K.ready, ids[i]) end
+  local back = {} -- pushed newest first, so the oldest ends up frontmost
+  for i = #ids, 1, -1 do back[#back + 1] = ids[i] end
+  variadic('RPUSH', K.ready, back)
   if redis.call('LLEN', wk) == 0 then redis.call('SREM', K.waiting, ep) end
   return #ids
 end
@@ -74,9 +91,9 @@ local function disable_endpoint(ep, reason, now, who)
   redis.call('HSET', ek, 'status', 'disabled', 'disabled_reason', reason,
              'disabled_at', now, 'disabled_by', who, 'updated_at', now)
   flush_waiting(ep)
-  redis.call('HINCRBY', K.stats, 'endpoints_disabled', 1)
+  redis.call('HINCRBY', K.stats, 'endpoints_disabled', '1')
   local acct = redis.call('HGET', ek, 'account_id') or ''
-  return redis.call('XADD', K.alerts, 'MAXLEN', '~', 100000, '*',
+  return redis.call('XADD', K.alerts, 'MAXLEN', '~', '100000', '*',
                     'type', 'endpoint_disabled', 'endpoint_id', ep,
                     'account_id', acct, 'reason', reason, 'at', now)
 end

@@ -1,96 +1,177 @@
--- complete: record the outcome of one attempt, atomically.
--- ARGV: 1 prefix, 2 worker id, 3 delivery id, 4 attempt number,
---       5 '1' success / '0' failure, 6 HTTP status ('0' = none), 7 error,
---       8 latency ms, 9 attempt record (JSON), 10 attempt end (ms),
---       11 next attempt (ms, '' = none), 12 give-up reason ('' = none),
---       13 '1' = the receiver said 410 Gone, 14 endpoint.disable_after_failures,
---       15 retention (ms)
--- Returns {outcome, alert id or '', alert reason or ''}; outcome is one of
--- delivered, scheduled,
--- failed, recorded (a late result of a delivery that was requeued meanwhile),
--- duplicate (this attempt was recorded before), gone (the delivery expired).
+-- complete: record the outcomes of one or more attempts of one worker,
+-- atomically, in the order given; then, optionally, claim new work.
+-- ARGV: 1 prefix, 2 worker id, 3 endpoint.disable_after_failures,
+--       4 retention (ms), 5 how many to claim afterwards ('0' = no claim),
+--       6 endpoint.max_in_flight (for the claim), then 11 per attempt:
+--       delivery id, attempt number, '1' success / '0' failure,
+--       HTTP status ('0' = none), error, latency ms, attempt record (JSON),
+--       attempt end (ms), next attempt (ms, '' = none),
+--       give-up reason ('' = none), '1' = the receiver said 410 Gone
+-- Returns {results, claim}: results holds 3 per attempt: outcome, alert id
+-- or '', alert reason or ''; the outcome is one of delivered, scheduled,
+-- failed, recorded (a late result of a delivery that was requeued
+-- meanwhile), duplicate (this attempt was recorded before), gone (the
+-- delivery expired). claim is claim.lua's reply, or empty without a claim.
 --
--- Repeating a call is harmless (completed_attempt guards it), so a worker may
--- resend completions after a lost connection. A success always wins: it marks
--- the delivery delivered whatever a concurrent copy is doing. A failure moves
--- the delivery on only if this worker still owns it (it is still in its
--- in-flight list and in state in_flight).
-local wid, did, n = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local ok, status, err, latency = ARGV[5] == '1', ARGV[6], ARGV[7], ARGV[8]
-local ended, next_at, reason = ARGV[10], ARGV[11], ARGV[12]
-local ttl = tonumber(ARGV[15])
-local dkey = K.delivery(did)
+-- The claim rides in the same call, not in a second script of the same
+-- round trip: deliveries let back in from waiting lists by these
+-- completions go to the front of ready, and Redis would hand the first of
+-- them to another worker's parked BLMOVE between two scripts. Here the
+-- worker whose slots were freed takes them, and BLMOVEs wait for new work.
+--
+-- Repeating a call is harmless (completed_attempt guards each attempt), so
+-- a worker may resend completions after a lost connection. A success always
+-- wins: it marks the delivery delivered whatever a concurrent copy is doing.
+-- A failure moves the delivery on only if this worker still owns it (it is
+-- still in its in-flight list and in state in_flight).
+--
+-- One call for many attempts is what a pipeline of one call per attempt
+-- would do, with less work: counters are added up and written once per
+-- call (global) or per endpoint; an endpoint's existence is read once; a
+-- reset of its consecutive failures is written once, before any later
+-- failure of the same call counts, so thresholds are reached exactly as one
+-- by one; an event's TTL is renewed once. The freed in-flight slots leave
+-- the endpoint's slot set in one SREM at the end (nothing in this script
+-- reads that set), and as many deliveries held back by
+-- endpoint.max_in_flight as slots were freed go to the front of ready,
+-- the longest-waiting frontmost (unhold).
+local wid, limit, ttl = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local want, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
+local ik = K.inflight(wid)
+local out = {}
+local G = {attempts = 0, delivered = 0, failed_attempts = 0, retries_scheduled = 0,
+           failed = 0}
+local eps, order = {}, {}
+local touched = {} -- event ids whose TTL was renewed in this call
 
-local owned = redis.call('LREM', K.inflight(wid), -1, did) > 0
-local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state',
-                     'event_id', 'worker')
-local ep = d[1]
-if not ep then return {'gone', '', ''} end
-if tonumber(d[2] or '0') >= n then return {'duplicate', '', ''} end
-local state = d[3]
-if owned then release_slot(ep, did) end
-
-redis.call('HSET', dkey, 'completed_attempt', n, 'last_status', status,
-           'last_error', err, 'last_latency_ms', latency)
-local ak = K.delivery_attempts(did)
-redis.call('RPUSH', ak, ARGV[9])
-redis.call('PEXPIRE', ak, ttl)
-redis.call('PEXPIRE', dkey, ttl)
-if d[4] then redis.call('PEXPIRE', K.event(d[4]), ttl) end
-
-local ek, sk = K.endpoint(ep), K.endpoint_stats(ep)
-local ep_exists = redis.call('EXISTS', ek) == 1
-redis.call('HINCRBY', K.stats, 'attempts', 1)
-redis.call('HINCRBY', sk, 'attempts', 1)
-redis.call('HSET', sk, 'last_status', status)
-
-local outcome, alert, why = 'recorded', '', ''
-if ok then
-  redis.call('HSET', sk, 'last_success_at', ended)
-  if ep_exists then redis.call('HSET', ek, 'consecutive_failures', 0) end
-  if state ~= 'delivered' then
-    redis.call('HSET', dkey, 'state', 'delivered', 'delivered_at', ended,
-               'next_attempt_at', '', 'failed_reason', '')
-    redis.call('ZREM', K.scheduled, did)
-    redis.call('ZREM', K.failed, did)
-    redis.call('HINCRBY', K.stats, 'delivered', 1)
-    redis.call('HINCRBY', sk, 'delivered', 1)
-    outcome = 'delivered'
+local function endpoint(ep)
+  local e = eps[ep]
+  if not e then
+    e = {exists = redis.call('EXISTS', K.endpoint(ep)) == 1, freed = {},
+         attempts = 0, delivered = 0, failed_attempts = 0, failed = 0,
+         reset = false}
+    eps[ep] = e
+    order[#order + 1] = ep
   end
-  return {outcome, '', ''}
+  return e
 end
 
-redis.call('HINCRBY', K.stats, 'failed_attempts', 1)
-redis.call('HINCRBY', sk, 'failed_attempts', 1)
-redis.call('HSET', sk, 'last_failure_at', ended)
-if ep_exists and redis.call('HGET', ek, 'status') == 'enabled' then
-  local cf = redis.call('HINCRBY', ek, 'consecutive_failures', 1)
-  local limit = tonumber(ARGV[14])
-  if ARGV[13] == '1' then
-    why = 'receiver answered 410 Gone'
-  elseif cf >= limit then
-    why = cf .. ' consecutive failed attempts'
+local function one(did, n_s, ok, status, err, latency, record, ended, next_at, reason, gone)
+  local n = tonumber(n_s)
+  local dkey = K.delivery(did)
+  local owned = redis.call('LREM', ik, '-1', did) > 0
+  local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state',
+                       'event_id', 'worker')
+  local ep = d[1]
+  if not ep then return 'gone', '', '' end
+  if tonumber(d[2] or '0') >= n then return 'duplicate', '', '' end
+  local state = d[3]
+  local e = endpoint(ep)
+  if owned then e.freed[#e.freed + 1] = did end
+
+  local ak = K.delivery_attempts(did)
+  redis.call('RPUSH', ak, record)
+  redis.call('PEXPIRE', ak, ttl)
+  redis.call('PEXPIRE', dkey, ttl)
+  if d[4] and not touched[d[4]] then
+    touched[d[4]] = true
+    redis.call('PEXPIRE', K.event(d[4]), ttl)
   end
-  if why ~= '' then
-    alert = disable_endpoint(ep, why, ended, 'worker') or ''
-    if alert == '' then why = '' end
+  G.attempts = G.attempts + 1
+  e.attempts = e.attempts + 1
+  e.last_status = status
+
+  if ok then
+    e.last_success_at = ended
+    if e.exists then e.reset = true end
+    if state ~= 'delivered' then
+      redis.call('HSET', dkey, 'completed_attempt', n_s, 'last_status', status,
+                 'last_error', err, 'last_latency_ms', latency, 'state', 'delivered',
+                 'delivered_at', ended, 'next_attempt_at', '', 'failed_reason', '')
+      -- only a scheduled or failed delivery can be in these sets
+      if state ~= 'in_flight' and state ~= 'pending' then
+        redis.call('ZREM', K.scheduled, did)
+        redis.call('ZREM', K.failed, did)
+      end
+      G.delivered = G.delivered + 1
+      e.delivered = e.delivered + 1
+      return 'delivered', '', ''
+    end
+    redis.call('HSET', dkey, 'completed_attempt', n_s, 'last_status', status,
+               'last_error', err, 'last_latency_ms', latency)
+    return 'recorded', '', ''
   end
+
+  G.failed_attempts = G.failed_attempts + 1
+  e.failed_attempts = e.failed_attempts + 1
+  e.last_failure_at = ended
+  local outcome, alert, why = 'recorded', '', ''
+  local ek = K.endpoint(ep)
+  if e.exists and redis.call('HGET', ek, 'status') == 'enabled' then
+    if e.reset then -- an earlier success of this call comes first
+      redis.call('HSET', ek, 'consecutive_failures', '0')
+      e.reset = false
+    end
+    local cf = redis.call('HINCRBY', ek, 'consecutive_failures', '1')
+    if gone == '1' then
+      why = 'receiver answered 410 Gone'
+    elseif cf >= limit then
+      why = cf .. ' consecutive failed attempts'
+    end
+    if why ~= '' then
+      alert = disable_endpoint(ep, why, ended, 'worker') or ''
+      if alert == '' then why = '' end
+    end
+  end
+
+  local f = {'completed_attempt', n_s, 'last_status', status, 'last_error', err,
+             'last_latency_ms', latency}
+  if owned and state == 'in_flight' and d[5] == wid then
+    if next_at ~= '' then
+      for _, v in ipairs({'state', 'scheduled', 'next_attempt_at', next_at,
+                          'trigger', 'retry'}) do f[#f + 1] = v end
+      redis.call('ZADD', K.scheduled, next_at, did)
+      G.retries_scheduled = G.retries_scheduled + 1
+      outcome = 'scheduled'
+    else
+      for _, v in ipairs({'state', 'failed', 'failed_reason', reason,
+                          'failed_at', ended, 'next_attempt_at', ''}) do f[#f + 1] = v end
+      redis.call('ZADD', K.failed, ended, did)
+      G.failed = G.failed + 1
+      e.failed = e.failed + 1
+      outcome = 'failed'
+    end
+  end
+  redis.call('HSET', dkey, unpack(f))
+  return outcome, alert, why
 end
 
-if owned and state == 'in_flight' and d[5] == wid then
-  if next_at ~= '' then
-    redis.call('HSET', dkey, 'state', 'scheduled', 'next_attempt_at', next_at,
-               'trigger', 'retry')
-    redis.call('ZADD', K.scheduled, next_at, did)
-    redis.call('HINCRBY', K.stats, 'retries_scheduled', 1)
-    outcome = 'scheduled'
-  else
-    redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', reason,
-               'failed_at', ended, 'next_attempt_at', '')
-    redis.call('ZADD', K.failed, ended, did)
-    redis.call('HINCRBY', K.stats, 'failed', 1)
-    redis.call('HINCRBY', sk, 'failed', 1)
-    outcome = 'failed'
+for i = 7, #ARGV, 11 do
+  local o, a, w = one(ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1', ARGV[i + 3],
+                      ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8],
+                      ARGV[i + 9], ARGV[i + 10])
+  out[#out + 1] = o
+  out[#out + 1] = a
+  out[#out + 1] = w
+end
+
+for _, ep in ipairs(order) do
+  local e = eps[ep]
+  if #e.freed > 0 then
+    variadic('SREM', K.endpoint_inflight(ep), e.freed)
+    unhold(ep, #e.freed)
+  end
+  if e.reset then redis.call('HSET', K.endpoint(ep), 'consecutive_failures', '0') end
+  local sk = K.endpoint_stats(ep)
+  local f = {'last_status', e.last_status}
+  if e.last_success_at then f[#f + 1] = 'last_success_at'; f[#f + 1] = e.last_success_at end
+  if e.last_failure_at then f[#f + 1] = 'last_failure_at'; f[#f + 1] = e.last_failure_at end
+  redis.call('HSET', sk, unpack(f))
+  for _, k in ipairs({'attempts', 'delivered', 'failed_attempts', 'failed'}) do
+    if e[k] > 0 then redis.call('HINCRBY', sk, k, int(e[k])) end
   end
 end
-return {outcome, alert, why}
+for _, k in ipairs({'attempts', 'delivered', 'failed_attempts', 'retries_scheduled', 'failed'}) do
+  if G[k] > 0 then redis.call('HINCRBY', K.stats, k, int(G[k])) end
+end
+return {out, want > 0 and claim_work(wid, want, cap, {}) or {}}

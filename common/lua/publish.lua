@@ -1,22 +1,29 @@
--- publish: store one validated event and fan it out, atomically.
--- ARGV: 1 prefix, 2 event id, 3 type, 4 account_id, 5 domain,
---       6 created_at (ms), 7 body, 8 first delivery id ("dlv_" + 26),
---       9 retention (ms)
--- Returns {'created', deliveries, skipped, dlv_id...}
---      or {'duplicate', deliveries} when the event id exists (nothing written).
+-- publish: store validated events and fan them out, atomically, in order.
+-- ARGV: 1 prefix, 2 retention (ms), then 7 per event:
+--       event id, type, account_id, domain, created_at (ms), body,
+--       first delivery id ("dlv_" + 26)
+-- Returns one array per event, in order:
+--   {'created', deliveries, skipped, dlv_id...}
+--   or {'duplicate', deliveries} when the event id exists (nothing written).
 --
 -- Endpoints match when their domain is empty or equal to the event's, and
 -- their events list is '*' or names the type. Delivery ids are the given id
 -- and its successors (random part + 1 each), so one id from the caller's
 -- RAND_bytes serves any fan-out width and the ids keep sorting by time.
-local evt, etype, acct, domain = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local ttl = tonumber(ARGV[9])
-local ekey = K.event(evt)
-
-if redis.call('EXISTS', ekey) == 1 then
-  return {'duplicate', tonumber(redis.call('HGET', ekey, 'deliveries') or '0')}
-end
-
+--
+-- A delivery for an endpoint that already has deliveries held back by
+-- endpoint.max_in_flight (its waiting list is not empty) joins the end of
+-- that list at once, still 'pending': a claim would only move it there
+-- (the endpoint's slots are taken), and this way it cannot overtake the
+-- ones waiting longer. Freed slots let them into ready in order.
+--
+-- Several events per call cost less than one call each: an account's
+-- endpoints are read once per call, the new ids go onto ready with one LPUSH
+-- (the same order as one LPUSH per delivery) and into each endpoint's index
+-- with one ZADD, and the counters are added once. The events of one call
+-- share one publish time. An event id given twice in one call is a
+-- duplicate the second time, as in two calls.
+local ttl = ARGV[2]
 local B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 local function id_next(id)
   local b = {string.byte(id, 1, -1)}
@@ -34,53 +41,112 @@ local function id_next(id)
   return string.char(unpack(b))
 end
 
-local now = now_ms()
-local eps = redis.call('SMEMBERS', K.account_endpoints(acct))
-table.sort(eps)
-local type_pat = ',' .. etype .. ','
-local did = ARGV[8]
-local ids, created, skipped = {}, 0, 0
+local now = int(now_ms())
+local accounts = {}        -- account -> its endpoints {id, domain, events, status}
+local ready = {}           -- enabled delivery ids, in creation order
+local index, order = {}, {} -- endpoint -> {now, id, now, id …} for its deliveries index
+local ep_skipped = {}
+local waiting = {}         -- endpoint -> {ids} joining its waiting list
+local published, created_total, skipped_total = 0, 0, 0
+local out = {}
 
-for _, ep in ipairs(eps) do
-  local f = redis.call('HMGET', K.endpoint(ep), 'domain', 'events', 'status')
-  local ep_domain, ep_events, status = f[1], f[2], f[3]
-  if status and (ep_domain == '' or ep_domain == domain) and
-     (ep_events == '*' or string.find(',' .. ep_events .. ',', type_pat, 1, true)) then
-    if created > 0 then did = id_next(did) end
-    local dkey = K.delivery(did)
-    created = created + 1
-    ids[#ids + 1] = did
-    if status == 'enabled' then
-      redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep,
-                 'event_type', etype, 'account_id', acct, 'state', 'pending',
-                 'attempts', 0, 'created_at', now, 'next_attempt_at', now,
-                 'trigger', 'first')
-      redis.call('LPUSH', K.ready, did)
-    else
-      redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep,
-                 'event_type', etype, 'account_id', acct, 'state', 'skipped',
-                 'attempts', 0, 'created_at', now, 'trigger', 'first',
-                 'last_error', 'endpoint ' .. status .. ': not sent')
-      redis.call('HINCRBY', K.endpoint_stats(ep), 'skipped', 1)
-      skipped = skipped + 1
+local function endpoints_of(acct)
+  local list = accounts[acct]
+  if not list then
+    list = {}
+    local ids = redis.call('SMEMBERS', K.account_endpoints(acct))
+    table.sort(ids)
+    for _, ep in ipairs(ids) do
+      local f = redis.call('HMGET', K.endpoint(ep), 'domain', 'events', 'status')
+      list[#list + 1] = {id = ep, domain = f[1], events = f[2], status = f[3],
+                         held = f[3] == 'enabled' and
+                                redis.call('LLEN', K.endpoint_waiting(ep)) > 0}
     end
-    redis.call('PEXPIRE', dkey, ttl)
-    redis.call('ZADD', K.endpoint_deliveries(ep), now, did)
+    accounts[acct] = list
+  end
+  return list
+end
+
+local function publish(evt, etype, acct, domain, created_at, body, did)
+  local ekey = K.event(evt)
+  if redis.call('EXISTS', ekey) == 1 then
+    return {'duplicate', tonumber(redis.call('HGET', ekey, 'deliveries') or '0')}
+  end
+  local type_pat = ',' .. etype .. ','
+  local res = {'created', 0, 0}
+  local created, skipped = 0, 0
+  for _, ep in ipairs(endpoints_of(acct)) do
+    local status = ep.status
+    if status and (ep.domain == '' or ep.domain == domain) and
+       (ep.events == '*' or string.find(',' .. ep.events .. ',', type_pat, 1, true)) then
+      if created > 0 then did = id_next(did) end
+      local dkey = K.delivery(did)
+      created = created + 1
+      res[#res + 1] = did
+      if status == 'enabled' then
+        redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep.id,
+                   'event_type', etype, 'account_id', acct, 'state', 'pending',
+                   'attempts', '0', 'created_at', now, 'next_attempt_at', now,
+                   'trigger', 'first')
+        if ep.held then
+          local w = waiting[ep.id]
+          if not w then
+            w = {}
+            waiting[ep.id] = w
+          end
+          w[#w + 1] = did
+        else
+          ready[#ready + 1] = did
+        end
+      else
+        redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep.id,
+                   'event_type', etype, 'account_id', acct, 'state', 'skipped',
+                   'attempts', '0', 'created_at', now, 'trigger', 'first',
+                   'last_error', 'endpoint ' .. status .. ': not sent')
+        ep_skipped[ep.id] = (ep_skipped[ep.id] or 0) + 1
+        skipped = skipped + 1
+      end
+      redis.call('PEXPIRE', dkey, ttl)
+      local z = index[ep.id]
+      if not z then
+        z = {}
+        index[ep.id] = z
+        order[#order + 1] = ep.id
+      end
+      z[#z + 1] = now
+      z[#z + 1] = did
+    end
+  end
+  redis.call('HSET', ekey, 'id', evt, 'type', etype, 'account_id', acct,
+             'domain', domain, 'created_at', created_at, 'body', body,
+             'published_at', now, 'deliveries', int(created))
+  redis.call('PEXPIRE', ekey, ttl)
+  published = published + 1
+  created_total = created_total + created
+  skipped_total = skipped_total + skipped
+  res[2], res[3] = created, skipped
+  return res
+end
+
+for i = 3, #ARGV, 7 do
+  out[#out + 1] = publish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+                          ARGV[i + 5], ARGV[i + 6])
+end
+
+variadic('LPUSH', K.ready, ready)
+for _, ep in ipairs(order) do
+  if waiting[ep] then
+    variadic('RPUSH', K.endpoint_waiting(ep), waiting[ep])
+    redis.call('SADD', K.waiting, ep)
+  end
+  variadic('ZADD', K.endpoint_deliveries(ep), index[ep])
+  if ep_skipped[ep] then
+    redis.call('HINCRBY', K.endpoint_stats(ep), 'skipped', int(ep_skipped[ep]))
   end
 end
-
-redis.call('HSET', ekey, 'id', evt, 'type', etype, 'account_id', acct,
-           'domain', domain, 'created_at', ARGV[6], 'body', ARGV[7],
-           'published_at', now, 'deliveries', created)
-redis.call('PEXPIRE', ekey, ttl)
-redis.call('HINCRBY', K.stats, 'events_published', 1)
-if created > 0 then
-  redis.call('HINCRBY', K.stats, 'deliveries_created', created)
+if published > 0 then redis.call('HINCRBY', K.stats, 'events_published', int(published)) end
+if created_total > 0 then
+  redis.call('HINCRBY', K.stats, 'deliveries_created', int(created_total))
 end
-if skipped > 0 then
-  redis.call('HINCRBY', K.stats, 'skipped', skipped)
-end
-
-local out = {'created', created, skipped}
-for i = 1, #ids do out[#out + 1] = ids[i] end
+if skipped_total > 0 then redis.call('HINCRBY', K.stats, 'skipped', int(skipped_total)) end
 return out

@@ -257,8 +257,8 @@ static void test_create_defaults(void **state)
 {
     (void)state;
     struct psw_endpoint a, b;
-    make("acct_1", "http://127.0.0.1:9/a", &a);
-    make("acct_1", "http://127.0.0.1:9/b", &b);
+    make("acct_1", "http://example.com:9/a", &a);
+    make("acct_1", "http://example.com:9/b", &b);
     assert_string_equal(field(a.id, "domain"), "");
     assert_string_equal(field(a.id, "events"), "*");
     assert_string_equal(field(a.id, "description"), "");

@@ -1,0 +1,167 @@
+-- Prelude: claim_work(wid, want, cap, adopt) is what claim.lua does (its
+-- header says the rules and the reply); complete.lua uses it too, to claim
+-- for the slots its completions freed within the same call.
+--   wid    worker id
+--   want   how many to take at most, adopted ids included
+--   cap    endpoint.max_in_flight (0 = no cap)
+--   adopt  ids in the worker's in-flight list it does not hold, taken first
+-- Returns claim.lua's reply as a table.
+local function claim_work(wid, want, cap, adopt)
+  local ik = K.inflight(wid)
+  local now = now_ms()
+  local now_s = int(now)
+  local out = {now, 0, 0, 0, 0}
+  local claimed, skipped, held, failed = 0, 0, 0, 0
+  local eps, order = {}, {}   -- endpoint id -> what this call knows of it
+  local bodies = {}           -- event id -> body (false: the event expired)
+
+  local function endpoint(ep)
+    local e = eps[ep]
+    if not e then
+      local f = redis.call('HMGET', K.endpoint(ep), 'status', 'url', 'secret',
+                           'secret_prev', 'secret_prev_until')
+      e = {status = f[1], url = f[2], secret = f[3], prev = '', slots = {}, held = {},
+           skipped = 0, stale_prev = false}
+      if f[4] and f[4] ~= '' then
+        if (tonumber(f[5] or '0') or 0) > now then
+          e.prev = f[4]
+        else -- the grace is over: dropped for good when a request starts
+          e.stale_prev = true
+        end
+      end
+      if cap > 0 and e.status == 'enabled' then
+        e.count = redis.call('SCARD', K.endpoint_inflight(ep))
+      end
+      eps[ep] = e
+      order[#order + 1] = ep
+    end
+    return e
+  end
+
+  local function body_of(evt)
+    local b = bodies[evt]
+    if b == nil then
+      b = redis.call('HGET', K.event(evt), 'body') or false
+      bodies[evt] = b
+    end
+    return b
+  end
+
+  -- Decides about one id (already in our in-flight list). Returns true when
+  -- it was claimed, i.e. stays in the list.
+  local function take(did, adopted)
+    local dkey = K.delivery(did)
+    local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id',
+                         'event_type', 'trigger', 'cycle_started_at',
+                         'cycle_attempts', 'first_attempt_at', 'worker', 'attempts')
+    local ep = d[2]
+    if adopted and d[1] == 'in_flight' and d[9] == wid then
+      -- our own claim whose reply never arrived: start that attempt again
+      if redis.call('SREM', K.endpoint_inflight(ep), did) == 1 and eps[ep] and eps[ep].count then
+        eps[ep].count = eps[ep].count - 1
+      end
+      d[1] = 'pending'
+    end
+    if d[1] ~= 'pending' then return false end -- expired, or finished meanwhile: stale
+    local e = endpoint(ep)
+    if e.status ~= 'enabled' then
+      redis.call('HSET', dkey, 'state', 'skipped', 'next_attempt_at', '',
+                 'last_error', 'endpoint ' .. (e.status or 'deleted') .. ': not sent')
+      skipped = skipped + 1
+      if e.status then e.skipped = e.skipped + 1 end
+      return false
+    end
+    if e.count and e.count >= cap then
+      e.held[#e.held + 1] = did
+      held = held + 1
+      return false
+    end
+    local body = body_of(d[3])
+    if not body then
+      redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'event_expired',
+                 'next_attempt_at', '')
+      redis.call('ZADD', K.failed, now_s, did)
+      failed = failed + 1
+      return false
+    end
+    e.slots[#e.slots + 1] = did
+    if e.count then e.count = e.count + 1 end
+    if e.stale_prev then
+      redis.call('HSET', K.endpoint(ep), 'secret_prev', '', 'secret_prev_until', '')
+      e.stale_prev = false
+    end
+    local trigger = d[5] or 'first'
+    local cstart, cattempts = d[6], tonumber(d[7] or '0') or 0
+    if trigger ~= 'retry' or not cstart or cstart == '' then
+      cstart, cattempts = now_s, 0
+    end
+    cattempts = cattempts + 1
+    local n = (tonumber(d[10] or '0') or 0) + 1
+    if not d[8] or d[8] == '' then
+      redis.call('HSET', dkey, 'state', 'in_flight', 'worker', wid, 'attempts', int(n),
+                 'last_attempt_at', now_s, 'next_attempt_at', '', 'cycle_started_at', cstart,
+                 'cycle_attempts', int(cattempts), 'first_attempt_at', now_s)
+    else
+      redis.call('HSET', dkey, 'state', 'in_flight', 'worker', wid, 'attempts', int(n),
+                 'last_attempt_at', now_s, 'next_attempt_at', '', 'cycle_started_at', cstart,
+                 'cycle_attempts', int(cattempts))
+    end
+    local o = #out
+    out[o + 1] = did
+    out[o + 2] = d[3]
+    out[o + 3] = d[4]
+    out[o + 4] = ep
+    out[o + 5] = e.url
+    out[o + 6] = n
+    out[o + 7] = trigger
+    out[o + 8] = cstart
+    out[o + 9] = cattempts
+    out[o + 10] = e.secret
+    out[o + 11] = e.prev
+    out[o + 12] = body
+    claimed = claimed + 1
+    return true
+  end
+
+  for _, did in ipairs(adopt) do
+    if redis.call('LPOS', ik, did) then
+      if not take(did, true) then redis.call('LREM', ik, '1', did) end
+    end
+    -- else: no longer in our list: the scheduler handed it back to ready
+    -- while this worker was stalled (its BLMOVE answer came late); not ours
+    want = want - 1
+  end
+
+  local drained = 0
+  if want > 0 then
+    local ids = redis.call('RPOP', K.ready, int(want)) or {}
+    if #ids < want then drained = 1 end
+    if #ids > 0 then
+      -- the same order as one LMOVE ready -> inflight (RIGHT, LEFT) per id
+      variadic('LPUSH', ik, ids)
+      local keep, dropped = {}, false
+      for _, did in ipairs(ids) do
+        if take(did, false) then keep[#keep + 1] = did else dropped = true end
+      end
+      if dropped then -- they are the newest #ids entries, at the head
+        redis.call('LPOP', ik, int(#ids))
+        variadic('LPUSH', ik, keep)
+      end
+    end
+  end
+
+  for _, ep in ipairs(order) do
+    local e = eps[ep]
+    variadic('SADD', K.endpoint_inflight(ep), e.slots)
+    if #e.held > 0 then
+      variadic('RPUSH', K.endpoint_waiting(ep), e.held)
+      redis.call('SADD', K.waiting, ep)
+    end
+    if e.skipped > 0 then redis.call('HINCRBY', K.endpoint_stats(ep), 'skipped', int(e.skipped)) end
+  end
+  if skipped > 0 then redis.call('HINCRBY', K.stats, 'skipped', int(skipped)) end
+  if failed > 0 then redis.call('HINCRBY', K.stats, 'failed', int(failed)) end
+
+  out[2], out[3], out[4], out[5] = claimed, skipped, held, drained
+  return out
+end
