@@ -31,12 +31,13 @@ pkg_libs   = $(shell pkg-config --libs $(1))
 ALL_CFLAGS = $(WARN) $(OPT_$(BUILD)) $(CFLAGS) $(call pkg_cflags,$(PKGS))
 LDLIBS_LIB = $(call pkg_libs,$(PKGS)) -lm
 LDFLAGS_asan := -fsanitize=address,undefined
+LDFLAGS_fuzz := -fsanitize=fuzzer,address,undefined
 LDFLAGS_BUILD = $(LDFLAGS_$(BUILD))
 
 LUA      := $(sort $(wildcard common/lua/*.lua))
 LIB_SRC  := $(sort $(wildcard common/*.c scheduler/*.c worker/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/psw_scripts.o
-PROGS    := psw psw-scheduler psw-worker psw-receiver
+PROGS    := psw psw-scheduler psw-worker psw-receiver psw-bench
 PROG_BIN := $(PROGS:%=$(O)/bin/%)
 
 HARNESS_SRC := $(sort $(wildcard tests/harness/*.c))
@@ -66,6 +67,13 @@ run:
 
 stop:
 	@scripts/run.sh --stop
+
+# Release build, then every scenario of bench/run.sh (about 10 minutes).
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory BUILD=rel progs
+	@mkdir -p bin && cp build/rel/bin/* bin/
+	@bench/run.sh
 
 clean:
 	rm -rf build bin
@@ -109,6 +117,11 @@ $(O)/bin/psw-receiver: $(O)/bench/receiver.o $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $< $(O)/libpsw.a $(call pkg_libs,libmicrohttpd) \
 	    $(LDLIBS_LIB) -lpthread -o $@
+
+# psw-bench, the benchmark's load generator and measuring tools.
+$(O)/bin/psw-bench: $(O)/bench/loadgen.o $(O)/libpsw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $< $(O)/libpsw.a $(LDLIBS_LIB) -o $@
 
 $(O)/tests/harness/%.o: tests/harness/%.c | $(O)/gen/psw_scripts.h
 	@mkdir -p $(dir $@)

@@ -14,8 +14,22 @@
  * receiver refused (500 from --fail-rate, 401 for a bad signature) is not.
  *
  * Answers: 401 when secrets are given and the signature is missing or does
- * not verify; else 500 for a --fail-rate fraction; else --status (200).
+ * not verify; else 500 for a --fail-rate fraction, or for attempts up to
+ * --fail-attempts (X-PostStack-Attempt); else --status (200).
  * --delay-ms sleeps in the handling thread, so pick --threads accordingly.
+ * --hang-path does not hold a thread: a POST whose path starts with it is
+ * suspended (MHD_suspend_connection) and resumed by a timer thread after
+ * --hang-ms, so a hanging endpoint costs the receiver nothing; such POSTs are
+ * counted only as "hung" (not in the delivery counters, first_ms or last_ms).
+ *
+ * Benchmark latency: a body holding "bench_ts_us":<unix µs> (psw-bench puts
+ * it into data.metadata at publish time) adds now − that time to a
+ * histogram of fixed log-linear buckets (32 per power of two, so a reported
+ * percentile is at most ~3% above the true value); /stats reports count,
+ * mean, p50, p90, p99, p99.9 and max in µs.
+ *
+ * --per-path keys the id set by path and event id, for fan-out benchmarks
+ * where one event reaches many endpoints (paths) of the same receiver.
  *
  * Threads: libmicrohttpd runs an epoll thread pool (MHD_USE_EPOLL_INTERNAL_THREAD
  * with MHD_OPTION_THREAD_POOL_SIZE); the main thread only waits for
@@ -53,6 +67,10 @@
 #define MAX_BODY (16u * 1024 * 1024) /* above limits.max_event_bytes' bound */
 #define SHARDS 64                    /* power of two */
 #define SHARD_INIT_CAP 1024          /* power of two */
+#define LAT_SUB_BITS 5               /* 32 sub-buckets per power of two */
+#define LAT_SUB (1 << LAT_SUB_BITS)
+#define LAT_MAX_BITS 40              /* 2^40 µs: 12 days */
+#define LAT_BUCKETS ((LAT_MAX_BITS - LAT_SUB_BITS + 2) * LAT_SUB)
 
 static const char *const event_types[] = {
     "email.queued", "email.sent",   "email.delivered",  "email.bounced",
@@ -71,6 +89,11 @@ struct options {
     int status;
     int threads;
     int quiet;
+    const char *hang_path;
+    size_t hang_path_len;
+    long long hang_ms;
+    long long fail_attempts;
+    int per_path;
 };
 
 /* ---- the set of accepted event ids --------------------------------------- */
@@ -183,7 +206,11 @@ static struct {
     atomic_ullong bytes;
     atomic_ullong by_type[NTYPES + 1]; /* last: anything else */
     atomic_llong first_ms, last_ms;    /* unix ms of the first / latest POST */
+    atomic_ullong hung;                /* POSTs on --hang-path */
     atomic_ullong rand_state;
+    /* publish -> receive latency (µs) of 2xx answers carrying bench_ts_us */
+    atomic_ullong lat[LAT_BUCKETS];
+    atomic_ullong lat_count, lat_sum, lat_max;
 } st;
 
 static struct options opt;
@@ -203,6 +230,91 @@ static void counters_reset(void)
         atomic_store(&st.by_type[i], 0);
     atomic_store(&st.first_ms, 0);
     atomic_store(&st.last_ms, 0);
+    atomic_store(&st.hung, 0);
+    for (size_t i = 0; i < LAT_BUCKETS; i++)
+        atomic_store(&st.lat[i], 0);
+    atomic_store(&st.lat_count, 0);
+    atomic_store(&st.lat_sum, 0);
+    atomic_store(&st.lat_max, 0);
+}
+
+/* ---- latency histogram ------------------------------------------------------ */
+
+/* Exact below 2 * LAT_SUB; above, LAT_SUB buckets per power of two. */
+static size_t lat_index(uint64_t v)
+{
+    if (v >= (1ull << LAT_MAX_BITS))
+        v = (1ull << LAT_MAX_BITS) - 1;
+    if (v < 2 * LAT_SUB)
+        return (size_t)v;
+    int msb = 63 - __builtin_clzll(v);
+    int shift = msb - LAT_SUB_BITS;
+    return (size_t)(shift + 1) * LAT_SUB + (size_t)((v >> shift) - LAT_SUB);
+}
+
+/* The highest value that falls into bucket i. */
+static uint64_t lat_upper(size_t i)
+{
+    if (i < 2 * LAT_SUB)
+        return i;
+    int shift = (int)(i / LAT_SUB) - 1;
+    uint64_t m = i % LAT_SUB + LAT_SUB;
+    return ((m + 1) << shift) - 1;
+}
+
+static void lat_record(uint64_t us)
+{
+    atomic_fetch_add(&st.lat[lat_index(us)], 1);
+    atomic_fetch_add(&st.lat_count, 1);
+    atomic_fetch_add(&st.lat_sum, us);
+    unsigned long long m = atomic_load(&st.lat_max);
+    while (us > m && !atomic_compare_exchange_weak(&st.lat_max, &m, us)) {
+    }
+}
+
+/* Fills p[k] with the q[k] quantiles (q ascending), from a snapshot. */
+static void lat_quantiles(const double *q, uint64_t *p, size_t nq)
+{
+    unsigned long long snap[LAT_BUCKETS]; /* 9 KB: fine on a pool thread's stack */
+    unsigned long long total = 0, max = atomic_load(&st.lat_max);
+    for (size_t i = 0; i < LAT_BUCKETS; i++)
+        total += snap[i] = atomic_load(&st.lat[i]);
+    size_t k = 0;
+    unsigned long long seen = 0;
+    for (size_t i = 0; i < LAT_BUCKETS && k < nq; i++) {
+        seen += snap[i];
+        while (k < nq && total > 0 && (double)seen >= q[k] * (double)total) {
+            uint64_t u = lat_upper(i);
+            p[k++] = u < max ? u : max;
+        }
+    }
+    for (; k < nq; k++)
+        p[k] = 0;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The "bench_ts_us":N stamp of a body, or 0. */
+static uint64_t bench_stamp(const char *body, size_t len)
+{
+    static const char key[] = "\"bench_ts_us\":";
+    const char *p = body ? memmem(body, len, key, sizeof(key) - 1) : NULL;
+    if (!p)
+        return 0;
+    p += sizeof(key) - 1;
+    const char *end = body + len;
+    uint64_t v = 0;
+    int digits = 0;
+    while (p < end && *p >= '0' && *p <= '9' && digits < 19) {
+        v = v * 10 + (uint64_t)(*p++ - '0');
+        digits++;
+    }
+    return digits ? v : 0;
 }
 
 /* Uniform in [0, 1): splitmix64 over an atomic counter, so threads share
@@ -242,8 +354,18 @@ static int stats_json(char *out, size_t n)
     for (size_t i = 0; i <= NTYPES && len > 0 && (size_t)len < n; i++)
         len += snprintf(out + len, n - (size_t)len, "%s\"%s\":%llu", i ? "," : "",
                         i < NTYPES ? event_types[i] : "other", atomic_load(&st.by_type[i]));
+    static const double q[] = { 0.5, 0.9, 0.99, 0.999 };
+    uint64_t p[4];
+    unsigned long long lc = atomic_load(&st.lat_count);
+    lat_quantiles(q, p, 4);
     if (len > 0 && (size_t)len < n)
-        len += snprintf(out + len, n - (size_t)len, "}}\n");
+        len += snprintf(out + len, n - (size_t)len,
+                        "},\"hung\":%llu,\"latency_us\":{\"count\":%llu,\"mean\":%llu,"
+                        "\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu}}\n",
+                        atomic_load(&st.hung), lc, lc ? atomic_load(&st.lat_sum) / lc : 0,
+                        (unsigned long long)p[0], (unsigned long long)p[1],
+                        (unsigned long long)p[2], (unsigned long long)p[3],
+                        atomic_load(&st.lat_max));
     return len > 0 && (size_t)len < n ? len : -1;
 }
 
@@ -253,7 +375,81 @@ struct req {
     char *body;
     size_t len, cap;
     int too_big;
+    int hung; /* suspended on --hang-path; answered once resumed */
 };
+
+/* ---- --hang-path: suspended connections and the thread that resumes them ---- */
+
+struct hang {
+    struct MHD_Connection *c;
+    int64_t due_ms; /* monotonic */
+};
+
+static struct {
+    pthread_mutex_t mu;
+    struct hang *v;
+    size_t n, cap;
+    atomic_int stop;
+    pthread_t thread;
+    int started;
+} hangs = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static int hang_add(struct MHD_Connection *c)
+{
+    int rc = -1;
+    pthread_mutex_lock(&hangs.mu);
+    if (hangs.n == hangs.cap) {
+        size_t ncap = hangs.cap ? hangs.cap * 2 : 256;
+        struct hang *nv = realloc(hangs.v, ncap * sizeof(*nv));
+        if (!nv)
+            goto cleanup;
+        hangs.v = nv;
+        hangs.cap = ncap;
+    }
+    hangs.v[hangs.n].c = c;
+    hangs.v[hangs.n].due_ms = psw_mono_ms() + opt.hang_ms;
+    hangs.n++;
+    rc = 0;
+cleanup:
+    pthread_mutex_unlock(&hangs.mu);
+    return rc;
+}
+
+/* Resumes the connections that are due (all of them when all is set).
+ * MHD_resume_connection is called outside our lock, so its own locking can
+ * never be ordered against ours. */
+static void hang_resume(int all)
+{
+    struct MHD_Connection *due[256];
+    size_t nd;
+    do {
+        nd = 0;
+        int64_t now = psw_mono_ms();
+        pthread_mutex_lock(&hangs.mu);
+        for (size_t i = 0; i < hangs.n && nd < 256;) {
+            if (all || hangs.v[i].due_ms <= now) {
+                due[nd++] = hangs.v[i].c;
+                hangs.v[i] = hangs.v[--hangs.n];
+            } else {
+                i++;
+            }
+        }
+        pthread_mutex_unlock(&hangs.mu);
+        for (size_t i = 0; i < nd; i++)
+            MHD_resume_connection(due[i]);
+    } while (nd == 256);
+}
+
+static void *hang_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&hangs.stop)) {
+        struct timespec ts = { 0, 5 * 1000000L };
+        nanosleep(&ts, NULL);
+        hang_resume(0);
+    }
+    return NULL;
+}
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned int status, const char *body,
                               const char *type)
@@ -331,6 +527,7 @@ static enum MHD_Result delivered(struct MHD_Connection *c, const char *url, stru
     const char *sig =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-PostStack-Signature");
     int64_t now = psw_now_ms();
+    uint64_t arrived_us = now_us();
     long long zero = 0;
 
     atomic_fetch_add(&st.requests, 1);
@@ -348,15 +545,28 @@ static enum MHD_Result delivered(struct MHD_Connection *c, const char *url, stru
     } else if (opt.fail_rate > 0 && rand_unit() < opt.fail_rate) {
         status = 500;
         body = "failing on purpose (--fail-rate)\n";
+    } else if (opt.fail_attempts > 0 && attempt &&
+               strtoll(attempt, NULL, 10) <= opt.fail_attempts) {
+        status = 500;
+        body = "failing on purpose (--fail-attempts)\n";
     }
 
     const char *seen = "";
     if (status >= 200 && status < 300) {
         atomic_fetch_add(&st.answered_2xx, 1);
         atomic_fetch_add(&st.by_type[type_index(type)], 1);
+        char keybuf[1024];
+        const char *key = evt;
+        if (evt && opt.per_path) {
+            snprintf(keybuf, sizeof(keybuf), "%s\n%s", url, evt);
+            key = keybuf;
+        }
+        uint64_t stamp = bench_stamp(q->body, q->len);
+        if (stamp)
+            lat_record(arrived_us > stamp ? arrived_us - stamp : 0);
         if (!evt) {
             atomic_fetch_add(&st.no_event_id, 1);
-        } else if (idset_add(evt) == 0) {
+        } else if (idset_add(key) == 0) {
             atomic_fetch_add(&st.duplicates, 1);
             seen = " duplicate";
         } else {
@@ -408,6 +618,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 
     if (is_post) {
+        if (q->hung)
+            return answer(c, (unsigned int)opt.status, "ok (after hanging)\n", "text/plain");
+        if (opt.hang_path && strncmp(url, opt.hang_path, opt.hang_path_len) == 0) {
+            atomic_fetch_add(&st.hung, 1);
+            q->hung = 1;
+            MHD_suspend_connection(c); /* first: only the timer thread resumes it */
+            if (hang_add(c) != 0) {
+                MHD_resume_connection(c);
+                return MHD_NO;
+            }
+            return MHD_YES;
+        }
         if (q->too_big) {
             atomic_fetch_add(&st.requests, 1);
             atomic_fetch_add(&st.answered_error, 1);
@@ -468,6 +690,10 @@ static void usage(FILE *out)
             "  --status N        status of accepted requests (default 200)\n"
             "  --fail-rate P     answer 500 to this fraction (0..1) of requests\n"
             "  --delay-ms N      wait before answering (holds one pool thread)\n"
+            "  --fail-attempts N answer 500 to attempts 1..N of every delivery\n"
+            "  --hang-path P     POSTs whose path starts with P get no answer for\n"
+            "                    --hang-ms (default 60000); no thread is held\n"
+            "  --per-path        count unique ids per path (fan-out benchmarks)\n"
             "  --threads N       size of the thread pool (default: online CPUs)\n"
             "  --quiet           no line per arrival\n"
             "  --help, --version\n");
@@ -491,7 +717,7 @@ static int parse_ll(const char *name, const char *s, long long min, long long ma
 static int parse_args(int argc, char **argv)
 {
     enum { O_PORT = 1, O_BIND, O_SECRET, O_TOL, O_STATUS, O_FAIL, O_DELAY, O_THREADS, O_QUIET,
-           O_HELP, O_VERSION };
+           O_HELP, O_VERSION, O_FAIL_ATTEMPTS, O_HANG_PATH, O_HANG_MS, O_PER_PATH };
     static const struct option lopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -502,6 +728,10 @@ static int parse_args(int argc, char **argv)
         { "delay-ms", required_argument, NULL, O_DELAY },
         { "threads", required_argument, NULL, O_THREADS },
         { "quiet", no_argument, NULL, O_QUIET },
+        { "fail-attempts", required_argument, NULL, O_FAIL_ATTEMPTS },
+        { "hang-path", required_argument, NULL, O_HANG_PATH },
+        { "hang-ms", required_argument, NULL, O_HANG_MS },
+        { "per-path", no_argument, NULL, O_PER_PATH },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
@@ -513,6 +743,7 @@ static int parse_args(int argc, char **argv)
     opt.port = 8080;
     opt.tolerance_s = 300;
     opt.status = 200;
+    opt.hang_ms = 60000;
     opt.threads = ncpu > 0 ? (int)(ncpu < 64 ? ncpu : 64) : 1;
     opterr = 0;
     for (;;) {
@@ -571,6 +802,25 @@ static int parse_args(int argc, char **argv)
             break;
         case O_QUIET:
             opt.quiet = 1;
+            break;
+        case O_FAIL_ATTEMPTS:
+            if (parse_ll("--fail-attempts", optarg, 0, 1000000, &opt.fail_attempts) != 0)
+                return 2;
+            break;
+        case O_HANG_PATH:
+            if (optarg[0] != '/') {
+                fprintf(stderr, "psw-receiver: --hang-path: must start with /\n");
+                return 2;
+            }
+            opt.hang_path = optarg;
+            opt.hang_path_len = strlen(optarg);
+            break;
+        case O_HANG_MS:
+            if (parse_ll("--hang-ms", optarg, 1, 3600000, &opt.hang_ms) != 0)
+                return 2;
+            break;
+        case O_PER_PATH:
+            opt.per_path = 1;
             break;
         case O_HELP:
             usage(stdout);
@@ -631,6 +881,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    if (opt.hang_path)
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     d = MHD_start_daemon(flags, (uint16_t)opt.port, NULL, NULL, on_request, NULL,
@@ -638,12 +890,20 @@ int main(int argc, char **argv)
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opt.threads,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)60000,
                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                          MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "psw-receiver: cannot listen on %s port %d: %s\n", opt.bind, opt.port,
                 strerror(errno));
         goto cleanup;
+    }
+    if (opt.hang_path) {
+        if (pthread_create(&hangs.thread, NULL, hang_main, NULL) != 0) {
+            fprintf(stderr, "psw-receiver: cannot start the --hang-path timer thread\n");
+            goto cleanup;
+        }
+        hangs.started = 1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int port = di ? (int)di->port : opt.port;
@@ -657,7 +917,12 @@ int main(int argc, char **argv)
     }
     rc = 0;
 cleanup:
+    if (hangs.started) {
+        atomic_store(&hangs.stop, 1);
+        pthread_join(hangs.thread, NULL);
+    }
     if (d) {
+        hang_resume(1); /* MHD must not stop with suspended connections */
         MHD_stop_daemon(d); /* joins the pool */
         char buf[2048];
         if (stats_json(buf, sizeof(buf)) > 0)
@@ -666,5 +931,6 @@ cleanup:
     if (ai)
         freeaddrinfo(ai);
     idset_clear(1);
+    free(hangs.v);
     return rc;
 }

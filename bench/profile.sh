@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# bench/profile.sh — instructions per delivery, counted by valgrind's
+# callgrind: exact and repeatable, unlike CPU time on a shared machine.
+#
+# Runs redis-server and one worker child (worker.processes 1, concurrency 64)
+# under callgrind, with psw-receiver and psw-bench native. Counters are zeroed
+# once everything is idle, then N events to one endpoint are published and
+# delivered, and both profiles are dumped: Redis's instructions then cover
+# publish, claim and completion of exactly N deliveries, the child's its
+# claims, requests and completions.
+#
+# usage: bench/profile.sh [N]        (default 3000)
+# Environment: BENCH_BIN, BENCH_TOOLS as for bench/run.sh; PROFILE_CONFIG adds
+# configuration lines; PROFILE_REDIS_ARGS adds redis-server options (the
+# default is AOF appendfsync everysec, as in production); PROFILE_KEEP=1 keeps
+# the callgrind files (callgrind_annotate FILE).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${BENCH_BIN:-$root/bin}
+tools=${BENCH_TOOLS:-$bin}
+n=${1:-3000}
+secret="whsec_bench_secret_0123456789abcdef"
+for p in valgrind callgrind_control callgrind_annotate redis-server redis-cli; do
+    command -v "$p" >/dev/null || { echo "bench/profile.sh: $p missing" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/psw-profile.XXXXXX)
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ "${PROFILE_KEEP:-0}" = 1 ]; then echo "files kept in $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+
+port=$((20000 + RANDOM % 20000))
+# shellcheck disable=SC2086
+valgrind --tool=callgrind --callgrind-out-file="$tmp/redis.cg" \
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$tmp" --appendonly yes \
+    --appendfsync everysec --save "" --logfile "$tmp/redis.log" \
+    ${PROFILE_REDIS_ARGS:-} >"$tmp/redis.vg" 2>&1 &
+rpid=$!
+pids+=("$rpid")
+for _ in $(seq 1 300); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+rcli() { redis-cli -p "$port" "$@"; }
+
+"$tools/psw-receiver" --port 0 --quiet --secret "$secret" >"$tmp/rx.log" 2>&1 &
+pids+=($!)
+sleep 0.5
+rx=$(sed -n 's|.*listening on \(http://[^ ]*\)/ .*|\1|p' "$tmp/rx.log")
+{
+    echo "redis.url: redis://127.0.0.1:$port/0"
+    echo "redis.command_timeout: 60s"
+    echo "worker.processes: 1"
+    echo "worker.concurrency: 64"
+    echo "http.allow_private_networks: true"
+    echo "log.level: warn"
+    if [ -n "${PROFILE_CONFIG:-}" ]; then printf '%s\n' "$PROFILE_CONFIG"; fi
+} | awk -F: '{ if (!($1 in v)) order[++n] = $1; v[$1] = $0 }
+             END { for (i = 1; i <= n; i++) print v[order[i]] }' >"$tmp/psw.yaml"
+export PSW_CONFIG=$tmp/psw.yaml
+"$tools/psw-bench" endpoints --account acct_p --url "$rx/p" --secret "$secret" >/dev/null
+
+valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$tmp/worker.cg.%p" \
+    "$bin/psw-worker" >"$tmp/worker.log" 2>&1 &
+wpid=$!
+pids+=("$wpid")
+for _ in $(seq 1 600); do
+    [ "$(rcli zcard psw:workers)" -ge 1 ] && break
+    sleep 0.1
+done
+child=$(pgrep -P "$wpid" | head -1)
+sleep 2 # idle: parked
+callgrind_control -z "$rpid" >/dev/null
+callgrind_control -z "$child" >/dev/null
+rcli config resetstat >/dev/null
+
+"$tools/psw-bench" publish --account acct_p --count "$n" >"$tmp/publish.txt"
+for _ in $(seq 1 3000); do
+    [ "$(rcli hget psw:stats delivered)" = "$n" ] && break
+    sleep 0.2
+done
+delivered=$(rcli hget psw:stats delivered)
+callgrind_control -d "$rpid" >/dev/null
+callgrind_control -d "$child" >/dev/null
+sleep 1
+ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'; }
+rfile=$(ls -t "$tmp"/redis.cg* | grep -v '\.cg$' | head -1)
+wfile=$(ls -t "$tmp"/worker.cg."$child"* | grep -v "\\.$child\$" | head -1)
+r_ir=$(ir "$rfile")
+w_ir=$(ir "$wfile")
+calls=$(rcli info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_/ && !/^cmdstat_(info|config|hget|zcard|ping)[:|]/ { s += $3 } END { print s }')
+evalsha=$(rcli info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_evalsha:/ { print $3 }')
+echo "delivered=$delivered redis_ir_per_delivery=$((r_ir / n)) worker_ir_per_delivery=$((w_ir / n))" \
+     "redis_commands_per_delivery=$(awk -v a="$calls" -v b="$n" 'BEGIN { printf "%.1f", a / b }')" \
+     "evalsha_per_delivery=$(awk -v a="$evalsha" -v b="$n" 'BEGIN { printf "%.2f", a / b }')"
+if [ "${PROFILE_KEEP:-0}" = 1 ]; then
+    cp "$rfile" "$tmp/redis.profile"
+    cp "$wfile" "$tmp/worker.profile"
+    echo "profiles: $tmp/redis.profile $tmp/worker.profile" >&2
+fi
