@@ -5,7 +5,7 @@
 #   make test       every test under ASan+UBSan (installs test deps first)
 #   make run        the whole service on this machine (see README)
 #   make bench      the benchmark suite (never part of make test)
-#   make fuzz       libFuzzer harnesses, each for a bounded time
+#   make fuzz       libFuzzer harnesses (tests/fuzz/), each FUZZ_SECONDS (60) long
 #
 # Two flavours share these rules: BUILD=rel (default, -O2) and BUILD=asan.
 # Objects live in build/$(BUILD)/; the release programs are copied to bin/.
@@ -45,7 +45,7 @@ HARNESS_OBJ := $(HARNESS_SRC:%.c=$(O)/%.o)
 TEST_SRC    := $(sort $(wildcard tests/unit/test_*.c tests/e2e/test_*.c))
 TEST_BIN    := $(TEST_SRC:%.c=$(O)/%)
 
-.PHONY: all progs test test-build check-deps run stop bench fuzz clean print-tests
+.PHONY: all progs test test-build check-deps run stop bench fuzz fuzz-build clean print-tests
 
 all:
 	@scripts/deps.sh build
@@ -60,6 +60,17 @@ test:
 	@tests/run.sh build/asan
 
 test-build: $(PROG_BIN) $(TEST_BIN)
+
+# libFuzzer needs clang; tests/fuzz/run.sh runs each harness FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := $(patsubst %.c,$(O)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory BUILD=fuzz CC=clang fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh build/fuzz
+
+fuzz-build: $(FUZZ_BIN)
 
 # scripts/run.sh installs what is missing and builds (make all) itself.
 run:
@@ -131,6 +142,11 @@ $(O)/tests/%: tests/%.c $(HARNESS_OBJ) $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP \
 	    $< $(HARNESS_OBJ) $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
+
+# A harness links alone with libFuzzer's main (the shorter stem wins over tests/%).
+$(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libpsw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(O)/libpsw.a $(LDLIBS_LIB) -o $@
 
 print-tests:
 	@echo $(TEST_BIN)

@@ -1369,13 +1369,26 @@ static void write_masked(FILE *out, const char *url, void (*put)(FILE *, const c
         put(out, frag, strlen(frag));
 }
 
-/* Writes bytes for inside a YAML double-quoted scalar. */
+/* Writes bytes for inside a YAML double-quoted scalar. Besides ASCII
+ * controls, what libyaml would not read back as the same text is escaped:
+ * the C1 controls U+0080..U+009F (refused, or NEL folded as a line break),
+ * U+2028/U+2029 (line breaks), U+FEFF and U+FFFE/U+FFFF. */
 static void put_quoted_body(FILE *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
+        unsigned char c1 = i + 1 < n ? (unsigned char)s[i + 1] : 0;
+        unsigned char c2 = i + 2 < n ? (unsigned char)s[i + 2] : 0;
+        if (c == 0xc2 && c1 >= 0x80 && c1 <= 0x9f) {
+            fprintf(out, "\\x%c%c", hex[c1 >> 4], hex[c1 & 15]);
+            i++;
+        } else if ((c == 0xe2 && c1 == 0x80 && (c2 == 0xa8 || c2 == 0xa9)) ||
+                   (c == 0xef && c1 == 0xbb && c2 == 0xbf) ||
+                   (c == 0xef && c1 == 0xbf && (c2 == 0xbe || c2 == 0xbf))) {
+            fprintf(out, "\\u%04x", (c & 0x0f) << 12 | (c1 & 0x3f) << 6 | (c2 & 0x3f));
+            i += 2;
+        } else if (c == '"' || c == '\\') {
             fputc('\\', out);
             fputc(c, out);
         } else if (c == '\n') {

@@ -233,8 +233,12 @@ void psw_redis_url_redact(const char *url, char *out, size_t n)
     const char *scheme = url ? strstr(url, "://") : NULL;
     const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
     const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-    if (!colon) {
+    if (!at) {
         snprintf(out, n, "%s", url ? url : "");
+        return;
+    }
+    if (!colon) { /* "redis://secret@host": all of it is the password */
+        snprintf(out, n, "%.*s****%s", (int)(scheme + 3 - url), url, at);
         return;
     }
     snprintf(out, n, "%.*s:****%s", (int)(colon - url), url, at);

@@ -102,6 +102,9 @@ int psw_retry_after_parse(const char *value, int64_t now_ms, int64_t *at_ms)
     time_t t = curl_getdate(buf, NULL);
     if (t < 0)
         return -1;
-    *at_ms = (int64_t)t * 1000;
+    /* Capped like delta-seconds; curl reads years up to 999999999, whose
+     * milliseconds do not fit in 64 bits. */
+    int64_t cap_ms = sat_add(now_ms, RETRY_AFTER_MAX_S * 1000);
+    *at_ms = (int64_t)t > cap_ms / 1000 ? cap_ms : (int64_t)t * 1000;
     return 0;
 }

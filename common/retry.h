@@ -36,8 +36,8 @@ enum psw_retry_verdict psw_retry_next(const struct psw_retry_policy *p, int atte
                                       const char **reason);
 
 /* Parses a Retry-After value: delta seconds ("120") or an HTTP date
- * ("Wed, 21 Oct 2026 07:28:00 GMT"). Returns 0 with *at_ms = the moment,
- * or -1 when the value is neither. */
+ * ("Wed, 21 Oct 2026 07:28:00 GMT"). Returns 0 with *at_ms = the moment
+ * (at most ten years after now_ms), or -1 when the value is neither. */
 int psw_retry_after_parse(const char *value, int64_t now_ms, int64_t *at_ms);
 
 #endif
