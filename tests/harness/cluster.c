@@ -67,7 +67,7 @@ static int write_config(struct cluster *c, const char *const *overrides)
 {
     char buf[8192];
     size_t len = 0;
-    len += (size_t)snprintf(buf + len, sizeof(buf) - len, "redis.url: %s\n", c->redis.url);
+    len += (size_t)snprintf(buf + len, sizeof(buf) - len, "redis.url: %s\n", c->url);
     for (size_t i = 0; test_defaults[i]; i++)
         if (!overridden(overrides, test_defaults[i]))
             len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", test_defaults[i]);
@@ -114,12 +114,20 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
     struct redis_srv_opts ro = { 0 };
     char err[1024];
 
+    char acl_line[2048] = "";
+    const char *extra[2] = { NULL, NULL };
+
     memset(c, 0, sizeof(*c));
-    for (size_t i = 0; overrides && overrides[i]; i++)
+    for (size_t i = 0; overrides && overrides[i]; i++) {
         if (strcmp(overrides[i], "test.aof: yes") == 0) {
             ro.aof = 1;
             ro.appendfsync = "always";
+        } else if (strncmp(overrides[i], "test.acl: ", 10) == 0) {
+            snprintf(acl_line, sizeof(acl_line), "user psw on >psw-acl-pw %s", overrides[i] + 10);
+            extra[0] = acl_line;
+            ro.extra = extra;
         }
+    }
     if (!(c->dir = tmpdir_new())) {
         fprintf(stderr, "cluster: mkdtemp failed\n");
         return -1;
@@ -128,6 +136,10 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
         fprintf(stderr, "cluster: redis-server did not start\n");
         return -1;
     }
+    if (acl_line[0])
+        snprintf(c->url, sizeof(c->url), "redis://psw:psw-acl-pw@127.0.0.1:%d/0", c->redis.port);
+    else
+        snprintf(c->url, sizeof(c->url), "%s", c->redis.url);
     if (!(c->rx = rx_start())) {
         fprintf(stderr, "cluster: receiver did not start\n");
         return -1;

@@ -28,6 +28,7 @@ struct cluster {
     struct rx *rx;
     char *dir;
     char config_path[512];
+    char url[1024];          /* what the programs use: redis.url, or the ACL user's URL */
     pid_t sched[CLUSTER_MAX_PROCS];
     char  sched_log[CLUSTER_MAX_PROCS][600];
     int   nsched;
@@ -40,7 +41,9 @@ struct cluster {
 };
 
 /* Starts redis (AOF off unless an override line "test.aof: yes" — not a real
- * key, consumed here), writes the config, starts nsched schedulers and nwork
+ * key, consumed here; "test.acl: <rules>" makes every project process and the
+ * library context connect as ACL user "psw" with exactly those rules, while
+ * the raw connection c->rc stays the unrestricted default user), writes the config, starts nsched schedulers and nwork
  * worker masters. overrides: NULL-terminated "key: value" lines, may be NULL;
  * "{rx}" in a line stands for the receiver's base URL "http://127.0.0.1:PORT"
  * (e.g. "alerts.webhook_url: {rx}/alerts").
