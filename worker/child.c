@@ -50,7 +50,8 @@ struct slot {
     struct psw_attempt a;
     /* the completion, once DONE */
     int     ok;
-    int     gone;
+    int     gone;          /* the receiver answered 410 Gone */
+    int     local;         /* failed in the worker, before any request */
     int64_t end_ms;
     int64_t latency_ms;
     int64_t next_at;       /* 0 = none */
@@ -144,6 +145,7 @@ static void finish_slot(struct child *c, struct slot *s, CURLcode rc, int starte
     s->latency_ms = started ? now_mono - a->started_mono : 0;
     s->end_ms = a->started_at + s->latency_ms;
     s->gone = 0;
+    s->local = !started;
     if (started)
         s->gone = psw_attempt_finish(a, rc, s->end_ms, &s->ok, &ra, s->err, sizeof(s->err));
     s->next_at = 0;
@@ -503,7 +505,8 @@ static int flush_completions(struct child *c, int with_claim)
             *v++ = g->end;
             *v++ = g->next;
             *v++ = s->reason;
-            *v++ = s->gone ? "1" : "0";
+            /* kind: a failure before any request (started == 0) is ours */
+            *v++ = s->gone ? "1" : s->local ? "local" : "0";
         }
     }
     if (psw_redis_eval_many(c->r, PSW_SCRIPT_COMPLETE, (size_t)ncalls, argcs, argvs, NULL,

@@ -6,7 +6,10 @@
 --       delivery id, attempt number, '1' success / '0' failure,
 --       HTTP status ('0' = none), error, latency ms, attempt record (JSON),
 --       attempt end (ms), next attempt (ms, '' = none),
---       give-up reason ('' = none), '1' = the receiver said 410 Gone
+--       give-up reason ('' = none), kind: '0' = the receiver answered or
+--       failed, '1' = the receiver said 410 Gone, 'local' = the worker failed
+--       before making a request (a secret it cannot open …): counted as a
+--       failed attempt and retried, but not held against the endpoint
 -- Returns {results, claim}: results holds 3 per attempt: outcome, alert id
 -- or '', alert reason or ''; the outcome is one of delivered, scheduled,
 -- failed, recorded (a late result of a delivery that was requeued
@@ -107,7 +110,9 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   e.last_failure_at = ended
   local outcome, alert, why = 'recorded', '', ''
   local ek = K.endpoint(ep)
-  if e.exists and redis.call('HGET', ek, 'status') == 'enabled' then
+  -- Only the receiver's failures count toward disabling it: a worker that
+  -- cannot open a secret must not get healthy endpoints disabled.
+  if gone ~= 'local' and e.exists and redis.call('HGET', ek, 'status') == 'enabled' then
     if e.reset then -- an earlier success of this call comes first
       redis.call('HSET', ek, 'consecutive_failures', '0')
       e.reset = false

@@ -865,8 +865,11 @@ static void test_wrong_key_worker(void **state)
 
     up(key_file("a.key", KEY_A, 0600), 0);
     create("/wrong", NULL, ep, s1, sizeof(s1));
-    const char *cfgc =
-        config_with("c.yaml", fmt("secrets.key_file: %s", key_file("c.key", KEY_C, 0600)));
+    /* A low disable threshold: four failures of the worker's own must not
+     * count against the endpoint (the receiver is fine). */
+    const char *cfgc = config_with(
+        "c.yaml", fmt("secrets.key_file: %s\nendpoint.disable_after_failures: 2",
+                      key_file("c.key", KEY_C, 0600)));
     extra_worker(cfgc);
     publish("evt_sec_wrong", 1);
     const char *d = delivery_of(ep);
@@ -884,6 +887,12 @@ static void test_wrong_key_worker(void **state)
     struct timespec ts = { 0, SETTLE_MS * 1000000L };
     nanosleep(&ts, NULL);
     assert_int_equal(rx_count(C.rx, NULL), 0);
+    char ek[128];
+    snprintf(ek, sizeof(ek), "endpoint:%s", ep);
+    assert_string_equal(H(ek, "status"), "enabled");
+    assert_string_equal(H(ek, "consecutive_failures"), "0");
+    assert_int_equal(cluster_hget_ll(&C, "stats", "endpoints_disabled", 0), 0);
+    assert_int_equal(cluster_hget_ll(&C, "stats", "failed_attempts", 0), 4);
 
     redisReply *rec = cluster_cmd(&C, "LRANGE %sdelivery:%s:attempts 0 -1",
                                   C.cfg.redis_prefix, d);
