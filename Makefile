@@ -79,7 +79,7 @@ run:
 stop:
 	@scripts/run.sh --stop
 
-# Release build, then every scenario of bench/run.sh (about 10 minutes).
+# Release build, then every scenario of bench/run.sh (a few minutes; bounded).
 bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory BUILD=rel progs
