@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -993,6 +994,34 @@ static void test_plain_mode_and_bad_key_files(void **state)
     T_done = 1;
 }
 
+/* SIGHUP with a key file that can no longer be read safely: the master
+ * refuses the reload (its children would all exit 78) and keeps working. */
+static void test_reload_refuses_bad_key(void **state)
+{
+    (void)state;
+    char ep[PSW_ID_SIZE], s1[128];
+    const char *kf = key_file("reload.key", KEY_A, 0600);
+    char path[512];
+    snprintf(path, sizeof(path), "%s", kf);
+
+    up(path, 1);
+    create("/reload", NULL, ep, s1, sizeof(s1));
+    publish("evt_sec_reload_1", 1);
+    assert_int_equal(rx_wait(C.rx, "/reload", 1, WAIT_MS), 0);
+
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(kill(C.work[0], SIGHUP), 0);
+    wait_file_has(C.work_log[0], "reload refused, keeping the running configuration");
+    expect_file_lacks(C.work_log[0], "retired worker", "no child was replaced");
+    expect_file_lacks(C.work_log[0], KEY_A, "the key");
+
+    /* the running children still deliver */
+    publish("evt_sec_reload_2", 1);
+    assert_int_equal(rx_wait(C.rx, "/reload", 2, WAIT_MS), 0);
+    assert_int_equal(chmod(path, 0600), 0);
+    T_done = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1002,6 +1031,7 @@ int main(void)
         cmocka_unit_test_teardown(test_rekey_failures_and_compare_and_set, cleanup_json),
         cmocka_unit_test_teardown(test_wrong_key_worker, cleanup_json),
         cmocka_unit_test_teardown(test_plain_mode_and_bad_key_files, cleanup_json),
+        cmocka_unit_test_teardown(test_reload_refuses_bad_key, cleanup_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
