@@ -558,7 +558,8 @@ static struct json_object *parse_document(const char *json, size_t len,
         max_depth = DEPTH_CLAMP;
 
     if (len > lim->max_bytes) {
-        fail(err, errlen, "event: too large (%zu bytes, limit %zu)", len, lim->max_bytes);
+        fail(err, errlen, "event: too large (%zu bytes, limit %zu: limits.max_event_bytes)", len,
+             lim->max_bytes);
         goto cleanup;
     }
     if (len > 0 && !json) {
@@ -590,7 +591,8 @@ static struct json_object *parse_document(const char *json, size_t len,
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
     if (jerr == json_tokener_error_depth) {
-        fail(err, errlen, "event: nested deeper than the limit of %d levels", max_depth);
+        fail(err, errlen, "event: nested deeper than the limit of %d levels (limits.max_json_depth)",
+             max_depth);
         goto cleanup;
     }
     if (jerr != json_tokener_success) {
@@ -612,7 +614,8 @@ static struct json_object *parse_document(const char *json, size_t len,
         goto fail_root;
     }
     if (too_deep(root, 1, max_depth)) {
-        fail(err, errlen, "event: nested deeper than the limit of %d levels", max_depth);
+        fail(err, errlen, "event: nested deeper than the limit of %d levels (limits.max_json_depth)",
+             max_depth);
         goto fail_root;
     }
     goto cleanup;

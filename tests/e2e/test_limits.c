@@ -270,18 +270,18 @@ static void test_event_bounds(void **state)
     psw_run(event_sized("evt_size_ok", "acct_ev", MAX_EVENT), pub);
     expect(0, NULL, "an event of exactly limits.max_event_bytes");
     psw_run(event_sized("evt_size_big", "acct_ev", MAX_EVENT + 1), pub);
-    expect(2, "event: too large (2049 bytes, limit 2048)", "event + 1 byte");
+    expect(2, "event: too large (2049 bytes, limit 2048: limits.max_event_bytes)", "event + 1 byte");
     assert_int_equal(event_exists("evt_size_big"), 0);
 
     /* nesting: limits.max_json_depth */
     psw_run(event_deep("evt_depth_ok", MAX_DEPTH - 3), pub);
     expect(0, NULL, "an event nested exactly limits.max_json_depth deep");
     psw_run(event_deep("evt_depth_bad", MAX_DEPTH - 2), pub);
-    expect(2, "event: nested deeper than the limit of 4 levels", "one level deeper");
+    expect(2, "event: nested deeper than the limit of 4 levels (limits.max_json_depth)", "one level deeper");
     assert_int_equal(event_exists("evt_depth_bad"), 0);
     /* far deeper than json-c's own default (32) is refused the same way */
     psw_run(event_deep("evt_depth_huge", 200), pub);
-    expect(2, "event: nested deeper than the limit of 4 levels", "200 levels");
+    expect(2, "event: nested deeper than the limit of 4 levels (limits.max_json_depth)", "200 levels");
 
     /* event id: 128 characters; account id: 128 */
     const char *id128 = fmt("evt_%s", rep('i', 124));
@@ -301,8 +301,8 @@ static void test_event_bounds(void **state)
                          event_sized("evt_nd_big", "acct_ev", MAX_EVENT + 100),
                          event_deep("evt_nd_deep", 5), event_sized("evt_nd_4", "acct_ev", 300));
     psw_run(nd, pub);
-    expect(1, "line 2: event: too large (2148 bytes, limit 2048)", "NDJSON");
-    expect(1, "line 3: event: nested deeper than the limit of 4 levels", "NDJSON");
+    expect(1, "line 2: event: too large (2148 bytes, limit 2048: limits.max_event_bytes)", "NDJSON");
+    expect(1, "line 3: event: nested deeper than the limit of 4 levels (limits.max_json_depth)", "NDJSON");
     if (!strstr(R.out, "2 events published"))
         fail_msg("NDJSON summary:\n%s", R.out);
     assert_int_equal(event_exists("evt_nd_1"), 1);

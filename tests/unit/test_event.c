@@ -344,7 +344,7 @@ static void test_size_limit_edge(void **state)
     lim.max_bytes = strlen(in) - 1;
     assert_int_equal(psw_event_parse(in, strlen(in), &lim, NOW_MS, &ev, err, sizeof(err)), -1);
     char want[128];
-    snprintf(want, sizeof(want), "event: too large (%zu bytes, limit %zu)", strlen(in),
+    snprintf(want, sizeof(want), "event: too large (%zu bytes, limit %zu: limits.max_event_bytes)", strlen(in),
              strlen(in) - 1);
     assert_string_equal(err, want);
 }
@@ -381,7 +381,7 @@ static void test_depth_limit_edge(void **state)
         assert_int_equal(psw_event_parse(deep[i], strlen(deep[i]), &lim, NOW_MS, &ev, err,
                                          sizeof(err)),
                          -1);
-        assert_string_equal(err, "event: nested deeper than the limit of 5 levels");
+        assert_string_equal(err, "event: nested deeper than the limit of 5 levels (limits.max_json_depth)");
     }
     /* NULL limits = the defaults: 16 levels. */
     char buf[1024];
@@ -390,7 +390,7 @@ static void test_depth_limit_edge(void **state)
                      "{\"message_id\":\"m\",\"to\":\"t\",\"deep\":%s}}",
                      "[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]"); /* 3 + 15 = 18 levels */
     assert_int_equal(psw_event_parse(buf, (size_t)n, NULL, NOW_MS, &ev, err, sizeof(err)), -1);
-    assert_string_equal(err, "event: nested deeper than the limit of 16 levels");
+    assert_string_equal(err, "event: nested deeper than the limit of 16 levels (limits.max_json_depth)");
     n = snprintf(buf, sizeof(buf),
                  "{\"type\":\"email.sent\",\"account_id\":\"a\",\"domain\":\"x.org\",\"data\":"
                  "{\"message_id\":\"m\",\"to\":\"t\",\"deep\":%s}}",
@@ -487,11 +487,11 @@ static const struct bad_case bad[] = {
       "event: integer does not fit in 64 bits (at byte 5); send it as a string" },
     { "{\"n\":-9223372036854775809}", 0, 0,
       "event: integer does not fit in 64 bits (at byte 5); send it as a string" },
-    { "{\"type\":\"email.sent\"}", 0, 20, "event: too large (21 bytes, limit 20)" },
+    { "{\"type\":\"email.sent\"}", 0, 20, "event: too large (21 bytes, limit 20: limits.max_event_bytes)" },
     { DATA("email.sent", "\"metadata\":{\"a\":{\"b\":{\"c\":{}}}}"), 0, 0,
-      "event: nested deeper than the limit of 5 levels" },
+      "event: nested deeper than the limit of 5 levels (limits.max_json_depth)" },
     { DATA("email.sent", "\"metadata\":{\"a\":{\"b\":{\"c\":{\"d\":1}}}}"), 0, 0,
-      "event: nested deeper than the limit of 5 levels" },
+      "event: nested deeper than the limit of 5 levels (limits.max_json_depth)" },
     /* type */
     { "{\"account_id\":\"a\",\"domain\":\"x.org\"," OKDATA, 0, 0, "type: required" },
     { "{\"type\":null," OKDATA, 0, 0, "type: required" },
