@@ -33,7 +33,7 @@
 -- call (global) or per endpoint; an endpoint's existence is read once; a
 -- reset of its consecutive failures is written once, before any later
 -- failure of the same call counts, so thresholds are reached exactly as one
--- by one; an event's TTL is renewed once. The freed in-flight slots leave
+-- by one. The freed in-flight slots leave
 -- the endpoint's slot set in one SREM at the end (nothing in this script
 -- reads that set), and as many deliveries held back by
 -- endpoint.max_in_flight as slots were freed go to the front of ready,
@@ -45,7 +45,6 @@ local out = {}
 local G = {attempts = 0, delivered = 0, failed_attempts = 0, retries_scheduled = 0,
            failed = 0}
 local eps, order = {}, {}
-local touched = {} -- event ids whose TTL was renewed in this call
 
 local function endpoint(ep)
   local e = eps[ep]
@@ -63,8 +62,7 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   local n = tonumber(n_s)
   local dkey = K.delivery(did)
   local owned = redis.call('LREM', ik, '-1', did) > 0
-  local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state',
-                       'event_id', 'worker')
+  local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state', 'worker')
   local ep = d[1]
   if not ep then return 'gone', '', '' end
   if tonumber(d[2] or '0') >= n then return 'duplicate', '', '' end
@@ -72,14 +70,11 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   local e = endpoint(ep)
   if owned then e.freed[#e.freed + 1] = did end
 
+  -- TTLs: the delivery and its event got theirs at publish (a replay renews
+  -- them), and a whole attempt cycle ends within retry.max_age, which the
+  -- config keeps below the retention: only a new attempt list needs one.
   local ak = K.delivery_attempts(did)
-  redis.call('RPUSH', ak, record)
-  redis.call('PEXPIRE', ak, ttl)
-  redis.call('PEXPIRE', dkey, ttl)
-  if d[4] and not touched[d[4]] then
-    touched[d[4]] = true
-    redis.call('PEXPIRE', K.event(d[4]), ttl)
-  end
+  if redis.call('RPUSH', ak, record) == 1 then redis.call('PEXPIRE', ak, ttl) end
   G.attempts = G.attempts + 1
   e.attempts = e.attempts + 1
   e.last_status = status
@@ -131,7 +126,7 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
 
   local f = {'completed_attempt', n_s, 'last_status', status, 'last_error', err,
              'last_latency_ms', latency}
-  if owned and state == 'in_flight' and d[5] == wid then
+  if owned and state == 'in_flight' and d[4] == wid then
     if next_at ~= '' then
       for _, v in ipairs({'state', 'scheduled', 'next_attempt_at', next_at,
                           'trigger', 'retry'}) do f[#f + 1] = v end
