@@ -35,6 +35,7 @@
 
 #include <yaml.h>
 
+#include "common/netguard.h"
 #include "common/timeutil.h"
 
 #define SEC  1000LL
@@ -378,33 +379,12 @@ static int check_http_url(const char *s, char *msg, size_t msglen)
  * (10.1.2.3/8 means 10.0.0.0/8), as in most tools. */
 static int check_cidr(const char *s, char *msg, size_t msglen)
 {
-    char addr[INET6_ADDRSTRLEN + 1];
-    unsigned char bin[16];
-    const char *slash = strchr(s, '/');
-    int bits = 0, maxbits;
-
-    if (!slash || slash == s || (size_t)(slash - s) >= sizeof(addr))
-        goto bad;
-    memcpy(addr, s, (size_t)(slash - s));
-    addr[slash - s] = '\0';
-    if (inet_pton(AF_INET, addr, bin) == 1)
-        maxbits = 32;
-    else if (inet_pton(AF_INET6, addr, bin) == 1)
-        maxbits = 128;
-    else
-        goto bad;
-    const char *p = slash + 1;
-    if (*p == '\0' || strlen(p) > 3)
-        goto bad;
-    for (; *p; p++) {
-        if (!isdigit((unsigned char)*p))
-            goto bad;
-        bits = bits * 10 + (*p - '0');
-    }
-    if (bits > maxbits)
-        goto bad;
-    return 0;
-bad:;
+    /* One parser decides, the SSRF guard's, so what is accepted here is
+     * exactly what the worker will enforce. */
+    struct psw_cidr net;
+    char why[160];
+    if (psw_cidr_parse(s, &net, why, sizeof(why)) == 0)
+        return 0;
     char q[128];
     quote(q, sizeof(q), s, strlen(s));
     snprintf(msg, msglen, "expected a CIDR network (e.g. 10.0.0.0/8, fd00::/8), got %s", q);

@@ -21,7 +21,6 @@
  * reference each, owned by the detail struct. The *_to_json functions return
  * a new object the caller json_object_put()s.
  */
-#include "common/jsonout.h"
 #include "common/delivery.h"
 
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include <json-c/json.h>
 
 #include "common/endpoint.h"
+#include "common/jsonout.h"
 #include "common/reply.h"
 #include "common/timeutil.h"
 

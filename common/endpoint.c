@@ -18,7 +18,6 @@
  * so endpoints stay listable. Secret copies are wiped before they are
  * freed.
  */
-#include "common/jsonout.h"
 #include "common/endpoint.h"
 
 #include <stdio.h>
@@ -27,6 +26,7 @@
 
 #include <json-c/json.h>
 
+#include "common/jsonout.h"
 #include "common/netguard.h"
 #include "common/reply.h"
 #include "common/secrets.h"

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -56,17 +57,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- URL ------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes s[0..len) with %XX escapes into out (size n). */
 static int pct_decode(const char *s, size_t len, char *out, size_t n)
 {
@@ -76,7 +66,7 @@ static int pct_decode(const char *s, size_t len, char *out, size_t n)
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = psw_hex_digit(s[i + 1]), lo = psw_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);

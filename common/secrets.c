@@ -14,7 +14,6 @@
  * messages never contain key material or a secret, only key ids, sources
  * and endpoint ids. Nothing here keeps state between calls.
  */
-#include "common/jsonout.h"
 #include "common/secrets.h"
 
 #include <errno.h>
@@ -30,6 +29,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "common/hex.h"
+#include "common/jsonout.h"
 #include "common/log.h"
 #include "common/reply.h"
 
@@ -100,17 +101,6 @@ static void b64_encode(const unsigned char *in, size_t n, char *out)
     EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int is_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -154,8 +144,8 @@ int psw_secrets_key_parse(const char *text, size_t len, const char *what,
         len--;
     if (len == KEY_HEX_LEN) {
         for (size_t i = 0; i < KEY_HEX_LEN; i += 2) {
-            int hi = hex_value((unsigned char)text[i]);
-            int lo = hex_value((unsigned char)text[i + 1]);
+            int hi = psw_hex_digit((unsigned char)text[i]);
+            int lo = psw_hex_digit((unsigned char)text[i + 1]);
             if (hi < 0 || lo < 0) {
                 snprintf(err, errlen,
                          "%s: 64 characters but not hex: character %zu is not 0-9 or a-f", what,

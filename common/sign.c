@@ -19,6 +19,7 @@
  * one of them wins and the others release theirs, so no lock is needed.
  */
 #include "common/sign.h"
+#include "common/hex.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -192,17 +193,6 @@ cleanup:
     return rc;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One "key=value" item of a header; p advances past it and its comma. */
 struct item {
     const char *key, *val;
@@ -264,7 +254,7 @@ static int parse_header(const char *header, int64_t *t_out, const char **t_text,
             if (it.vlen != MAC_HEX_LEN)
                 return -1;
             for (size_t i = 0; i < it.vlen; i++)
-                if (hex_value(it.val[i]) < 0)
+                if (psw_hex_digit(it.val[i]) < 0)
                     return -1;
             nv1++;
         }
@@ -278,7 +268,7 @@ static int v1_matches(const char *hexsig, const unsigned char mac[MAC_LEN])
 {
     unsigned char got[MAC_LEN];
     for (size_t i = 0; i < MAC_LEN; i++)
-        got[i] = (unsigned char)(hex_value(hexsig[2 * i]) << 4 | hex_value(hexsig[2 * i + 1]));
+        got[i] = (unsigned char)(psw_hex_digit(hexsig[2 * i]) << 4 | psw_hex_digit(hexsig[2 * i + 1]));
     return CRYPTO_memcmp(got, mac, MAC_LEN) == 0;
 }
 

@@ -11,7 +11,6 @@
  * Ownership: each function hands back one new json-c object in *out that
  * the caller json_object_put()s; *out is NULL whenever it fails.
  */
-#include "common/jsonout.h"
 #include "common/stats.h"
 
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "common/ids.h"
+#include "common/jsonout.h"
 #include "common/reply.h"
 #include "common/timeutil.h"
 
