@@ -83,6 +83,36 @@ local function release_slot(ep, did)
   unhold(ep, 1)
 end
 
+-- Hands back worker w's in-flight list (the worker died or is stopping).
+-- For each delivery w was requesting (state in_flight, worker = w): its
+-- endpoint slot is freed, an attempt record with `note` is added (the
+-- request's outcome is unknown), and cut(did, d) decides what happens next
+-- (d = {state, endpoint_id, worker, attempts, trigger}). Ids w had moved but
+-- not yet claimed (pending) go back to the front of ready. Then the list
+-- and w's heartbeat entry are deleted. Returns how many ids were pending.
+local function hand_back(w, note, ttl, now, cut)
+  local ik = K.inflight(w)
+  local pending = 0
+  for _, did in ipairs(redis.call('LRANGE', ik, 0, -1)) do
+    local dkey = K.delivery(did)
+    local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'worker', 'attempts', 'trigger')
+    if d[1] == 'in_flight' and d[3] == w then
+      release_slot(d[2], did)
+      local ak = K.delivery_attempts(did)
+      redis.call('RPUSH', ak, cjson.encode({
+        n = tonumber(d[4]), at = now, trigger = d[5] or 'first', error = note}))
+      redis.call('PEXPIRE', ak, ttl)
+      cut(did, d)
+    elseif d[1] == 'pending' then
+      redis.call('RPUSH', K.ready, did)
+      pending = pending + 1
+    end
+  end
+  redis.call('DEL', ik, K.worker(w))
+  redis.call('ZREM', K.workers, w)
+  return pending
+end
+
 -- Disables an endpoint that is enabled, adds one alert and counts it.
 -- Returns the alert's stream id, or false when it was not enabled.
 local function disable_endpoint(ep, reason, now, who)

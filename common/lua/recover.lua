@@ -26,38 +26,25 @@ for i = 6, #ARGV do
 end
 
 for _, w in ipairs(dead) do
-  local ik = K.inflight(w)
-  for _, did in ipairs(redis.call('LRANGE', ik, 0, -1)) do
+  local pending = hand_back(w, 'worker ' .. w .. ' stopped during the attempt; result unknown',
+                            ttl, now, function(did, d)
     local dkey = K.delivery(did)
-    local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'worker', 'attempts', 'trigger')
-    if d[1] == 'in_flight' and d[3] == w then
-      release_slot(d[2], did)
-      local rec = redis.call('HINCRBY', dkey, 'recoveries', 1)
-      local ak = K.delivery_attempts(did)
-      redis.call('RPUSH', ak, cjson.encode({
-        n = tonumber(d[4]), at = now, trigger = d[5] or 'first',
-        error = 'worker ' .. w .. ' stopped during the attempt; result unknown'}))
-      redis.call('PEXPIRE', ak, ttl)
-      redis.call('HSET', dkey, 'worker', '', 'last_error', 'worker lost during the attempt')
-      if rec > maxrec then
-        redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'crashed',
-                   'failed_at', now, 'next_attempt_at', '')
-        redis.call('ZADD', K.failed, now, did)
-        redis.call('HINCRBY', K.stats, 'failed', 1)
-        redis.call('HINCRBY', K.endpoint_stats(d[2]), 'failed', 1)
-        crashed = crashed + 1
-      else
-        redis.call('HSET', dkey, 'state', 'pending', 'next_attempt_at', now)
-        redis.call('RPUSH', K.ready, did)
-        redis.call('HINCRBY', K.stats, 'recovered', 1)
-        requeued = requeued + 1
-      end
-    elseif d[1] == 'pending' then
+    local rec = redis.call('HINCRBY', dkey, 'recoveries', 1)
+    redis.call('HSET', dkey, 'worker', '', 'last_error', 'worker lost during the attempt')
+    if rec > maxrec then
+      redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'crashed',
+                 'failed_at', now, 'next_attempt_at', '')
+      redis.call('ZADD', K.failed, now, did)
+      redis.call('HINCRBY', K.stats, 'failed', 1)
+      redis.call('HINCRBY', K.endpoint_stats(d[2]), 'failed', 1)
+      crashed = crashed + 1
+    else
+      redis.call('HSET', dkey, 'state', 'pending', 'next_attempt_at', now)
       redis.call('RPUSH', K.ready, did)
+      redis.call('HINCRBY', K.stats, 'recovered', 1)
       requeued = requeued + 1
     end
-  end
-  redis.call('DEL', ik, K.worker(w))
-  redis.call('ZREM', K.workers, w)
+  end)
+  requeued = requeued + pending
 end
 return {#dead, requeued, crashed, now}
