@@ -210,7 +210,13 @@ static void child_exec(const char *path, char *const argv[], const int fds[3],
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
-    sigaction(SIGPIPE, &sa, NULL);
+    /* Every program starts with the default dispositions, whatever the test
+     * runner was started with: a CI job launched in the background has SIGINT
+     * and SIGQUIT ignored, an ignored signal survives exec, and a shell script
+     * cannot even trap one that was ignored when it started. */
+    static const int sigs[] = { SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 };
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+        sigaction(sigs[i], &sa, NULL);
 
     if (pdeathsig) {
         prctl(PR_SET_PDEATHSIG, pdeathsig);
