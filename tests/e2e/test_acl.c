@@ -34,12 +34,6 @@ static int down(void **state)
     return 0;
 }
 
-static void nap(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* The rules between "user psw-service on >PASSWORD " and the end of that
  * line in docs/operations.md's ACL block. Caller frees. */
 static char *documented_rules(void)
@@ -211,7 +205,7 @@ static void run_everything(const char *rules)
     assert_int_equal(proc_stop(C.work[0], SIGTERM, 10000) >= 0, 1);
     C.work[0] = 0;
     assert_int_equal(psw(NULL, "endpoint", "delete", ep_flaky, NULL, NULL, NULL, NULL), 0);
-    nap(300);
+    harness_nap(300);
 }
 
 static void test_documented_acl_is_enough(void **state)
@@ -254,7 +248,7 @@ static void test_missing_permission_is_seen(void **state)
     assert_int_equal(rx_wait(C.rx, "/gone", 1, 10000), 0);
     long long until = harness_mono_ms() + 5000, denied = 0;
     while (harness_mono_ms() < until && (denied = acl_log_entries()) == 0)
-        nap(50);
+        harness_nap(50);
     assert_true(denied > 0);
     ok = 1;
 }

@@ -82,13 +82,6 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static void nap(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /* ---- running psw ---------------------------------------------------------- */
 
 struct res {
@@ -792,7 +785,7 @@ static void test_publish(void **state)
     res_free(&r);
     if (rx_wait(C.rx, "/pub", 3, WAIT_MS) < 0)
         fail_msg("the NDJSON events were not delivered");
-    nap(300); /* nothing more may come */
+    harness_nap(300); /* nothing more may come */
     assert_int_equal(requests_for("/pub", "evt_cli_nd_a"), 1);
     assert_int_equal(requests_for("/pub", "evt_cli_nd_b"), 1);
     assert_int_equal(rx_count(C.rx, "/pub"), 3);
@@ -1040,7 +1033,7 @@ static void test_replay(void **state)
     res_free(&r);
     if (rx_wait(C.rx, "/rp", 1, WAIT_MS) < 0)
         fail_msg("the replayed delivery was not sent");
-    nap(300);
+    harness_nap(300);
     assert_int_equal(rx_count(C.rx, "/rp"), 1);
     struct rx_request *reqs = NULL;
     assert_int_equal(rx_requests(C.rx, "/rp", &reqs), 1);
@@ -1098,7 +1091,7 @@ static void test_replay(void **state)
     expect_rc(&r, 1, "id on a disabled endpoint");
     expect_in(r.err, "--enable", "the message tells about --enable");
     res_free(&r);
-    nap(200);
+    harness_nap(200);
     assert_int_equal(rx_count(C.rx, "/rp"), 0);
 
     r = run("replay", "--since", iso, "--endpoint", ep, "--enable", "--state", "failed", "--json",
@@ -1114,7 +1107,7 @@ static void test_replay(void **state)
     res_free(&r);
     if (rx_wait(C.rx, "/rp", 2, WAIT_MS) < 0)
         fail_msg("the range replay was not sent");
-    nap(300);
+    harness_nap(300);
     assert_int_equal(rx_count(C.rx, "/rp"), 2);
     assert_int_equal(requests_for("/rp", "evt_cli_rp_2"), 1);
     assert_int_equal(requests_for("/rp", "evt_cli_rp_3"), 1);
@@ -1251,7 +1244,7 @@ static void test_rotation_and_verify(void **state)
     expect_in(r.out, ": " S3 "\n", "rotate prints the secret");
     expect_in(r.out, "the previous secret stays valid until ", "rotate human");
     res_free(&r);
-    nap(1300);
+    harness_nap(1300);
     rx_reset(C.rx);
     publish_ok(event_json("evt_cli_rot_2", "acct_cli_rot"));
     if (rx_wait(C.rx, "/rot", 1, WAIT_MS) < 0)

@@ -92,26 +92,6 @@ static int down(void **state)
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void nap(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-/* printf into one of 8 rotating static buffers (key suffixes, URLs). */
-__attribute__((format(printf, 1, 2)))
-static const char *fmt(const char *f, ...)
-{
-    static char ring[8][512];
-    static int at;
-    char *b = ring[at++ % 8];
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(b, sizeof(ring[0]), f, ap);
-    va_end(ap);
-    return b;
-}
-
 /* HGET prefix+key field into a rotating static buffer; NULL when absent. */
 static const char *H(const char *key, const char *field)
 {
@@ -272,7 +252,7 @@ static void endpoint(const char *account, const char *path, const char *domain,
 static const char *event_json(const char *id, const char *type, const char *account,
                               const char *domain)
 {
-    return fmt("{\"id\":\"%s\",\"type\":\"%s\",\"account_id\":\"%s\",\"domain\":\"%s\","
+    return harness_fmt("{\"id\":\"%s\",\"type\":\"%s\",\"account_id\":\"%s\",\"domain\":\"%s\","
                "\"data\":{\"message_id\":\"<%s@x>\",\"to\":\"bob@example.org\"}}",
                id, type, account, domain, id);
 }
@@ -307,7 +287,7 @@ static const char *only_delivery(const char *ep)
 
 static void wait_state(const char *dlv, const char *state, int timeout_ms)
 {
-    if (cluster_wait_field(&C, fmt("delivery:%s", dlv), "state", state, timeout_ms) != 0)
+    if (cluster_wait_field(&C, harness_fmt("delivery:%s", dlv), "state", state, timeout_ms) != 0)
         fail_msg("delivery %s never reached state %s", dlv, state);
 }
 
@@ -424,7 +404,7 @@ static void check_happy_request(const struct rx_request *r, const char *ep_id, c
     assert_string_equal(r->method, "POST");
     assert_non_null(evt);
     for (i = 0; i < 8; i++)
-        if (strcmp(evt, fmt("evt_happy_%d", i)) == 0)
+        if (strcmp(evt, harness_fmt("evt_happy_%d", i)) == 0)
             break;
     if (i == 8)
         fail_msg("unexpected event id %s", evt);
@@ -434,7 +414,7 @@ static void check_happy_request(const struct rx_request *r, const char *ep_id, c
     happy_expected(i, expected, sizeof(expected));
     if (r->body_len != strlen(expected) || memcmp(r->body, expected, r->body_len) != 0)
         fail_msg("body of %s:\n got  %.*s\n want %s", evt, (int)r->body_len, r->body, expected);
-    const char *stored = H(fmt("event:%s", evt), "body");
+    const char *stored = H(harness_fmt("event:%s", evt), "body");
     assert_non_null(stored);
     assert_string_equal(stored, expected);
 
@@ -491,7 +471,7 @@ static void check_happy_request(const struct rx_request *r, const char *ep_id, c
     assert_string_equal(jstr(hdrs, "X-PostStack-Event-Id"), evt);
     assert_string_equal(jstr(hdrs, "X-PostStack-Attempt"), "1");
     assert_string_equal(jstr(hdrs, "User-Agent"), ua);
-    assert_string_equal(jstr(req, "url"), fmt("http://127.0.0.1:%d%s", rx_port(C.rx), r->path));
+    assert_string_equal(jstr(req, "url"), harness_fmt("http://127.0.0.1:%d%s", rx_port(C.rx), r->path));
     assert_int_equal(jint(jget(rec, "response"), "status"), 200);
     assert_string_equal(jstr(jget(rec, "response"), "body"), "ok");
     assert_true(json_object_is_type(jget(rec, "error"), json_type_null));
@@ -517,7 +497,7 @@ static void test_happy_path_all_types(void **state)
         publish(input, 2);
     }
     assert_int_equal(cluster_wait_stat(&C, "delivered", 16, WAIT_MS), 0);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
 
     assert_int_equal(rx_count(C.rx, NULL), 16);
     int seen_a[8] = { 0 }, seen_b[8] = { 0 };
@@ -555,14 +535,14 @@ static void test_happy_path_all_types(void **state)
     assert_int_equal(HL("stats", "failed"), 0);
     assert_int_equal(HL("stats", "skipped"), 0);
     for (int e = 0; e < 2; e++) {
-        const char *sk = fmt("endpoint:%s:stats", e == 0 ? a : b);
+        const char *sk = harness_fmt("endpoint:%s:stats", e == 0 ? a : b);
         assert_int_equal(HL(sk, "attempts"), 8);
         assert_int_equal(HL(sk, "delivered"), 8);
         assert_int_equal(HL(sk, "failed_attempts"), 0);
         assert_int_equal(HL(sk, "failed"), 0);
         assert_field(sk, "last_status", "200");
         assert_true(HL(sk, "last_success_at") > 0);
-        assert_field(fmt("endpoint:%s", e == 0 ? a : b), "consecutive_failures", "0");
+        assert_field(harness_fmt("endpoint:%s", e == 0 ? a : b), "consecutive_failures", "0");
     }
     /* nothing left queued or held */
     redisReply *kr = cluster_cmd(&C, "KEYS %squeue:inflight:*", P());
@@ -602,7 +582,7 @@ static void test_routing(void **state)
     endpoint("acct_other", "/r/other", NULL, NULL, NULL, other, NULL, 0);
     endpoint("acct_r", "/r/off", NULL, NULL, NULL, off, NULL, 0);
     assert_int_equal(psw_endpoint_disable(&C.ctx, off, NULL, NULL, NULL, err, sizeof(err)), 0);
-    assert_field(fmt("endpoint:%s", off), "status", "disabled");
+    assert_field(harness_fmt("endpoint:%s", off), "status", "disabled");
 
     static const char *const evts[4][3] = {
         { "evt_r1", "email.sent", "a.example.com" },
@@ -630,7 +610,7 @@ static void test_routing(void **state)
     }
     /* 4 (all) + 2 (dom) + 2 (filter) */
     assert_int_equal(cluster_wait_stat(&C, "delivered", 8, WAIT_MS), 0);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
 
     assert_int_equal(load(0, "/r/all"), 4);
     for (int i = 0; i < 4; i++)
@@ -669,8 +649,8 @@ static void test_routing(void **state)
         }
     }
     cluster_ids_free(ids, n);
-    assert_int_equal(HL(fmt("endpoint:%s:stats", off), "skipped"), 4);
-    assert_int_equal(HL(fmt("endpoint:%s:stats", off), "attempts"), 0);
+    assert_int_equal(HL(harness_fmt("endpoint:%s:stats", off), "skipped"), 4);
+    assert_int_equal(HL(harness_fmt("endpoint:%s:stats", off), "attempts"), 0);
     assert_int_equal(HL("stats", "skipped"), 4);
     assert_int_equal(HL("stats", "deliveries_created"), 12);
     assert_int_equal(HL("stats", "attempts"), 8);
@@ -701,12 +681,12 @@ static void test_retry_schedule(void **state)
     publish(event_json("evt_retry", "email.sent", "acct_t", "t.example"), 1);
     const char *dlv = only_delivery(ep);
     wait_state(dlv, "delivered", WAIT_MS);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
 
     assert_int_equal(load(0, "/retry"), 3);
     for (size_t k = 0; k < 3; k++) {
         const struct rx_request *r = &RQ[0].r[k];
-        assert_header(r, "X-PostStack-Attempt", fmt("%zu", k + 1));
+        assert_header(r, "X-PostStack-Attempt", harness_fmt("%zu", k + 1));
         assert_header(r, "X-PostStack-Delivery-Id", dlv);
         assert_header(r, "X-PostStack-Event-Id", "evt_retry");
         assert_signed(r, secret);
@@ -730,9 +710,9 @@ static void test_retry_schedule(void **state)
     assert_int_equal(HL("stats", "retries_scheduled"), 2);
     assert_int_equal(HL("stats", "delivered"), 1);
     assert_int_equal(HL("stats", "failed"), 0);
-    assert_int_equal(HL(fmt("endpoint:%s:stats", ep), "failed_attempts"), 2);
-    assert_int_equal(HL(fmt("endpoint:%s:stats", ep), "delivered"), 1);
-    assert_field(fmt("endpoint:%s", ep), "consecutive_failures", "0");
+    assert_int_equal(HL(harness_fmt("endpoint:%s:stats", ep), "failed_attempts"), 2);
+    assert_int_equal(HL(harness_fmt("endpoint:%s:stats", ep), "delivered"), 1);
+    assert_field(harness_fmt("endpoint:%s", ep), "consecutive_failures", "0");
 
     assert_int_equal(attempts(dlv, 0, 3), 3);
     for (int k = 0; k < 3; k++) {
@@ -759,11 +739,11 @@ static void test_retry_exhausted(void **state)
     publish(event_json("evt_exh", "email.sent", "acct_x", "x.example"), 1);
     const char *dlv = only_delivery(ep);
     wait_state(dlv, "failed", WAIT_MS);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
 
     assert_int_equal(load(0, "/down"), 3);
     for (size_t k = 0; k < 3; k++)
-        assert_header(&RQ[0].r[k], "X-PostStack-Attempt", fmt("%zu", k + 1));
+        assert_header(&RQ[0].r[k], "X-PostStack-Attempt", harness_fmt("%zu", k + 1));
     assert_gap(&RQ[0].r[0], &RQ[0].r[1], 100, 250);
     assert_gap(&RQ[0].r[1], &RQ[0].r[2], 150, 250);
 
@@ -785,9 +765,9 @@ static void test_retry_exhausted(void **state)
     assert_int_equal(HL("stats", "failed_attempts"), 3);
     assert_int_equal(HL("stats", "retries_scheduled"), 2);
     assert_int_equal(HL("stats", "delivered"), 0);
-    assert_int_equal(HL(fmt("endpoint:%s:stats", ep), "failed"), 1);
-    assert_field(fmt("endpoint:%s", ep), "consecutive_failures", "3");
-    assert_field(fmt("endpoint:%s", ep), "status", "enabled");
+    assert_int_equal(HL(harness_fmt("endpoint:%s:stats", ep), "failed"), 1);
+    assert_field(harness_fmt("endpoint:%s", ep), "consecutive_failures", "3");
+    assert_field(harness_fmt("endpoint:%s", ep), "status", "enabled");
     T_done = 1;
 }
 
@@ -807,7 +787,7 @@ static void test_retry_max_age(void **state)
     publish(event_json("evt_age", "email.sent", "acct_m", "m.example"), 1);
     const char *dlv = only_delivery(ep);
     wait_state(dlv, "failed", WAIT_MS);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
 
     assert_int_equal(load(0, "/old"), 3);
     assert_gap(&RQ[0].r[0], &RQ[0].r[1], 100, 250);
@@ -864,14 +844,14 @@ static void test_failure_classes(void **state)
 
     int port = closed_port();
     for (int i = 0; i < 6; i++) {
-        const char *acct = fmt("acct_fc_%s", f[i].name);
+        const char *acct = harness_fmt("acct_fc_%s", f[i].name);
         if (i < 4)
-            endpoint(acct, fmt("/fc/%s", f[i].name), NULL, NULL, NULL, f[i].ep, NULL, 0);
+            endpoint(acct, harness_fmt("/fc/%s", f[i].name), NULL, NULL, NULL, f[i].ep, NULL, 0);
         else if (i == 4)
-            endpoint_url(acct, fmt("http://127.0.0.1:%d/hook", port), NULL, NULL, f[i].ep);
+            endpoint_url(acct, harness_fmt("http://127.0.0.1:%d/hook", port), NULL, NULL, f[i].ep);
         else
             endpoint_url(acct, "http://nonexistent.invalid/hook", NULL, NULL, f[i].ep);
-        publish(event_json(fmt("evt_fc_%s", f[i].name), "email.sent", acct, "fc.example"), 1);
+        publish(event_json(harness_fmt("evt_fc_%s", f[i].name), "email.sent", acct, "fc.example"), 1);
         snprintf(f[i].dlv, sizeof(f[i].dlv), "%s", only_delivery(f[i].ep));
     }
     for (int i = 0; i < 6; i++)
@@ -883,8 +863,8 @@ static void test_failure_classes(void **state)
         snprintf(dk, sizeof(dk), "delivery:%s", f[i].dlv);
         assert_field(dk, "attempts", "2");
         assert_field(dk, "failed_reason", "exhausted");
-        assert_int_equal(HL(fmt("endpoint:%s:stats", f[i].ep), "failed_attempts"), 2);
-        assert_field(fmt("endpoint:%s", f[i].ep), "consecutive_failures", "2");
+        assert_int_equal(HL(harness_fmt("endpoint:%s:stats", f[i].ep), "failed_attempts"), 2);
+        assert_field(harness_fmt("endpoint:%s", f[i].ep), "consecutive_failures", "2");
         /* both attempt records carry the error the hash shows */
         const char *err = H(dk, "last_error");
         assert_non_null(err);
@@ -893,7 +873,7 @@ static void test_failure_classes(void **state)
         size_t kind = strcspn(err, ":") + 1; /* "timeout:", "dns:", "http:" … */
         if (strncmp(jstr(J[0], "error"), err, kind) != 0) {
             /* say what the receiver saw, to tell a lost request from a late answer */
-            size_t n = load(0, fmt("/fc/%s", f[i].name));
+            size_t n = load(0, harness_fmt("/fc/%s", f[i].name));
             for (size_t k = 0; k < n; k++)
                 fprintf(stderr, "receiver: /fc/%s request %zu at %lld answered %d\n", f[i].name,
                         k, (long long)RQ[0].r[k].at_ms, RQ[0].r[k].status);
@@ -905,39 +885,39 @@ static void test_failure_classes(void **state)
     }
 
     const char *e;
-    e = H(fmt("delivery:%s", f[0].dlv), "last_error");
+    e = H(harness_fmt("delivery:%s", f[0].dlv), "last_error");
     assert_contains(e, "301");
     assert_contains(e, "redirect");
     assert_contains(e, "/fc/target");
-    assert_field(fmt("delivery:%s", f[0].dlv), "last_status", "301");
+    assert_field(harness_fmt("delivery:%s", f[0].dlv), "last_status", "301");
     assert_int_equal(rx_count(C.rx, "/fc/redirect"), 2);
     assert_int_equal(rx_count(C.rx, "/fc/target"), 0); /* never followed */
 
-    e = H(fmt("delivery:%s", f[1].dlv), "last_error");
+    e = H(harness_fmt("delivery:%s", f[1].dlv), "last_error");
     assert_contains(e, "status 404");
-    assert_field(fmt("delivery:%s", f[1].dlv), "last_status", "404");
+    assert_field(harness_fmt("delivery:%s", f[1].dlv), "last_status", "404");
 
-    e = H(fmt("delivery:%s", f[2].dlv), "last_error");
+    e = H(harness_fmt("delivery:%s", f[2].dlv), "last_error");
     assert_contains(e, "status 500");
-    assert_field(fmt("delivery:%s", f[2].dlv), "last_status", "500");
+    assert_field(harness_fmt("delivery:%s", f[2].dlv), "last_status", "500");
 
-    e = H(fmt("delivery:%s", f[3].dlv), "last_error");
+    e = H(harness_fmt("delivery:%s", f[3].dlv), "last_error");
     assert_contains(e, "timeout");
-    assert_field(fmt("delivery:%s", f[3].dlv), "last_status", "0");
-    long long lat = HL(fmt("delivery:%s", f[3].dlv), "last_latency_ms");
+    assert_field(harness_fmt("delivery:%s", f[3].dlv), "last_status", "0");
+    long long lat = HL(harness_fmt("delivery:%s", f[3].dlv), "last_latency_ms");
     if (lat < 300 - 5 || lat > 300 + 700)
         fail_msg("timed-out attempt took %lld ms, http.timeout is 300 ms", lat);
     assert_int_equal(rx_count(C.rx, "/fc/timeout"), 2);
 
-    e = H(fmt("delivery:%s", f[4].dlv), "last_error");
+    e = H(harness_fmt("delivery:%s", f[4].dlv), "last_error");
     assert_true(strncmp(e, "connect:", 8) == 0);
-    assert_contains(e, fmt("port %d", port));
-    assert_field(fmt("delivery:%s", f[4].dlv), "last_status", "0");
+    assert_contains(e, harness_fmt("port %d", port));
+    assert_field(harness_fmt("delivery:%s", f[4].dlv), "last_status", "0");
 
-    e = H(fmt("delivery:%s", f[5].dlv), "last_error");
+    e = H(harness_fmt("delivery:%s", f[5].dlv), "last_error");
     assert_true(strncmp(e, "dns:", 4) == 0);
     assert_contains(e, "nonexistent.invalid");
-    assert_field(fmt("delivery:%s", f[5].dlv), "last_status", "0");
+    assert_field(harness_fmt("delivery:%s", f[5].dlv), "last_status", "0");
 
     assert_int_equal(HL("stats", "failed"), 6);
     assert_int_equal(HL("stats", "failed_attempts"), 12);
@@ -962,10 +942,10 @@ static void test_success_statuses_and_response_capture(void **state)
         memset(&b, 0, sizeof(b));
         b.status = statuses[i];
         b.body = statuses[i] == 204 ? "" : "accepted";
-        rx_set(C.rx, fmt("/ok/%d", statuses[i]), &b);
-        endpoint(fmt("acct_ok_%d", i), fmt("/ok/%d", statuses[i]), NULL, NULL, NULL, ep[i], NULL,
+        rx_set(C.rx, harness_fmt("/ok/%d", statuses[i]), &b);
+        endpoint(harness_fmt("acct_ok_%d", i), harness_fmt("/ok/%d", statuses[i]), NULL, NULL, NULL, ep[i], NULL,
                  0);
-        publish(event_json(fmt("evt_ok_%d", i), "email.sent", fmt("acct_ok_%d", i), "o.example"),
+        publish(event_json(harness_fmt("evt_ok_%d", i), "email.sent", harness_fmt("acct_ok_%d", i), "o.example"),
                 1);
     }
     for (size_t i = 0; i < sizeof(big) - 1; i++)
@@ -1000,7 +980,7 @@ static void test_success_statuses_and_response_capture(void **state)
         char dk[256];
         snprintf(dk, sizeof(dk), "delivery:%s", dlv);
         assert_field(dk, "attempts", "1");
-        assert_field(dk, "last_status", fmt("%d", statuses[i]));
+        assert_field(dk, "last_status", harness_fmt("%d", statuses[i]));
         assert_field(dk, "last_error", "");
     }
     const char *dlv = only_delivery(big_ep);
@@ -1065,7 +1045,7 @@ static void test_volume_exactly_once_with_cap(void **state)
     static struct psw_publish_result res[VOLUME];
     for (int i = 0; i < VOLUME; i++) {
         snprintf(bufs[i], sizeof(bufs[i]), "%s",
-                 event_json(fmt("evt_v_%03d", i), "email.sent", "acct_v", "v.example"));
+                 event_json(harness_fmt("evt_v_%03d", i), "email.sent", "acct_v", "v.example"));
         jsons[i] = bufs[i];
         lens[i] = strlen(bufs[i]);
     }
@@ -1074,7 +1054,7 @@ static void test_volume_exactly_once_with_cap(void **state)
         assert_int_equal(res[i].deliveries, 2);
 
     assert_int_equal(cluster_wait_stat(&C, "delivered", 2 * VOLUME, 20000), 0);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
     assert_int_equal(rx_count(C.rx, NULL), 2 * VOLUME);
     assert_int_equal(HL("stats", "attempts"), 2 * VOLUME);
     for (int e = 0; e < 2; e++) {
@@ -1100,7 +1080,7 @@ static void test_volume_exactly_once_with_cap(void **state)
         const char *ep = e == 0 ? a : b_ep;
         assert_int_equal(cmd_int("SCARD %sendpoint:%s:inflight", P(), ep), 0);
         assert_int_equal(cmd_int("LLEN %sendpoint:%s:waiting", P(), ep), 0);
-        assert_int_equal(HL(fmt("endpoint:%s:stats", ep), "delivered"), VOLUME);
+        assert_int_equal(HL(harness_fmt("endpoint:%s:stats", ep), "delivered"), VOLUME);
     }
     assert_int_equal(cmd_int("SCARD %squeue:waiting", P()), 0);
     assert_int_equal(cmd_int("LLEN %squeue:ready", P()), 0);
@@ -1176,7 +1156,7 @@ static void test_retry_after(void **state)
     assert_int_equal(jint(J[0], "status"), 429);
 
     wait_state(d503, "scheduled", WAIT_MS);
-    assert_int_equal(HL(fmt("delivery:%s", d503), "next_attempt_at"), (long long)target * 1000);
+    assert_int_equal(HL(harness_fmt("delivery:%s", d503), "next_attempt_at"), (long long)target * 1000);
 
     wait_state(dfar, "scheduled", WAIT_MS);
     char fk[256];
@@ -1224,7 +1204,7 @@ static void test_gone_disables(void **state)
     assert_true(HL(ek, "disabled_at") > 0);
     /* its retry is not sent: the endpoint is off */
     wait_state(dlv, "skipped", WAIT_MS);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
     assert_int_equal(rx_count(C.rx, "/gone"), 1);
     char dk[256];
 
@@ -1247,7 +1227,7 @@ static void test_gone_disables(void **state)
     if (!ok)
         fail_msg("%zu alerts, expected 1", nalerts);
     assert_contains(fields, "type=endpoint_disabled;");
-    assert_contains(fields, fmt("endpoint_id=%s;", ep));
+    assert_contains(fields, harness_fmt("endpoint_id=%s;", ep));
     assert_contains(fields, "account_id=acct_g;");
     assert_contains(fields, "reason=");
     assert_contains(fields, "410");
@@ -1265,7 +1245,7 @@ static void test_gone_disables(void **state)
     assert_int_equal(psw_publish(&C.ctx, json, strlen(json), &res), PSW_OK);
     assert_int_equal(res.deliveries, 1);
     assert_int_equal(res.skipped, 1);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
     assert_int_equal(rx_count(C.rx, "/gone"), 1);
     assert_int_equal(cmd_int("XLEN %salerts", P()), 1);
     assert_int_equal(rx_count(C.rx, "/ops/alerts"), 1);
@@ -1293,13 +1273,13 @@ static void test_skipped_at_claim(void **state)
     snprintf(d_on, sizeof(d_on), "%s", only_delivery(on));
     snprintf(d_off, sizeof(d_off), "%s", only_delivery(off));
     snprintf(d_gone, sizeof(d_gone), "%s", only_delivery(gone));
-    assert_field(fmt("delivery:%s", d_off), "state", "pending");
+    assert_field(harness_fmt("delivery:%s", d_off), "state", "pending");
 
     assert_true(cluster_add_worker(&C) > 0);
     wait_state(d_on, "delivered", WAIT_MS);
     wait_state(d_off, "skipped", WAIT_MS);
     wait_state(d_gone, "skipped", WAIT_MS);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
     assert_int_equal(rx_count(C.rx, NULL), 1);
     assert_int_equal(rx_count(C.rx, "/s/on"), 1);
     char dk[256];
@@ -1312,8 +1292,8 @@ static void test_skipped_at_claim(void **state)
     assert_field(dk, "last_error", "endpoint deleted: not sent");
     assert_int_equal(HL("stats", "skipped"), 2);
     assert_int_equal(HL("stats", "attempts"), 1);
-    assert_int_equal(HL(fmt("endpoint:%s:stats", off), "skipped"), 1);
-    assert_int_equal(HL(fmt("endpoint:%s:stats", off), "attempts"), 0);
+    assert_int_equal(HL(harness_fmt("endpoint:%s:stats", off), "skipped"), 1);
+    assert_int_equal(HL(harness_fmt("endpoint:%s:stats", off), "attempts"), 0);
     redisReply *kr = cluster_cmd(&C, "KEYS %squeue:inflight:*", P());
     size_t held = kr->type == REDIS_REPLY_ARRAY ? kr->elements : 99;
     freeReplyObject(kr);
@@ -1328,7 +1308,7 @@ static void test_skipped_at_claim(void **state)
  * reach state; returns nothing, checks consecutive_failures == cf after. */
 static void flaky_round(const char *ep, int i, const char *state, int cf)
 {
-    publish(event_json(fmt("evt_flaky_%d", i), "email.sent", "acct_f", "f.example"), 1);
+    publish(event_json(harness_fmt("evt_flaky_%d", i), "email.sent", "acct_f", "f.example"), 1);
     char **ids = NULL;
     size_t n = cluster_deliveries(&C, ep, &ids);
     char dlv[PSW_ID_SIZE];
@@ -1337,7 +1317,7 @@ static void flaky_round(const char *ep, int i, const char *state, int cf)
     assert_int_equal(n, (size_t)i);
     wait_state(dlv, state, WAIT_MS);
     if (cf >= 0)
-        assert_field(fmt("endpoint:%s", ep), "consecutive_failures", fmt("%d", cf));
+        assert_field(harness_fmt("endpoint:%s", ep), "consecutive_failures", harness_fmt("%d", cf));
 }
 
 static void test_auto_disable(void **state)
@@ -1387,7 +1367,7 @@ static void test_auto_disable(void **state)
     const struct rx_request *a = &RQ[0].r[0];
     assert_string_equal(a->method, "POST");
     assert_header(a, "Content-Type", "application/json");
-    assert_header(a, "User-Agent", fmt("PostStack-Webhooks/%s", version()));
+    assert_header(a, "User-Agent", harness_fmt("PostStack-Webhooks/%s", version()));
     json_object *o = jparse(0, a->body);
     assert_string_equal(jstr(o, "type"), "endpoint_disabled");
     assert_string_equal(jstr(o, "endpoint_id"), ep);
@@ -1400,11 +1380,11 @@ static void test_auto_disable(void **state)
 
     /* later deliveries: skipped, no request, no second alert */
     flaky_round(ep, 7, "skipped", -1);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
     assert_int_equal(rx_count(C.rx, "/flaky"), 10);
     assert_int_equal(rx_count(C.rx, "/alerts"), 1);
     assert_int_equal(cmd_int("XLEN %salerts", P()), 1);
-    assert_int_equal(HL(fmt("endpoint:%s:stats", ep), "skipped"), 2);
+    assert_int_equal(HL(harness_fmt("endpoint:%s:stats", ep), "skipped"), 2);
     T_done = 1;
 }
 
@@ -1425,7 +1405,7 @@ static void test_auto_disable_default(void **state)
 
     snprintf(ek, sizeof(ek), "endpoint:%s", ep);
     for (int i = 0; i < 9; i++)
-        publish(event_json(fmt("evt_many_%d", i), "email.sent", "acct_d", "d.example"), 1);
+        publish(event_json(harness_fmt("evt_many_%d", i), "email.sent", "acct_d", "d.example"), 1);
     assert_int_equal(cluster_wait_stat(&C, "failed", 9, WAIT_MS), 0);
     assert_field(ek, "consecutive_failures", "18");
     assert_field(ek, "status", "enabled");
@@ -1433,12 +1413,12 @@ static void test_auto_disable_default(void **state)
 
     /* six more at once: failures race past the limit, one alert all the same */
     for (int i = 9; i < 15; i++)
-        publish(event_json(fmt("evt_many_%d", i), "email.sent", "acct_d", "d.example"), 1);
+        publish(event_json(harness_fmt("evt_many_%d", i), "email.sent", "acct_d", "d.example"), 1);
     assert_int_equal(cluster_wait_field(&C, ek, "status", "disabled", WAIT_MS), 0);
     assert_field(ek, "disabled_reason", "20 consecutive failed attempts");
     /* what failed after the disable counts no more; every retry is skipped */
     assert_int_equal(cluster_wait_stat(&C, "skipped", 6, WAIT_MS), 0);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
     assert_field(ek, "consecutive_failures", "20");
     assert_int_equal(HL("stats", "skipped"), 6);
     assert_int_equal(HL("stats", "failed"), 9);
@@ -1483,7 +1463,7 @@ static void test_idempotent_publish(void **state)
 
     const char *dlv = only_delivery(ep);
     wait_state(dlv, "delivered", WAIT_MS);
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
     assert_int_equal(rx_count(C.rx, "/idem"), 1);
     assert_int_equal(cmd_int("ZCARD %sendpoint:%s:deliveries", P(), ep), 1);
     assert_int_equal(HL("stats", "events_published"), 1);
@@ -1531,7 +1511,7 @@ static void test_bad_events_store_nothing(void **state)
     /* one good event first, so the stats hash exists and must stay as it is */
     publish(event_json("evt_good", "email.sent", "acct_b", "b.example"), 1);
     wait_state(only_delivery(ep), "delivered", WAIT_MS);
-    nap(50);
+    harness_nap(50);
     long long keys = cmd_int("DBSIZE");
     char *before = stats_dump();
 
@@ -1556,7 +1536,7 @@ static void test_bad_events_store_nothing(void **state)
     assert_int_equal(keys_after, keys);
     assert_int_equal(cmd_int("ZCARD %sendpoint:%s:deliveries", P(), ep), 1);
     assert_int_equal(cmd_int("LLEN %squeue:ready", P()), 0);
-    nap(100);
+    harness_nap(100);
     assert_int_equal(rx_count(C.rx, "/bad"), 1);
     T_done = 1;
 }

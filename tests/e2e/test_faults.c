@@ -120,13 +120,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void nap(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 static void start_cluster(const char *const *overrides, int nsched, int nwork)
 {
     if (cluster_start(&C, overrides, nsched, nwork) < 0)
@@ -295,7 +288,7 @@ static struct states wait_settled(const char *ep, int timeout_ms)
                     s.skipped, s.other);
             fail();
         }
-        nap(50);
+        harness_nap(50);
     }
 }
 
@@ -552,7 +545,7 @@ static long long assert_outage_logged_once(const char *path, int want_procs, int
             pending += o[i].started > o[i].ended;
         if (!pending || harness_mono_ms() >= until)
             break;
-        nap(100);
+        harness_nap(100);
         n = outage_lines(path, o, 32);
     }
     for (int i = 0; i < n; i++) {
@@ -636,7 +629,7 @@ static int wait_children(pid_t parent, int want, int timeout_ms)
             return 0;
         if (harness_mono_ms() >= until)
             return -1;
-        nap(20);
+        harness_nap(20);
     }
 }
 
@@ -649,7 +642,7 @@ static int wait_workers(long long want, int timeout_ms)
             return 0;
         if (harness_mono_ms() >= until)
             return -1;
-        nap(20);
+        harness_nap(20);
     }
 }
 
@@ -685,7 +678,7 @@ static int wait_schedulers(long long want, int timeout_ms)
             return 0;
         if (harness_mono_ms() >= until)
             return -1;
-        nap(20);
+        harness_nap(20);
     }
 }
 
@@ -749,7 +742,7 @@ static void test_redis_restart_midload(void **state)
                 max_fail_ms = took;
         }
         if (killed == 1)
-            nap(5); /* keep trying through the outage */
+            harness_nap(5); /* keep trying through the outage */
     }
     assert_int_equal(killed, 2);
     long long publish_ms = harness_mono_ms() - t0;
@@ -922,10 +915,10 @@ static void redis_unreachable(int frozen)
                 cli_max_ms = ctook;
             cli_tries++;
         }
-        nap(200);
+        harness_nap(200);
     }
     while (harness_mono_ms() - t0 < outage_ms)
-        nap(20);
+        harness_nap(20);
     if (frozen) {
         assert_int_equal(kill(C.redis.pid, SIGCONT), 0);
         redis_frozen = 0;
@@ -1053,7 +1046,7 @@ static void test_redis_frozen_briefly(void **state)
     assert_int_equal(wait_workers(2, 10000), 0);
     publish_range("p", 0, 2); /* both children have worked, and parked again */
     assert_int_equal(cluster_wait_stat(&C, "delivered", 2, 10000), 0);
-    nap(300);
+    harness_nap(300);
 
     for (int round = 0; round < 2; round++) {
         char *jsons[B];
@@ -1072,14 +1065,14 @@ static void test_redis_frozen_briefly(void **state)
         assert_int_equal(psw_publish_many(&C.ctx, B, (const char *const *)jsons, lens, res),
                          PSW_EFAIL);
         while (harness_mono_ms() - t0 < 1500)
-            nap(5);
+            harness_nap(5);
         assert_int_equal(kill(C.redis.pid, SIGCONT), 0);
         redis_frozen = 0;
         if (cluster_wait_stat(&C, "delivered", base + B, 10000) != 0) {
             dump_redis_state();
             fail();
         }
-        nap(500);
+        harness_nap(500);
     }
     const int N = 2 + 2 * B;
     /* every event was stored whole and sent once */
@@ -1145,7 +1138,7 @@ static void test_kill_children_bulk(void **state)
     int kills = 0, waits = 0;
     long long until = t0 + (FULL ? 900000 : 150000);
     while (stat_ll("delivered") < N && harness_mono_ms() < until) {
-        nap(200 + rand() % 301);
+        harness_nap(200 + rand() % 301);
         int first = rand() % 2, killed_one = 0;
         for (int m = 0; m < 2 && !killed_one; m++) {
             pid_t master = C.work[(first + m) % 2];
@@ -1172,7 +1165,7 @@ static void test_kill_children_bulk(void **state)
     /* the dead children's lists are recovered within worker_timeout + a pass */
     long long qwait = harness_mono_ms() + 10000;
     while (inflight_ids() > 0 && harness_mono_ms() < qwait)
-        nap(50);
+        harness_nap(50);
     assert_queues_empty(ep);
 
     size_t nd;
@@ -1270,7 +1263,7 @@ static void test_receiver_flapping(void **state)
             assert_int_equal(res.deliveries, 1);
             next_pub += every_ms;
         }
-        nap(5);
+        harness_nap(5);
     }
     rx_set(C.rx, "/f", NULL);
     struct states s1 = wait_settled(ep, 30000);
@@ -1314,7 +1307,7 @@ static void test_receiver_flapping(void **state)
         struct psw_publish_result res;
         publish_one("f", n++, &res);
         assert_int_equal(res.status, PSW_OK);
-        nap(100);
+        harness_nap(100);
     }
     assert_int_equal(cluster_wait_field(&C, key, "status", "disabled", 10000), 0);
     struct states s2 = wait_settled(ep, 30000);
@@ -1326,7 +1319,7 @@ static void test_receiver_flapping(void **state)
     /* exactly one alert, in the stream and at alerts.webhook_url */
     assert_int_equal(cmd_ll("XLEN %salerts", C.cfg.redis_prefix), 1);
     assert_int_equal(rx_wait(C.rx, "/alerts", 1, 5000), 0);
-    nap(300);
+    harness_nap(300);
     assert_int_equal(rx_count(C.rx, "/alerts"), 1);
     char *reason = keep(cluster_hget(&C, key, "disabled_reason"));
     assert_non_null(strstr(reason, "5 consecutive failed attempts"));
@@ -1377,7 +1370,7 @@ static void test_clock_past_future(void **state)
         ids = deliveries_get(ep, &nd);
         if (nd == 2 && cmd_ll("ZCARD %squeue:scheduled", p) == 2)
             break;
-        nap(20);
+        harness_nap(20);
     }
     assert_int_equal(cmd_ll("ZCARD %squeue:scheduled", p), 2);
     assert_int_equal(wait_schedulers(1, 10000), 0);
@@ -1405,7 +1398,7 @@ static void test_clock_past_future(void **state)
     assert_true(lag_past < 1000);
     /* the future ones never early: the far-future one, and clamped ones
      * still waiting their 30 s */
-    nap(2000);
+    harness_nap(2000);
     assert_dfield(ids[0], "state", "scheduled");
     assert_int_equal(cmd_ll("ZSCORE %squeue:scheduled %s", p, ids[0]), 4102444800000LL);
     assert_int_equal(rx_count(C.rx, "/e"), 3);
@@ -1462,7 +1455,7 @@ static void test_clock_skew(void **state)
     for (int i = 0; i < 3; i++) {
         long long until = harness_mono_ms() + 5000;
         while (log_count(logs[i], " started") == 0 && harness_mono_ms() < until)
-            nap(20);
+            harness_nap(20);
         char *s = keep(read_file(logs[i], NULL));
         int64_t at = 0;
         char stamp[32];
@@ -1509,7 +1502,7 @@ static void test_clock_skew(void **state)
 
     /* the -5 min worker's heartbeats are current by Redis's clock: it is not
      * declared dead, while both schedulers run recovery */
-    nap(3000);
+    harness_nap(3000);
     assert_int_equal(stat_ll("recovered"), 0);
     redisReply *r = cluster_cmd(&C, "ZRANGE %sworkers 0 -1 WITHSCORES", C.cfg.redis_prefix);
     long long now = redis_now();
@@ -1583,7 +1576,7 @@ static void test_reconnect_jitter(void **state)
             long long end = harness_mono_ms() + 2700;
             while (r && harness_mono_ms() < end) {
                 psw_redis_ensure(r);
-                nap(1);
+                harness_nap(1);
             }
             psw_redis_free(r);
             _exit(r ? 0 : 1);

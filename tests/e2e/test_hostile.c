@@ -94,26 +94,6 @@ static json_object *J[NJ];
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void nap(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-__attribute__((format(printf, 1, 2)))
-static const char *fmt(const char *f, ...)
-{
-    static char ring[8][512];
-    static int at;
-    char *b = ring[at++ % 8];
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(b, sizeof(ring[0]), f, ap);
-    va_end(ap);
-    return b;
-}
-
 /* HGET into a rotating static buffer; "" when absent. */
 static const char *H(const char *key, const char *field)
 {
@@ -280,7 +260,7 @@ static int hs_nap(int ms)
     for (int slept = 0; slept < ms; slept += 10) {
         if (atomic_load(&HS.stop))
             return -1;
-        nap(10);
+        harness_nap(10);
     }
     return atomic_load(&HS.stop) ? -1 : 0;
 }
@@ -566,7 +546,7 @@ static void tls_start(void)
             file_tail(log, 20);
             fail_msg("openssl s_server did not listen on port %d", TLS_port);
         }
-        nap(20);
+        harness_nap(20);
     }
     /* a TLS handshake that never starts: listening, never accepting */
     NOACCEPT_fd = listen_on(0, &NOACCEPT_port);
@@ -644,7 +624,7 @@ static void endpoint_url(const char *account, const char *url, char id[PSW_ID_SI
 static void publish(const char *evt, const char *account, const char *ep, char *dlv)
 {
     struct psw_publish_result res;
-    const char *json = fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
+    const char *json = harness_fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
                            "\"domain\":\"hostile.example\",\"data\":{\"message_id\":\"<%s@x>\","
                            "\"to\":\"bob@example.org\"}}",
                            evt, account, evt);
@@ -664,7 +644,7 @@ static void publish(const char *evt, const char *account, const char *ep, char *
 
 static int final_state(const char *dlv)
 {
-    const char *s = H(fmt("delivery:%s", dlv), "state");
+    const char *s = H(harness_fmt("delivery:%s", dlv), "state");
     return strcmp(s, "delivered") == 0 || strcmp(s, "failed") == 0;
 }
 
@@ -798,13 +778,13 @@ static const char *case_url(const struct hcase *k)
 {
     switch (k->scheme) {
     case S_HOSTILE:
-        return fmt("http://127.0.0.1:%d/%s", HS.port, k->name);
+        return harness_fmt("http://127.0.0.1:%d/%s", HS.port, k->name);
     case S_HOSTILE_TLS:
-        return fmt("https://127.0.0.1:%d/%s", HS.port, k->name);
+        return harness_fmt("https://127.0.0.1:%d/%s", HS.port, k->name);
     case S_TLS_BADCERT:
-        return fmt("https://localhost:%d/%s", TLS_port, k->name);
+        return harness_fmt("https://localhost:%d/%s", TLS_port, k->name);
     case S_TLS_NOACCEPT:
-        return fmt("https://127.0.0.1:%d/%s", NOACCEPT_port, k->name);
+        return harness_fmt("https://127.0.0.1:%d/%s", NOACCEPT_port, k->name);
     }
     return NULL;
 }
@@ -819,7 +799,7 @@ static const char *case_url(const struct hcase *k)
 
 static int check_case(const struct hcase *k, struct hres *r)
 {
-    const char *dk = fmt("delivery:%s", r->dlv);
+    const char *dk = harness_fmt("delivery:%s", r->dlv);
     const char *state = H(dk, "state");
     const char *err = H(dk, "last_error");
     int want_attempts = strcmp(k->state, "delivered") == 0 ? 1 : 2;
@@ -890,12 +870,12 @@ static void test_hostile_endpoints(void **state)
     tls_start();
     assert_int_equal(cluster_endpoint(&C, "acct_ok", "/ok", NULL, NULL, NULL, ok_ep, NULL, 0), 0);
     for (size_t i = 0; i < NCASES; i++)
-        endpoint_url(fmt("acct_%s", CASES[i].name), case_url(&CASES[i]), R[i].ep);
+        endpoint_url(harness_fmt("acct_%s", CASES[i].name), case_url(&CASES[i]), R[i].ep);
 
     pid_t child = -1;
     long long until = harness_mono_ms() + WAIT_MS;
     while ((child = worker_child(C.work[0])) < 0 && harness_mono_ms() < until)
-        nap(20);
+        harness_nap(20);
     assert_true(child > 0);
 
     /* Warm-up: normal deliveries and the cheap failures (TLS included), so
@@ -903,10 +883,10 @@ static void test_hostile_endpoints(void **state)
      * as growth. The floods and the huge headers come after the baseline. */
     char wdlv[NCASES][PSW_ID_SIZE];
     for (int i = 0; i < 5; i++)
-        publish(fmt("evt_warm_ok_%d", i), "acct_ok", ok_ep, NULL);
+        publish(harness_fmt("evt_warm_ok_%d", i), "acct_ok", ok_ep, NULL);
     for (size_t i = 0; i < NCASES; i++)
         if (CASES[i].warmup)
-            publish(fmt("evt_warm_%s", CASES[i].name), fmt("acct_%s", CASES[i].name), R[i].ep,
+            publish(harness_fmt("evt_warm_%s", CASES[i].name), harness_fmt("acct_%s", CASES[i].name), R[i].ep,
                     wdlv[i]);
     if (rx_wait(C.rx, "/ok", 5, WAIT_MS) != 0)
         fail_msg("warm-up deliveries did not arrive");
@@ -915,9 +895,9 @@ static void test_hostile_endpoints(void **state)
             while (!final_state(wdlv[i])) {
                 if (harness_mono_ms() > until + WAIT_MS)
                     fail_msg("warm-up %s never ended", CASES[i].name);
-                nap(20);
+                harness_nap(20);
             }
-    nap(300); /* let the completions settle */
+    harness_nap(300); /* let the completions settle */
     long hwm0 = vm_kb(child, "VmHWM:"), rss0 = vm_kb(child, "VmRSS:");
     assert_true(hwm0 > 0 && rss0 > 0);
     rx_reset(C.rx);
@@ -926,16 +906,16 @@ static void test_hostile_endpoints(void **state)
      * events one every 20 ms while they are pending. */
     long long t0 = harness_mono_ms();
     for (size_t i = 0; i < NCASES; i++)
-        publish(fmt("evt_%s", CASES[i].name), fmt("acct_%s", CASES[i].name), R[i].ep,
+        publish(harness_fmt("evt_%s", CASES[i].name), harness_fmt("acct_%s", CASES[i].name), R[i].ep,
                 R[i].dlv);
     for (int i = 0; i < 2; i++) {
-        publish(fmt("evt_flood200_%d", i), "acct_flood-200", NULL, NULL);
-        publish(fmt("evt_flood500_%d", i), "acct_flood-500", NULL, NULL);
+        publish(harness_fmt("evt_flood200_%d", i), "acct_flood-200", NULL, NULL);
+        publish(harness_fmt("evt_flood500_%d", i), "acct_flood-500", NULL, NULL);
     }
     for (int i = 0; i < NORMAL_EVENTS; i++) {
         published[i] = psw_now_ms();
-        publish(fmt("evt_ok_%d", i), "acct_ok", ok_ep, NULL);
-        nap(20);
+        publish(harness_fmt("evt_ok_%d", i), "acct_ok", ok_ep, NULL);
+        harness_nap(20);
     }
     /* the slow ones are still pending: the normal events ran beside them */
     for (size_t i = 0; i < NCASES; i++)
@@ -968,11 +948,11 @@ static void test_hostile_endpoints(void **state)
         while (!final_state(R[i].dlv)) {
             if (harness_mono_ms() > until)
                 fail_msg("%s: still %s", CASES[i].name,
-                         H(fmt("delivery:%s", R[i].dlv), "state"));
-            nap(20);
+                         H(harness_fmt("delivery:%s", R[i].dlv), "state"));
+            harness_nap(20);
         }
     long long all_done = harness_mono_ms() - t0;
-    nap(300);
+    harness_nap(300);
     long hwm1 = vm_kb(child, "VmHWM:"), rss1 = vm_kb(child, "VmRSS:");
     assert_int_equal(worker_child(C.work[0]), child); /* the same child did it all */
     printf("hostile: worker child VmHWM %ld -> %ld kB (+%ld), VmRSS %ld -> %ld kB; every hostile "
@@ -985,7 +965,7 @@ static void test_hostile_endpoints(void **state)
         printf("hostile: %-20s %-9s %lld/%lld ms  body kept %lld of %lld  \"%.90s\"\n",
                CASES[i].name, CASES[i].state, R[i].lat[0],
                R[i].nattempts > 1 ? R[i].lat[1] : -1LL, R[i].body_len,
-               R[i].body_bytes, H(fmt("delivery:%s", R[i].dlv), "last_error"));
+               R[i].body_bytes, H(harness_fmt("delivery:%s", R[i].dlv), "last_error"));
     }
 
     if (bad)
@@ -1041,7 +1021,7 @@ static void backlog_run(const char *cap, long long *worst, int *held)
     int64_t published[BL_NORMAL];
 
     up(cfg);
-    endpoint_url("acct_backlog", fmt("http://127.0.0.1:%d/silent", HS.port), bad);
+    endpoint_url("acct_backlog", harness_fmt("http://127.0.0.1:%d/silent", HS.port), bad);
     assert_int_equal(cluster_endpoint(&C, "acct_fine", "/fine", NULL, NULL, NULL, ok, NULL, 0), 0);
     /* the worker is up and idle: one delivery through first */
     publish("evt_first", "acct_fine", ok, NULL);
@@ -1049,12 +1029,12 @@ static void backlog_run(const char *cap, long long *worst, int *held)
         fail_msg("the first delivery did not arrive");
     rx_reset(C.rx);
     for (int i = 0; i < BACKLOG; i++)
-        publish(fmt("evt_backlog_%d", i), "acct_backlog", bad, NULL);
-    nap(100);
+        publish(harness_fmt("evt_backlog_%d", i), "acct_backlog", bad, NULL);
+    harness_nap(100);
     for (int i = 0; i < BL_NORMAL; i++) {
         published[i] = psw_now_ms();
-        publish(fmt("evt_fine_%d", i), "acct_fine", ok, NULL);
-        nap(10);
+        publish(harness_fmt("evt_fine_%d", i), "acct_fine", ok, NULL);
+        harness_nap(10);
     }
     if (rx_wait(C.rx, "/fine", BL_NORMAL, WAIT_MS) != 0)
         fail_msg("/fine got %zu of %d", rx_count(C.rx, "/fine"), BL_NORMAL);

@@ -93,19 +93,6 @@ static const char *rep(char c, size_t n)
     return b;
 }
 
-__attribute__((format(printf, 1, 2)))
-static const char *fmt(const char *f, ...)
-{
-    static char ring[8][8192];
-    static int at;
-    char *b = ring[at++ % 8];
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(b, sizeof(ring[0]), f, ap);
-    va_end(ap);
-    return b;
-}
-
 /* psw ARGS… --config <the cluster's> with stdin `in` (NULL = empty). */
 static void psw_run(const char *in, const char *const *args)
 {
@@ -159,13 +146,13 @@ static long long stat_ll(const char *field)
 /* An email.sent event of exactly `size` bytes (the subject pads it). */
 static const char *event_sized(const char *id, const char *account, size_t size)
 {
-    const char *base = fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
+    const char *base = harness_fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
                            "\"domain\":\"limits.example\",\"data\":{\"message_id\":\"<m@x>\","
                            "\"to\":\"bob@example.org\",\"subject\":\"\"}}",
                            id, account);
     size_t len = strlen(base);
     assert_true(size >= len);
-    return fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
+    return harness_fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
                "\"domain\":\"limits.example\",\"data\":{\"message_id\":\"<m@x>\","
                "\"to\":\"bob@example.org\",\"subject\":\"%s\"}}",
                id, account, rep('s', size - len));
@@ -182,7 +169,7 @@ static const char *event_deep(const char *id, int extra)
     open[5 * extra] = '\0';
     memset(close, '}', (size_t)extra);
     close[extra] = '\0';
-    return fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"acct_deep\","
+    return harness_fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"acct_deep\","
                "\"domain\":\"limits.example\",\"data\":{\"message_id\":\"<m@x>\","
                "\"to\":\"bob@example.org\",\"metadata\":{\"m\":%s1%s}}}",
                id, open, close);
@@ -229,11 +216,11 @@ static void test_endpoint_bounds(void **state)
     expect(2, "description: too long (1025 bytes, at most 1024)", "description + 1");
 
     /* domain: 253 characters (labels of at most 63) */
-    const char *d253 = fmt("%s.%s.%s.%s", rep('a', 63), rep('b', 63), rep('c', 63), rep('e', 61));
+    const char *d253 = harness_fmt("%s.%s.%s.%s", rep('a', 63), rep('b', 63), rep('c', 63), rep('e', 61));
     assert_int_equal(strlen(d253), 253);
     create("acct_dom", url, "--domain", d253);
     expect(0, NULL, "a 253-character domain");
-    create("acct_dom", url, "--domain", fmt("%s.%s.%s.%s", rep('a', 63), rep('b', 63),
+    create("acct_dom", url, "--domain", harness_fmt("%s.%s.%s.%s", rep('a', 63), rep('b', 63),
                                             rep('c', 63), rep('e', 62)));
     expect(2, "domain: too long (254 characters, at most 253)", "domain + 1");
 
@@ -245,7 +232,7 @@ static void test_endpoint_bounds(void **state)
 
     /* endpoints per account: limits.max_endpoints_per_account */
     for (int i = 0; i < MAX_EPS; i++) {
-        create("acct_cap", url, "--description", fmt("endpoint %d", i));
+        create("acct_cap", url, "--description", harness_fmt("endpoint %d", i));
         expect(0, NULL, "endpoints up to the cap");
     }
     create("acct_cap", url, "--description", "one too many");
@@ -284,10 +271,10 @@ static void test_event_bounds(void **state)
     expect(2, "event: nested deeper than the limit of 4 levels (limits.max_json_depth)", "200 levels");
 
     /* event id: 128 characters; account id: 128 */
-    const char *id128 = fmt("evt_%s", rep('i', 124));
+    const char *id128 = harness_fmt("evt_%s", rep('i', 124));
     psw_run(event_sized(id128, rep('a', 128), 700), pub);
     expect(0, NULL, "a 128-character event id and account id");
-    const char *id129 = fmt("evt_%s", rep('i', 125));
+    const char *id129 = harness_fmt("evt_%s", rep('i', 125));
     psw_run(event_sized(id129, "acct_ev", 700), pub);
     expect(2, "id: too long (129 characters, at most 128)", "event id + 1");
     assert_int_equal(event_exists(id129), 0);
@@ -297,7 +284,7 @@ static void test_event_bounds(void **state)
     assert_int_equal(stat_ll("events_published"), before + 3);
 
     /* NDJSON: the bad lines are named, the good ones published */
-    const char *nd = fmt("%s\n%s\n%s\n%s\n", event_sized("evt_nd_1", "acct_ev", 300),
+    const char *nd = harness_fmt("%s\n%s\n%s\n%s\n", event_sized("evt_nd_1", "acct_ev", 300),
                          event_sized("evt_nd_big", "acct_ev", MAX_EVENT + 100),
                          event_deep("evt_nd_deep", 5), event_sized("evt_nd_4", "acct_ev", 300));
     psw_run(nd, pub);
@@ -319,9 +306,9 @@ static void test_longest_values_delivered(void **state)
     (void)state;
     started++;
     char url[256], ep[PSW_ID_SIZE];
-    const char *account = fmt("%s", rep('L', 128));
-    const char *secret = fmt("%s", rep('S', PSW_SECRET_MAX_LEN));
-    const char *id = fmt("evt_%s", rep('x', 124));
+    const char *account = harness_fmt("%s", rep('L', 128));
+    const char *secret = harness_fmt("%s", rep('S', PSW_SECRET_MAX_LEN));
+    const char *id = harness_fmt("evt_%s", rep('x', 124));
     char id_copy[200], secret_copy[300];
     snprintf(id_copy, sizeof(id_copy), "%s", id);
     snprintf(secret_copy, sizeof(secret_copy), "%s", secret);
@@ -383,13 +370,13 @@ static void test_limits_out_of_range(void **state)
     char path[600];
     snprintf(path, sizeof(path), "%s/bad-limits.yaml", C.dir);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_int_equal(write_file(path, fmt("redis.url: %s\n%s\n", C.redis.url, bad[i].line)), 0);
+        assert_int_equal(write_file(path, harness_fmt("redis.url: %s\n%s\n", C.redis.url, bad[i].line)), 0);
         const char *argv[] = { "stats", "--config", path, NULL };
         free(R.out);
         free(R.err);
         R.out = R.err = NULL;
         R.rc = proc_run("psw", argv, NULL, &R.out, &R.err, RUN_MS);
-        const char *where = fmt("bad-limits.yaml:2:");
+        const char *where = harness_fmt("bad-limits.yaml:2:");
         if (R.rc != 2 || !strstr(R.err, bad[i].msg) || !strstr(R.err, where))
             fail_msg("%s: exit %d, stderr:\n%s", bad[i].line, R.rc, R.err ? R.err : "");
     }

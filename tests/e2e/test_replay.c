@@ -58,13 +58,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void nap(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 static void start(const char *const *overrides, int nsched, int nwork)
 {
     if (cluster_start(&C, overrides, nsched, nwork) < 0)
@@ -367,7 +360,7 @@ static void test_list(void **state)
         snprintf(evt, sizeof(evt), "evt_list_%d", i);
         publish("acct_list", evt, ep, d[i]);
         wait_state(d[i], i <= 3 ? "delivered" : i == 4 ? "failed" : "skipped");
-        nap(3); /* distinct created_at */
+        harness_nap(3); /* distinct created_at */
     }
     long long ct[7];
     for (int i = 1; i <= 6; i++)
@@ -516,7 +509,7 @@ static void test_list_many_and_replay_many(void **state)
         snprintf(evt, sizeof(evt), "evt_many_p%d", i);
         publish("acct_many", evt, ep, d[i]);
         assert_dfield(d[i], "state", "pending");
-        nap(2);
+        harness_nap(2);
     }
     disable(ep);
     publish_skipped("acct_many", "evt_many_s", NSKIP);
@@ -844,7 +837,7 @@ static void test_replay_range(void **state)
         if (psw_endpoint_enable(&C.ctx, ep, NULL, err, sizeof(err)) != PSW_OK)
             fail_msg("enable: %s", err);
         win[w][1] = redis_now();
-        nap(5);
+        harness_nap(5);
     }
     assert_int_equal(rx_count(C.rx, "/range"), 3 * (1 + 3));
 
@@ -885,7 +878,7 @@ static void test_replay_range(void **state)
     assert_false(in_zset("queue:failed", d[1][FAIL]));
     wait_state(d[1][FAIL], "delivered");
     wait_state(d[1][SKIP], "delivered");
-    nap(300); /* anything else that was wrongly queued would arrive now */
+    harness_nap(300); /* anything else that was wrongly queued would arrive now */
     assert_int_equal(rx_count(C.rx, "/range"), 3 * (1 + 3) + 2);
     char attempt[16];
     assert_int_equal(rx_for("/range", d[1][FAIL], attempt, sizeof(attempt)), 4);
@@ -1084,7 +1077,7 @@ static void test_stats_queue_alerts(void **state)
         snprintf(evt, sizeof(evt), "evt_wait_%d", i);
         publish("acct_ok", evt, epo, extra[i]);
     }
-    nap(150);
+    harness_nap(150);
     assert_int_equal(psw_queue_get(&C.ctx, &o, err, sizeof(err)), PSW_OK);
     assert_int_equal(jint(o, "ready"), 2);
     assert_int_equal(json_object_array_length(jget(o, "workers")), 0);

@@ -105,13 +105,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static void nap(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /* Config lines every test shares; a test's own lines come first and win. */
 #define BASE_OVERRIDES                                                                        \
     "worker.heartbeat: 100ms", "scheduler.worker_timeout: 1s", "worker.processes: 2",        \
@@ -202,7 +195,7 @@ static int wait_children(pid_t parent, int want, pid_t *out, int timeout_ms)
             return 0;
         if (harness_mono_ms() >= until)
             break;
-        nap(20);
+        harness_nap(20);
     }
     fprintf(stderr, "wait_children: %ld has %d live children, wanted %d\n", (long)parent, n, want);
     return -1;
@@ -215,7 +208,7 @@ static void kill_child(pid_t master, pid_t child)
     assert_int_equal(kill(child, SIGKILL), 0);
     long long until = harness_mono_ms() + 5000;
     while (is_child_of(child, master) && harness_mono_ms() < until)
-        nap(5);
+        harness_nap(5);
     assert_false(is_child_of(child, master));
 }
 
@@ -238,7 +231,7 @@ static int wait_log(const char *path, const char *needle, int want, int timeout_
             return 0;
         if (harness_mono_ms() >= until)
             break;
-        nap(20);
+        harness_nap(20);
     }
     fprintf(stderr, "wait_log: \"%s\" seen %d times in %s, wanted %d\n", needle,
             log_count(path, needle), path, want);
@@ -298,7 +291,7 @@ static int wait_workers_are_children(pid_t master, int want, int timeout_ms)
                     want);
             return -1;
         }
-        nap(20);
+        harness_nap(20);
     }
 }
 
@@ -856,7 +849,7 @@ static void test_many_processes(void **state)
     publish_n("many", N, 2);
     wait_stat_eq("delivered", 2 * N, 60000);
     long long took = harness_mono_ms() - t0;
-    nap(300); /* anything late would show now */
+    harness_nap(300); /* anything late would show now */
 
     /* stop the schedulers to read how many retries each promoted */
     long long promoted[2];
@@ -992,7 +985,7 @@ static void test_poison_job(void **state)
     assert_int_equal(log_count(C.work_log[0], "killed by signal 9"), 3);
 
     /* it stays failed: no further request, not queued anywhere */
-    nap(1500);
+    harness_nap(1500);
     assert_int_equal(rx_count(C.rx, "/poison"), 3);
     assert_dfield(dlv, "state", "failed");
     assert_int_equal(in_list("queue:ready", dlv), 0);
@@ -1071,7 +1064,7 @@ static void test_sighup_reload(void **state)
     config_set("worker.processes:", "worker.processes: many");
     assert_int_equal(kill(master, SIGHUP), 0);
     assert_int_equal(wait_log(C.work_log[0], "reload refused", 1, 5000), 0);
-    nap(300);
+    harness_nap(300);
     pid_t still[MAXKIDS];
     assert_int_equal(children_of(master, still, MAXKIDS), 3);
     for (int i = 0; i < 3; i++)
@@ -1124,7 +1117,7 @@ static void test_scheduler_restart(void **state)
                     strtoll(r->element[1]->str, NULL, 10) / 1000;
     freeReplyObject(r);
     if (last_due + 300 > now)
-        nap((int)(last_due + 300 - now));
+        harness_nap((int)(last_due + 300 - now));
     assert_int_equal(cmd_ll("ZCARD %squeue:scheduled", C.cfg.redis_prefix), N);
     assert_int_equal(rx_count(C.rx, "/retry"), (size_t)N);
 
@@ -1195,7 +1188,7 @@ static void test_frozen_child(void **state)
     /* and its list stays gone: a BLMOVE it parked before freezing must not
      * outlive the heartbeat timeout and move handed-back work into a list
      * nobody recovers (it did, with a fixed 1 s park: worker/child.c) */
-    nap(300);
+    harness_nap(300);
     assert_int_equal(cmd_ll("EXISTS %squeue:inflight:%s", C.cfg.redis_prefix, wid), 0);
     assert_int_equal(rx_wait(C.rx, "/frozen", (size_t)(N + held), 5000), 0);
 
@@ -1205,7 +1198,7 @@ static void test_frozen_child(void **state)
     C_frozen = 0;
     wait_stat_eq("delivered", N, 10000);
     wait_stat_eq("attempts", N + held, 10000);
-    nap(300);
+    harness_nap(300);
     assert_int_equal(stat_ll("delivered"), N);
     assert_int_equal(stat_ll("attempts"), N + held);
     assert_int_equal(stat_ll("failed"), 0);
@@ -1293,7 +1286,7 @@ static void test_frozen_idle_child(void **state)
     for (tries = 0; tries < 5 && !dlv[0]; tries++) {
         long long until = harness_mono_ms() + 3000;
         while (blocked_blmoves() != 1 && harness_mono_ms() < until)
-            nap(5);
+            harness_nap(5);
         assert_int_equal(blocked_blmoves(), 1);
         assert_true(is_child_of(victim, master));
         C_frozen = victim;
@@ -1322,7 +1315,7 @@ static void test_frozen_idle_child(void **state)
     long long until = harness_mono_ms() + 6000;
     while ((cmd_ll("EXISTS %s%s", C.cfg.redis_prefix, key) != 0 || !in_list("queue:ready", dlv)) &&
            harness_mono_ms() < until)
-        nap(10);
+        harness_nap(10);
     assert_int_equal(cmd_ll("EXISTS %s%s", C.cfg.redis_prefix, key), 0);
     assert_int_equal(in_list("queue:ready", dlv), 1);
 
@@ -1377,7 +1370,7 @@ static void test_orphan_inflight_list(void **state)
         freeReplyObject(r);
         if (!exists)
             break;
-        nap(50);
+        harness_nap(50);
     }
     assert_int_equal(exists, 0);
     r = cluster_cmd(&C, "LPOS %s %s", ready, did);

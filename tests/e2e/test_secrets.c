@@ -90,27 +90,13 @@ static int down(void **state)
     return 0;
 }
 
-/* printf into one of 8 rotating static buffers. */
-__attribute__((format(printf, 1, 2)))
-static const char *fmt(const char *f, ...)
-{
-    static char ring[8][1024];
-    static int at;
-    char *b = ring[at++ % 8];
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(b, sizeof(ring[0]), f, ap);
-    va_end(ap);
-    return b;
-}
-
 /* KD/name holding the key hex, mode 0600; the path in a static ring. */
 static const char *key_file(const char *name, const char *hex, mode_t mode)
 {
     if (!KD && !(KD = tmpdir_new()))
         fail_msg("mkdtemp failed");
-    const char *path = fmt("%s/%s", KD, name);
-    if (write_file(path, fmt("%s\n", hex)) != 0 || chmod(path, mode) != 0)
+    const char *path = harness_fmt("%s/%s", KD, name);
+    if (write_file(path, harness_fmt("%s\n", hex)) != 0 || chmod(path, mode) != 0)
         fail_msg("cannot write %s", path);
     return path;
 }
@@ -132,7 +118,7 @@ static const char *key_id(const char *hex)
 /* Starts the cluster with key_file (NULL = no key) and nwork workers. */
 static void up(const char *key_path, int nwork)
 {
-    const char *over[] = { key_path ? fmt("secrets.key_file: %s", key_path) : NULL, NULL };
+    const char *over[] = { key_path ? harness_fmt("secrets.key_file: %s", key_path) : NULL, NULL };
     T_done = 0;
     C_up = 1;
     if (cluster_start(&C, over, 1, nwork) < 0)
@@ -153,7 +139,7 @@ static const char *config_with(const char *name, const char *extra)
         if (strncmp(line, "secrets.", 8) != 0)
             len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
     snprintf(out + len, cap - len, "%s\n", extra);
-    const char *path = fmt("%s/%s", KD, name);
+    const char *path = harness_fmt("%s/%s", KD, name);
     if (write_file(path, out) != 0)
         fail_msg("cannot write %s", path);
     free(out);
@@ -311,7 +297,7 @@ static const char *H(const char *key, const char *field)
 
 static void expect_sealed(const char *ep, const char *field, const char *id)
 {
-    const char *v = H(fmt("endpoint:%s", ep), field);
+    const char *v = H(harness_fmt("endpoint:%s", ep), field);
     char want[32];
     snprintf(want, sizeof(want), "enc:v1:%s:", id);
     if (!v || strncmp(v, want, strlen(want)) != 0)
@@ -428,7 +414,7 @@ static void create(const char *path, const char *secret, char id[PSW_ID_SIZE], c
 static void publish(const char *evt, int want_deliveries)
 {
     int n = -1;
-    const char *json = fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"" ACCT
+    const char *json = harness_fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"" ACCT
                            "\",\"domain\":\"mail.example.com\",\"data\":{\"message_id\":"
                            "\"<%s@x>\",\"to\":\"bob@example.org\"}}",
                            evt, evt);
@@ -499,7 +485,7 @@ static void test_sealed_at_rest(void **state)
     assert_int_equal(strncmp(s1, "whsec_", 6), 0);
     expect_sealed(ep1, "secret", ida);
     expect_sealed(ep2, "secret", ida);
-    assert_string_equal(H(fmt("endpoint:%s", ep1), "secret_prev"), "");
+    assert_string_equal(H(harness_fmt("endpoint:%s", ep1), "secret_prev"), "");
 
     publish("evt_sec_1", 2);
     assert_int_equal(rx_wait(C.rx, "/s1", 1, WAIT_MS), 0);
@@ -511,9 +497,9 @@ static void test_sealed_at_rest(void **state)
     char d1[PSW_ID_SIZE], d2[PSW_ID_SIZE];
     snprintf(d1, sizeof(d1), "%s", delivery_of(ep1));
     snprintf(d2, sizeof(d2), "%s", delivery_of(ep2));
-    assert_int_equal(cluster_wait_field(&C, fmt("delivery:%s", d1), "state", "delivered",
+    assert_int_equal(cluster_wait_field(&C, harness_fmt("delivery:%s", d1), "state", "delivered",
                                         WAIT_MS), 0);
-    assert_int_equal(cluster_wait_field(&C, fmt("delivery:%s", d2), "state", "delivered",
+    assert_int_equal(cluster_wait_field(&C, harness_fmt("delivery:%s", d2), "state", "delivered",
                                         WAIT_MS), 0);
 
     /* nothing in Redis holds a secret or the key */
@@ -589,7 +575,7 @@ static void test_sealed_at_rest(void **state)
     res_free(&r);
 
     /* the logs: the key id is named, no secret and no key anywhere */
-    wait_file_has(C.work_log[0], fmt("secrets: endpoint secrets are sealed with key %s", ida));
+    wait_file_has(C.work_log[0], harness_fmt("secrets: endpoint secrets are sealed with key %s", ida));
     const char *logs[] = { C.work_log[0], C.sched_log[0] };
     for (size_t i = 0; i < 2; i++) {
         expect_file_lacks(logs[i], s1, "the generated secret");
@@ -610,7 +596,7 @@ static void test_rotation_signs_with_both(void **state)
     up(key_file("a.key", KEY_A, 0600), 1);
     create("/rot", NULL, ep, s1, sizeof(s1));
     char before[4096];
-    snprintf(before, sizeof(before), "%s", H(fmt("endpoint:%s", ep), "secret"));
+    snprintf(before, sizeof(before), "%s", H(harness_fmt("endpoint:%s", ep), "secret"));
 
     struct res r = psw(NULL, "endpoint", "rotate-secret", ep, "--grace", "1h", "--json", NULL);
     expect_rc(&r, 0, "rotate-secret");
@@ -623,8 +609,8 @@ static void test_rotation_signs_with_both(void **state)
     expect_sealed(ep, "secret", ida);
     expect_sealed(ep, "secret_prev", ida);
     /* the old sealed value moved as it was (it is bound to this endpoint) */
-    assert_string_equal(H(fmt("endpoint:%s", ep), "secret_prev"), before);
-    assert_string_not_equal(H(fmt("endpoint:%s", ep), "secret"), before);
+    assert_string_equal(H(harness_fmt("endpoint:%s", ep), "secret_prev"), before);
+    assert_string_not_equal(H(harness_fmt("endpoint:%s", ep), "secret"), before);
 
     publish("evt_sec_rot", 1);
     assert_int_equal(rx_wait(C.rx, "/rot", 1, WAIT_MS), 0);
@@ -683,17 +669,17 @@ static void test_rekey_to_a_new_key(void **state)
     char kb[600], cfg2[600], cfgb[600];
     snprintf(kb, sizeof(kb), "%s", key_file("b.key", KEY_B, 0600));
     snprintf(cfg2, sizeof(cfg2), "%s",
-             config_with("rekey.yaml", fmt("secrets.key_file: %s\nsecrets.previous_key_file: %s",
+             config_with("rekey.yaml", harness_fmt("secrets.key_file: %s\nsecrets.previous_key_file: %s",
                                            kb, ka)));
     snprintf(cfgb, sizeof(cfgb), "%s",
-             config_with("b-only.yaml", fmt("secrets.key_file: %s", kb)));
+             config_with("b-only.yaml", harness_fmt("secrets.key_file: %s", kb)));
 
     char snap[3][2][4096];
     const char *eps[3] = { e1, e2, e3 };
     for (int i = 0; i < 3; i++) {
-        snprintf(snap[i][0], sizeof(snap[i][0]), "%s", H(fmt("endpoint:%s", eps[i]), "secret"));
+        snprintf(snap[i][0], sizeof(snap[i][0]), "%s", H(harness_fmt("endpoint:%s", eps[i]), "secret"));
         snprintf(snap[i][1], sizeof(snap[i][1]), "%s",
-                 H(fmt("endpoint:%s", eps[i]), "secret_prev"));
+                 H(harness_fmt("endpoint:%s", eps[i]), "secret_prev"));
     }
     r = psw(cfg2, "secrets", "rekey", "--dry-run", "--json", NULL);
     expect_rc(&r, 0, "rekey --dry-run");
@@ -708,13 +694,13 @@ static void test_rekey_to_a_new_key(void **state)
     assert_int_equal(jint(o, "changed"), 0);
     res_free(&r);
     for (int i = 0; i < 3; i++) { /* nothing written */
-        assert_string_equal(H(fmt("endpoint:%s", eps[i]), "secret"), snap[i][0]);
-        assert_string_equal(H(fmt("endpoint:%s", eps[i]), "secret_prev"), snap[i][1]);
+        assert_string_equal(H(harness_fmt("endpoint:%s", eps[i]), "secret"), snap[i][0]);
+        assert_string_equal(H(harness_fmt("endpoint:%s", eps[i]), "secret_prev"), snap[i][1]);
     }
 
     r = psw(cfg2, "secrets", "rekey", NULL);
     expect_rc(&r, 0, "rekey");
-    expect_in(r.out, fmt("key                   %s\n", idb_s), "rekey output");
+    expect_in(r.out, harness_fmt("key                   %s\n", idb_s), "rekey output");
     expect_in(r.out, "sealed (were plain)   1\n", "rekey output");
     expect_in(r.out, "re-encrypted          3\n", "rekey output");
     assert_string_equal(r.err, "");
@@ -722,9 +708,9 @@ static void test_rekey_to_a_new_key(void **state)
     for (int i = 0; i < 3; i++)
         expect_sealed(eps[i], "secret", idb_s);
     expect_sealed(e2, "secret_prev", idb_s);
-    assert_string_equal(H(fmt("endpoint:%s", e1), "secret_prev"), "");
+    assert_string_equal(H(harness_fmt("endpoint:%s", e1), "secret_prev"), "");
     redis_lacks(LEGACY, "the legacy plaintext secret");
-    redis_lacks(fmt("enc:v1:%s:", ida_s), "a value under the old key");
+    redis_lacks(harness_fmt("enc:v1:%s:", ida_s), "a value under the old key");
 
     /* idempotent */
     r = psw(cfg2, "secrets", "rekey", "--json", NULL);
@@ -751,7 +737,7 @@ static void test_rekey_to_a_new_key(void **state)
     r = psw(NULL, "endpoint", "show", e1, "--show-secret", NULL);
     expect_rc(&r, 1, "show with the old key");
     assert_string_equal(r.out, "");
-    expect_in(r.err, fmt("psw endpoint show: secrets: cannot decrypt the endpoint secret (key id "
+    expect_in(r.err, harness_fmt("psw endpoint show: secrets: cannot decrypt the endpoint secret (key id "
                          "%s not loaded)\n", idb_s), "show with the old key");
     res_free(&r);
     r = psw(NULL, "endpoint", "show", e1, NULL);
@@ -804,13 +790,13 @@ static void test_rekey_failures_and_compare_and_set(void **state)
 
     struct res r = psw(NULL, "secrets", "rekey", NULL);
     expect_rc(&r, 1, "rekey with an unopenable value");
-    expect_in(r.err, fmt("psw secrets rekey: %s secret: secrets: cannot decrypt the endpoint "
+    expect_in(r.err, harness_fmt("psw secrets rekey: %s secret: secrets: cannot decrypt the endpoint "
                          "secret (key id %s not loaded)\n", e2, idc_s), "rekey names it");
     expect_in(r.err, "1 value(s) could not be opened", "rekey summary");
     expect_in(r.out, "cannot be opened      1\n", "rekey counts");
     expect_in(r.out, "already current       1\n", "rekey counts");
     res_free(&r);
-    assert_string_equal(H(fmt("endpoint:%s", e2), "secret"), lost); /* left as it was */
+    assert_string_equal(H(harness_fmt("endpoint:%s", e2), "secret"), lost); /* left as it was */
     r = psw(NULL, "secrets", "status", "--json", NULL);
     expect_rc(&r, 0, "status");
     json_object *o = parse(0, r.out);
@@ -831,20 +817,20 @@ static void test_rekey_failures_and_compare_and_set(void **state)
 
     /* the script: stale "as read" values change nothing */
     char cur[4096];
-    snprintf(cur, sizeof(cur), "%s", H(fmt("endpoint:%s", e1), "secret"));
+    snprintf(cur, sizeof(cur), "%s", H(harness_fmt("endpoint:%s", e1), "secret"));
     const char *stale[] = { C.cfg.redis_prefix, e1, "enc:v1:00000000:AAAA", "", "NEW", "" };
     redisReply *rep = psw_redis_eval(C.ctx.redis, PSW_SCRIPT_SECRETS_REKEY, 6, stale, NULL);
     assert_non_null(rep);
     assert_int_equal(rep->type, REDIS_REPLY_STATUS);
     assert_string_equal(rep->str, "changed");
     freeReplyObject(rep);
-    assert_string_equal(H(fmt("endpoint:%s", e1), "secret"), cur);
+    assert_string_equal(H(harness_fmt("endpoint:%s", e1), "secret"), cur);
     const char *fresh[] = { C.cfg.redis_prefix, e1, cur, "", "NEW", "" };
     rep = psw_redis_eval(C.ctx.redis, PSW_SCRIPT_SECRETS_REKEY, 6, fresh, NULL);
     assert_non_null(rep);
     assert_string_equal(rep->str, "ok");
     freeReplyObject(rep);
-    assert_string_equal(H(fmt("endpoint:%s", e1), "secret"), "NEW");
+    assert_string_equal(H(harness_fmt("endpoint:%s", e1), "secret"), "NEW");
     const char *gone[] = { C.cfg.redis_prefix, "ep_01JC000000000000000000000Z", "", "", "x", "" };
     rep = psw_redis_eval(C.ctx.redis, PSW_SCRIPT_SECRETS_REKEY, 6, gone, NULL);
     assert_non_null(rep);
@@ -869,7 +855,7 @@ static void test_wrong_key_worker(void **state)
     /* A low disable threshold: four failures of the worker's own must not
      * count against the endpoint (the receiver is fine). */
     const char *cfgc = config_with(
-        "c.yaml", fmt("secrets.key_file: %s\nendpoint.disable_after_failures: 2",
+        "c.yaml", harness_fmt("secrets.key_file: %s\nendpoint.disable_after_failures: 2",
                       key_file("c.key", KEY_C, 0600)));
     extra_worker(cfgc);
     publish("evt_sec_wrong", 1);
@@ -878,7 +864,7 @@ static void test_wrong_key_worker(void **state)
     snprintf(dk, sizeof(dk), "delivery:%s", d);
     /* retry.schedule is 100ms, 200ms, 300ms: four attempts, then failed */
     assert_int_equal(cluster_wait_field(&C, dk, "state", "failed", WAIT_MS), 0);
-    const char *want = fmt("secrets: cannot decrypt the endpoint secret (key id %s not loaded)",
+    const char *want = harness_fmt("secrets: cannot decrypt the endpoint secret (key id %s not loaded)",
                            ida_s);
     char want_s[256];
     snprintf(want_s, sizeof(want_s), "%s", want);
@@ -936,7 +922,7 @@ static void test_plain_mode_and_bad_key_files(void **state)
     p += strspn(p + 7, " ") + 7;
     snprintf(s1, sizeof(s1), "%.*s", (int)strcspn(p, "\n"), p);
     res_free(&r);
-    assert_string_equal(H(fmt("endpoint:%s", ep), "secret"), s1);
+    assert_string_equal(H(harness_fmt("endpoint:%s", ep), "secret"), s1);
     publish("evt_sec_plain", 1);
     assert_int_equal(rx_wait(C.rx, "/plain", 1, WAIT_MS), 0);
     const char *one[1] = { s1 };
@@ -961,8 +947,8 @@ static void test_plain_mode_and_bad_key_files(void **state)
 
     /* a key file other users can read: refused by every program needing it */
     const char *bad = key_file("bad.key", KEY_A, 0644);
-    const char *cfgbad = config_with("bad.yaml", fmt("secrets.key_file: %s", bad));
-    const char *why = fmt("secrets.key_file: %s: permissions 0644 let other users read the key",
+    const char *cfgbad = config_with("bad.yaml", harness_fmt("secrets.key_file: %s", bad));
+    const char *why = harness_fmt("secrets.key_file: %s: permissions 0644 let other users read the key",
                           bad);
     char why_s[1024];
     snprintf(why_s, sizeof(why_s), "%s", why);
@@ -981,7 +967,7 @@ static void test_plain_mode_and_bad_key_files(void **state)
     expect_rc(&r, 2, "rotate with a bad key file");
     expect_in(r.err, why_s, "rotate names the key file");
     res_free(&r);
-    assert_string_equal(H(fmt("endpoint:%s", ep), "secret"), s1); /* unchanged */
+    assert_string_equal(H(harness_fmt("endpoint:%s", ep), "secret"), s1); /* unchanged */
     r = psw(cfgbad, "endpoint", "list", NULL);
     expect_rc(&r, 0, "list does not need the key");
     res_free(&r);

@@ -71,25 +71,6 @@ static int down(void **state)
     return 0;
 }
 
-static void nap(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
-__attribute__((format(printf, 1, 2)))
-static const char *fmt(const char *f, ...)
-{
-    static char ring[8][512];
-    static int at;
-    char *b = ring[at++ % 8];
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(b, sizeof(ring[0]), f, ap);
-    va_end(ap);
-    return b;
-}
-
 static const char *H(const char *key, const char *field)
 {
     static char ring[8][4096];
@@ -138,7 +119,7 @@ static void create_ok(const char *account, const char *url, char id[PSW_ID_SIZE]
 static void publish(const char *evt, const char *account)
 {
     struct psw_publish_result res;
-    const char *json = fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
+    const char *json = harness_fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
                            "\"domain\":\"s.example\",\"data\":{\"message_id\":\"<%s@x>\",\"to\":\"bob@example.org\"}}",
                            evt, account, evt);
     if (psw_publish(&C.ctx, json, strlen(json), &res) != PSW_OK)
@@ -164,7 +145,7 @@ static const char *only_delivery(const char *ep)
 
 static void wait_state(const char *dlv, const char *state)
 {
-    if (cluster_wait_field(&C, fmt("delivery:%s", dlv), "state", state, WAIT_MS) != 0)
+    if (cluster_wait_field(&C, harness_fmt("delivery:%s", dlv), "state", state, WAIT_MS) != 0)
         fail_msg("delivery %s never reached state %s", dlv, state);
 }
 
@@ -186,7 +167,7 @@ static void contains(const char *s, const char *needle, const char *what)
 static size_t check_attempt_records(const char *dlv)
 {
     redisReply *r = cluster_cmd(&C, "LRANGE %s 0 -1",
-                                fmt("%sdelivery:%s:attempts", C.cfg.redis_prefix, dlv));
+                                harness_fmt("%sdelivery:%s:attempts", C.cfg.redis_prefix, dlv));
     size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
     for (size_t i = 0; i < n; i++) {
         char rec[2048], err[512] = "";
@@ -233,7 +214,7 @@ static const char *with_port(const char *url, int port)
     const char *at = strstr(url, "PORT");
     if (!at)
         return url;
-    return fmt("%.*s%d%s", (int)(at - url), url, port, at + 4);
+    return harness_fmt("%.*s%d%s", (int)(at - url), url, port, at + 4);
 }
 
 /* ---- tests ---------------------------------------------------------------- */
@@ -256,14 +237,14 @@ static void test_blocked_at_connect(void **state)
     int port = plain_listener();
 
     /* Names pass at creation: what they resolve to is checked at connect. */
-    create_ok("acct_a", fmt("http://localhost:%d/ssrf/a", rx_port(C.rx)), ep_rx);
-    create_ok("acct_b", fmt("http://localhost:%d/ssrf/b", port), ep_tcp);
+    create_ok("acct_a", harness_fmt("http://localhost:%d/ssrf/a", rx_port(C.rx)), ep_rx);
+    create_ok("acct_b", harness_fmt("http://localhost:%d/ssrf/b", port), ep_tcp);
     publish("evt_ssrf_a", "acct_a");
     publish("evt_ssrf_b", "acct_b");
 
     const char *ids[2] = { only_delivery(ep_rx), only_delivery(ep_tcp) };
     for (int i = 0; i < 2; i++) {
-        const char *dk = fmt("delivery:%s", ids[i]);
+        const char *dk = harness_fmt("delivery:%s", ids[i]);
         wait_state(ids[i], "failed");
         starts_with(H(dk, "last_error"), "blocked: address ", "last_error");
         contains(H(dk, "last_error"), " is loopback (", "last_error");
@@ -278,10 +259,10 @@ static void test_blocked_at_connect(void **state)
      * (alerts.webhook_url is the operator's, not guarded). */
     if (rx_wait(C.rx, "/ops/alerts", 2, WAIT_MS) != 0)
         fail_msg("%zu alerts reached the alert webhook, expected 2", rx_count(C.rx, "/ops/alerts"));
-    assert_string_equal(H(fmt("endpoint:%s", ep_rx), "status"), "disabled");
+    assert_string_equal(H(harness_fmt("endpoint:%s", ep_rx), "status"), "disabled");
 
     /* Nothing else reached anything: not one request, not one connection. */
-    nap(SETTLE_MS);
+    harness_nap(SETTLE_MS);
     assert_int_equal(rx_count(C.rx, "/ssrf/a"), 0);
     assert_int_equal(rx_count(C.rx, NULL), 2);
     struct pollfd p = { .fd = L_fd, .events = POLLIN };
@@ -327,7 +308,7 @@ static void test_literal_refused_at_creation(void **state)
             fail_msg("%s: rc %d (%s), expected PSW_EINVAL", url, rc, err);
         assert_string_equal(err, cases[i].msg);
     }
-    assert_int_equal(cmd_int("SCARD %s", fmt("%sendpoints", C.cfg.redis_prefix)), 0);
+    assert_int_equal(cmd_int("SCARD %s", harness_fmt("%sendpoints", C.cfg.redis_prefix)), 0);
 
     /* An update to such a URL is refused too, and leaves the URL alone. */
     const char *good = "https://receiver.example/hook";
@@ -336,10 +317,10 @@ static void test_literal_refused_at_creation(void **state)
     u.url = "http://[::ffff:7f00:1]/";
     assert_int_equal(psw_endpoint_update(&C.ctx, id, &u, NULL, err, sizeof(err)), PSW_EINVAL);
     assert_string_equal(err, "url: address ::ffff:127.0.0.1 is loopback (127.0.0.0/8)" HINT);
-    assert_string_equal(H(fmt("endpoint:%s", id), "url"), good);
+    assert_string_equal(H(harness_fmt("endpoint:%s", id), "url"), good);
     u.url = "http://localhost/";
     assert_int_equal(psw_endpoint_update(&C.ctx, id, &u, NULL, err, sizeof(err)), PSW_OK);
-    assert_string_equal(H(fmt("endpoint:%s", id), "url"), "http://localhost/");
+    assert_string_equal(H(harness_fmt("endpoint:%s", id), "url"), "http://localhost/");
 
     /* bin/psw says the same and exits 2 (input error). */
     char *out = NULL, *errs = NULL;
@@ -355,7 +336,7 @@ static void test_literal_refused_at_creation(void **state)
     }
     free(out);
     free(errs);
-    assert_int_equal(cmd_int("SCARD %s", fmt("%sendpoints", C.cfg.redis_prefix)), 1);
+    assert_int_equal(cmd_int("SCARD %s", harness_fmt("%sendpoints", C.cfg.redis_prefix)), 1);
     T_done = 1;
 }
 
@@ -372,13 +353,13 @@ static void test_allowed_networks(void **state)
     up(lines);
     assert_int_equal(C.cfg.http_allowed_networks_n, 1);
     int port = rx_port(C.rx);
-    create_ok("acct_lit", fmt("http://127.0.0.1:%d/open/lit", port), ep_lit);
-    create_ok("acct_name", fmt("http://localhost:%d/open/name", port), ep_name);
+    create_ok("acct_lit", harness_fmt("http://127.0.0.1:%d/open/lit", port), ep_lit);
+    create_ok("acct_name", harness_fmt("http://localhost:%d/open/name", port), ep_name);
     /* Only that one address: its neighbours and ::1 stay refused. */
-    assert_int_equal(create("acct_x", fmt("http://127.0.0.2:%d/", port), NULL, err, sizeof(err)),
+    assert_int_equal(create("acct_x", harness_fmt("http://127.0.0.2:%d/", port), NULL, err, sizeof(err)),
                      PSW_EINVAL);
     assert_string_equal(err, "url: address 127.0.0.2 is loopback (127.0.0.0/8)" HINT);
-    assert_int_equal(create("acct_x", fmt("http://[::1]:%d/", port), NULL, err, sizeof(err)),
+    assert_int_equal(create("acct_x", harness_fmt("http://[::1]:%d/", port), NULL, err, sizeof(err)),
                      PSW_EINVAL);
 
     publish("evt_open_lit", "acct_lit");
@@ -386,8 +367,8 @@ static void test_allowed_networks(void **state)
     const char *d1 = only_delivery(ep_lit), *d2 = only_delivery(ep_name);
     wait_state(d1, "delivered");
     wait_state(d2, "delivered");
-    assert_string_equal(H(fmt("delivery:%s", d1), "last_error"), "");
-    assert_string_equal(H(fmt("delivery:%s", d2), "last_status"), "200");
+    assert_string_equal(H(harness_fmt("delivery:%s", d1), "last_error"), "");
+    assert_string_equal(H(harness_fmt("delivery:%s", d2), "last_status"), "200");
     assert_int_equal(rx_count(C.rx, "/open/lit"), 1);
     assert_int_equal(rx_count(C.rx, "/open/name"), 1);
     T_done = 1;

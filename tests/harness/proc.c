@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -717,4 +718,23 @@ int wait_until(int (*pred)(void *), void *arg, int timeout_ms, int step_ms)
             return -1;
         sleep_ms(step_ms < left ? step_ms : (int)left);
     }
+}
+
+void harness_nap(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+const char *harness_fmt(const char *f, ...)
+{
+    static char ring[8][8192];
+    static int at;
+    char *b = ring[at++ % 8];
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(b, sizeof(ring[0]), f, ap);
+    va_end(ap);
+    return b;
 }

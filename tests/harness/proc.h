@@ -79,6 +79,13 @@ int wait_until(int (*pred)(void *), void *arg, int timeout_ms, int step_ms);
 /* Milliseconds on the monotonic clock, for measuring in tests. */
 long long harness_mono_ms(void);
 
+/* Sleeps ms milliseconds, resuming after signals. */
+void harness_nap(int ms);
+
+/* printf into one of 8 rotating static buffers of 8 KiB: the result stays
+ * valid until 8 more calls (key suffixes, URLs, expected messages). */
+const char *harness_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- internal to the harness (used by redis_server.c, receiver.c) ------- */
 
 /* Registers the at-exit cleanup and ignores SIGPIPE; idempotent. */
