@@ -62,40 +62,7 @@ static int C_ok;          /* the test got to its end: no log dump at teardown */
 static int redis_frozen;  /* redis-server is SIGSTOPped: continued at teardown */
 static int FULL;          /* PSW_FAULTS_FULL=1 */
 
-/* ---- memory kept until teardown -------------------------------------------- */
-
-static void **kept;
-static size_t nkept, capkept;
-static json_object **kept_json;
-static size_t nkept_json, capkept_json;
-
-static void *keep(void *p)
-{
-    assert_non_null(p);
-    if (nkept == capkept) {
-        size_t cap = capkept ? capkept * 2 : 256;
-        void **n = realloc(kept, cap * sizeof(*n));
-        assert_non_null(n);
-        kept = n;
-        capkept = cap;
-    }
-    kept[nkept++] = p;
-    return p;
-}
-
-static json_object *keep_json(json_object *o)
-{
-    assert_non_null(o);
-    if (nkept_json == capkept_json) {
-        size_t cap = capkept_json ? capkept_json * 2 : 64;
-        json_object **n = realloc(kept_json, cap * sizeof(*n));
-        assert_non_null(n);
-        kept_json = n;
-        capkept_json = cap;
-    }
-    kept_json[nkept_json++] = o;
-    return o;
-}
+/* ---- teardown: also frees what harness_keep() kept ----------------------- */
 
 static int teardown(void **state)
 {
@@ -108,15 +75,7 @@ static int teardown(void **state)
     unsetenv("LD_PRELOAD");
     cluster_stop(&C, !C_ok);
     C_ok = 0;
-    for (size_t i = 0; i < nkept; i++)
-        free(kept[i]);
-    for (size_t i = 0; i < nkept_json; i++)
-        json_object_put(kept_json[i]);
-    free(kept);
-    free(kept_json);
-    kept = NULL;
-    kept_json = NULL;
-    nkept = capkept = nkept_json = capkept_json = 0;
+    harness_kept_free();
     return 0;
 }
 
@@ -200,9 +159,9 @@ static char **deliveries_get(const char *ep, size_t *n)
     *n = cluster_deliveries(&C, ep, &ids);
     if (*n == 0)
         return NULL;
-    keep(ids);
+    harness_keep(ids);
     for (size_t i = 0; i < *n; i++)
-        keep(ids[i]);
+        harness_keep(ids[i]);
     return ids;
 }
 
@@ -210,7 +169,7 @@ static char **deliveries_get(const char *ep, size_t *n)
 static json_object *attempt_records(const char *dlv)
 {
     redisReply *r = cluster_cmd(&C, "LRANGE %sdelivery:%s:attempts 0 -1", C.cfg.redis_prefix, dlv);
-    json_object *arr = keep_json(json_object_new_array());
+    json_object *arr = harness_keep_json(json_object_new_array());
     int bad = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         json_object *o = json_tokener_parse(r->element[i]->str);
@@ -350,11 +309,11 @@ static void publish_range(const char *tag, int from, int to)
     size_t *lens = calloc((size_t)n, sizeof(size_t));
     struct psw_publish_result *res = calloc((size_t)n, sizeof(*res));
     assert_true(jsons && lens && res);
-    keep(jsons);
-    keep(lens);
-    keep(res);
+    harness_keep(jsons);
+    harness_keep(lens);
+    harness_keep(res);
     for (int i = 0; i < n; i++) {
-        jsons[i] = keep(event_json(tag, from + i));
+        jsons[i] = harness_keep(event_json(tag, from + i));
         lens[i] = strlen(jsons[i]);
     }
     int rc = psw_publish_many(&C.ctx, (size_t)n, (const char *const *)jsons, lens, res);
@@ -398,7 +357,7 @@ static size_t hits_get(const char *path, struct hit **out, int by_time)
 {
     struct rx_request *reqs = NULL;
     size_t n = rx_requests(C.rx, path, &reqs);
-    struct hit *h = keep(calloc(n ? n : 1, sizeof(*h)));
+    struct hit *h = harness_keep(calloc(n ? n : 1, sizeof(*h)));
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         const char *d = rx_header(&reqs[i], "X-PostStack-Delivery-Id");
@@ -702,7 +661,7 @@ static void test_redis_restart_midload(void **state)
     assert_int_equal(cluster_endpoint(&C, "acct_a", "/a", NULL, NULL, NULL, ep, NULL, 0), 0);
     assert_int_equal(wait_workers(2, 10000), 0);
 
-    char *acked = keep(calloc((size_t)N, 1));
+    char *acked = harness_keep(calloc((size_t)N, 1));
     int nacked = 0, nfailed = 0, killed = 0;
     long long t_kill = 0, max_fail_ms = 0, t0 = harness_mono_ms();
     int64_t back_at = 0;
@@ -858,7 +817,7 @@ static void redis_unreachable(int frozen)
         size_t lens[4];
         struct psw_publish_result res[4];
         for (int i = 0; i < B; i++) {
-            jsons[i] = keep(event_json(tag, next + i));
+            jsons[i] = harness_keep(event_json(tag, next + i));
             lens[i] = strlen(jsons[i]);
         }
         long long b0 = harness_mono_ms();
@@ -893,14 +852,14 @@ static void redis_unreachable(int frozen)
             max_ms = took;
         tries++;
         if (tries % 3 == 1) {
-            char *json = keep(event_json(tag, next++));
+            char *json = harness_keep(event_json(tag, next++));
             const char *argv[] = { "publish", "--config", C.config_path, "-", NULL };
             char *out = NULL, *err = NULL;
             long long c0 = harness_mono_ms();
             int rc = proc_run("psw", argv, json, &out, &err, 15000);
             long long ctook = harness_mono_ms() - c0;
-            keep(out ? out : strdup(""));
-            keep(err ? err : strdup(""));
+            harness_keep(out ? out : strdup(""));
+            harness_keep(err ? err : strdup(""));
             if (rc != 1 || !err ||
                 !strstr(err, frozen ? "no answer within 1000 ms" : "Connection refused")) {
                 fprintf(stderr, "psw publish during the outage: exit %d, stderr \"%s\"\n", rc,
@@ -939,7 +898,7 @@ static void redis_unreachable(int frozen)
     char **ids = deliveries_get(ep, &nd);
     int late_applied = 0;
     for (size_t i = 0; i < nd; i++) {
-        char *evt = keep(dfield(ids[i], "event_id"));
+        char *evt = harness_keep(dfield(ids[i], "event_id"));
         int n = (int)strtol(strrchr(evt, '_') + 1, NULL, 10);
         if (n >= K) {
             /* sent into a frozen Redis before the client gave up: Redis ran
@@ -1054,7 +1013,7 @@ static void test_redis_frozen_briefly(void **state)
         struct psw_publish_result res[B];
         int base = 2 + round * B;
         for (int i = 0; i < B; i++) {
-            jsons[i] = keep(event_json("p", base + i));
+            jsons[i] = harness_keep(event_json("p", base + i));
             lens[i] = strlen(jsons[i]);
         }
         assert_int_equal(psw_redis_ensure(C.ctx.redis), 0); /* open before the freeze */
@@ -1285,7 +1244,7 @@ static void test_receiver_flapping(void **state)
     }
     char key[128];
     snprintf(key, sizeof(key), "endpoint:%s", ep);
-    char *status = keep(cluster_hget(&C, key, "status"));
+    char *status = harness_keep(cluster_hget(&C, key, "status"));
     if (max_run >= 5)
         fprintf(stderr, "flapping produced a run of %d failures: the scenario is off\n", max_run);
     assert_true(max_run < 5);
@@ -1321,7 +1280,7 @@ static void test_receiver_flapping(void **state)
     assert_int_equal(rx_wait(C.rx, "/alerts", 1, 5000), 0);
     harness_nap(300);
     assert_int_equal(rx_count(C.rx, "/alerts"), 1);
-    char *reason = keep(cluster_hget(&C, key, "disabled_reason"));
+    char *reason = harness_keep(cluster_hget(&C, key, "disabled_reason"));
     assert_non_null(strstr(reason, "5 consecutive failed attempts"));
     assert_int_equal(cluster_hget_ll(&C, key, "consecutive_failures", -1), 5);
     /* counts add up */
@@ -1456,7 +1415,7 @@ static void test_clock_skew(void **state)
         long long until = harness_mono_ms() + 5000;
         while (log_count(logs[i], " started") == 0 && harness_mono_ms() < until)
             harness_nap(20);
-        char *s = keep(read_file(logs[i], NULL));
+        char *s = harness_keep(read_file(logs[i], NULL));
         int64_t at = 0;
         char stamp[32];
         snprintf(stamp, sizeof(stamp), "%.24s", s);

@@ -49,41 +49,8 @@ static struct cluster C;
 static int C_ok;         /* set by a test that got to its end: no log dump at teardown */
 static pid_t C_frozen;   /* a child this test SIGSTOPped: continued at teardown */
 
-/* What a test allocates is kept here and freed at teardown, so a failed
+/* What a test allocates is kept (harness_keep) and freed here, so a failed
  * assertion (which leaves the test function) leaks nothing. */
-static void **kept;
-static size_t nkept, capkept;
-static json_object **kept_json;
-static size_t nkept_json, capkept_json;
-
-static void *keep(void *p)
-{
-    assert_non_null(p);
-    if (nkept == capkept) {
-        size_t cap = capkept ? capkept * 2 : 256;
-        void **n = realloc(kept, cap * sizeof(*n));
-        assert_non_null(n);
-        kept = n;
-        capkept = cap;
-    }
-    kept[nkept++] = p;
-    return p;
-}
-
-static json_object *keep_json(json_object *o)
-{
-    assert_non_null(o);
-    if (nkept_json == capkept_json) {
-        size_t cap = capkept_json ? capkept_json * 2 : 64;
-        json_object **n = realloc(kept_json, cap * sizeof(*n));
-        assert_non_null(n);
-        kept_json = n;
-        capkept_json = cap;
-    }
-    kept_json[nkept_json++] = o;
-    return o;
-}
-
 static int teardown(void **state)
 {
     (void)state;
@@ -93,15 +60,7 @@ static int teardown(void **state)
     }
     cluster_stop(&C, !C_ok);
     C_ok = 0;
-    for (size_t i = 0; i < nkept; i++)
-        free(kept[i]);
-    for (size_t i = 0; i < nkept_json; i++)
-        json_object_put(kept_json[i]);
-    free(kept);
-    free(kept_json);
-    kept = NULL;
-    kept_json = NULL;
-    nkept = capkept = nkept_json = capkept_json = 0;
+    harness_kept_free();
     return 0;
 }
 
@@ -353,7 +312,7 @@ static void assert_dfield(const char *dlv, const char *field, const char *want)
 static json_object *attempt_records(const char *dlv)
 {
     redisReply *r = cluster_cmd(&C, "LRANGE %sdelivery:%s:attempts 0 -1", C.cfg.redis_prefix, dlv);
-    json_object *arr = keep_json(json_object_new_array());
+    json_object *arr = harness_keep_json(json_object_new_array());
     int bad = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         json_object *o = json_tokener_parse(r->element[i]->str);
@@ -374,9 +333,9 @@ static char **deliveries_get(const char *ep, size_t *n)
     *n = cluster_deliveries(&C, ep, &ids);
     if (*n == 0)
         return NULL;
-    keep(ids);
+    harness_keep(ids);
     for (size_t i = 0; i < *n; i++)
-        keep(ids[i]);
+        harness_keep(ids[i]);
     return ids;
 }
 
@@ -425,11 +384,11 @@ static char *event_json(const char *tag, int i)
  * psw_publish_many call; each must fan out to per_event deliveries. */
 static void publish_n(const char *tag, int n, int per_event)
 {
-    char **jsons = keep(calloc((size_t)n, sizeof(char *)));
-    size_t *lens = keep(calloc((size_t)n, sizeof(size_t)));
-    struct psw_publish_result *res = keep(calloc((size_t)n, sizeof(*res)));
+    char **jsons = harness_keep(calloc((size_t)n, sizeof(char *)));
+    size_t *lens = harness_keep(calloc((size_t)n, sizeof(size_t)));
+    struct psw_publish_result *res = harness_keep(calloc((size_t)n, sizeof(*res)));
     for (int i = 0; i < n; i++) {
-        jsons[i] = keep(event_json(tag, i));
+        jsons[i] = harness_keep(event_json(tag, i));
         lens[i] = strlen(jsons[i]);
     }
     int rc = psw_publish_many(&C.ctx, (size_t)n, (const char *const *)jsons, lens, res);
@@ -472,7 +431,7 @@ static size_t hits_get(const char *path, struct hit **out)
 {
     struct rx_request *reqs = NULL;
     size_t n = rx_requests(C.rx, path, &reqs);
-    struct hit *h = keep(calloc(n ? n : 1, sizeof(*h)));
+    struct hit *h = harness_keep(calloc(n ? n : 1, sizeof(*h)));
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         const char *d = rx_header(&reqs[i], "X-PostStack-Delivery-Id");
@@ -573,7 +532,7 @@ static void test_child_crash(void **state)
         redisReply *r = cluster_cmd(&C, "LRANGE %squeue:inflight:%s 0 -1", C.cfg.redis_prefix, wid);
         for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
             if (!str_in(r->element[i]->str, held, nheld) && nheld < 64)
-                held[nheld++] = keep(strdup(r->element[i]->str));
+                held[nheld++] = harness_keep(strdup(r->element[i]->str));
         freeReplyObject(r);
     }
     /* each held delivery was started by the victim: in flight, its request sent */
@@ -665,7 +624,7 @@ static size_t check_handed_back(const char *ep, char **ids, size_t nd)
     char waiting[128];
     snprintf(waiting, sizeof(waiting), "endpoint:%s:waiting", ep);
     for (size_t i = 0; i < nd; i++) {
-        char *st = keep(dfield(ids[i], "state"));
+        char *st = harness_keep(dfield(ids[i], "state"));
         if (strcmp(st, "pending") == 0) {
             pending++;
             assert_int_equal(in_list("queue:ready", ids[i]) + in_list(waiting, ids[i]), 1);
@@ -900,7 +859,7 @@ static void test_many_processes(void **state)
                 assert_int_equal(h[j].attempt, h[j - 1].attempt + 1);
         }
         assert_int_equal(failed_answers, (size_t)fails[e]);
-        char *evt_seen = keep(calloc((size_t)N, 1));
+        char *evt_seen = harness_keep(calloc((size_t)N, 1));
         for (size_t i = 0; i < nd; i++) {
             size_t first, k = hits_of(h, nh, ids[i], &first);
             assert_dfield(ids[i], "state", "delivered");
@@ -911,7 +870,7 @@ static void test_many_processes(void **state)
             for (size_t j = first; j + 1 < first + k; j++)
                 assert_int_equal(h[j].status, fstat[e]);
             assert_int_equal(h[first + k - 1].status, 200);
-            char *evt = keep(dfield(ids[i], "event_id"));
+            char *evt = harness_keep(dfield(ids[i], "event_id"));
             assert_string_equal(h[first].evt, evt);
             const char *num = strrchr(evt, '_');
             long idx = num ? strtol(num + 1, NULL, 10) : -1;
@@ -955,7 +914,7 @@ static void test_poison_job(void **state)
         assert_int_equal(rx_count(C.rx, "/poison"), (size_t)k);
         assert_dfield(dlv, "state", "in_flight");
         assert_int_equal(dfield_ll(dlv, "attempts"), k);
-        char *wid = keep(dfield(dlv, "worker"));
+        char *wid = harness_keep(dfield(dlv, "worker"));
         char key[300];
         snprintf(key, sizeof(key), "worker:%s", wid);
         pid_t holder = (pid_t)cluster_hget_ll(&C, key, "pid", -1);
@@ -1001,14 +960,14 @@ static void test_poison_job(void **state)
 static void config_set(const char *key, const char *line)
 {
     size_t len;
-    char *s = keep(read_file(C.config_path, &len));
+    char *s = harness_keep(read_file(C.config_path, &len));
     char *at = strstr(s, key);
     assert_non_null(at);
     assert_true(at == s || at[-1] == '\n');
     char *eol = strchr(at, '\n');
     assert_non_null(eol);
     size_t outn = len + strlen(line) + 2;
-    char *out = keep(malloc(outn));
+    char *out = harness_keep(malloc(outn));
     snprintf(out, outn, "%.*s%s%s", (int)(at - s), s, line, eol);
     assert_int_equal(write_file(C.config_path, out), 0);
 }
@@ -1073,7 +1032,7 @@ static void test_sighup_reload(void **state)
 
     char evt[PSW_EVENT_ID_MAX + 1];
     int nd = 0;
-    char *json = keep(event_json("hup", N));
+    char *json = harness_keep(event_json("hup", N));
     assert_int_equal(cluster_publish(&C, json, evt, sizeof(evt), &nd), PSW_OK);
     assert_int_equal(nd, 1);
     wait_stat_eq("delivered", N + 1, 5000);
@@ -1292,7 +1251,7 @@ static void test_frozen_idle_child(void **state)
         C_frozen = victim;
         assert_int_equal(kill(victim, SIGSTOP), 0);
         int nd = 0;
-        char *json = keep(event_json("idle", tries));
+        char *json = harness_keep(event_json("idle", tries));
         assert_int_equal(cluster_publish(&C, json, evt, sizeof(evt), &nd), PSW_OK);
         assert_int_equal(nd, 1);
         redisReply *r = cluster_cmd(&C, "LRANGE %squeue:inflight:%s 0 -1", C.cfg.redis_prefix, wid);
@@ -1358,7 +1317,7 @@ static void test_orphan_inflight_list(void **state)
     snprintf(ready, sizeof(ready), "%squeue:ready", C.cfg.redis_prefix);
     redisReply *r = cluster_cmd(&C, "LMOVE %s %s RIGHT LEFT", ready, ghost);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
-    char *did = keep(strdup(r->str));
+    char *did = harness_keep(strdup(r->str));
     freeReplyObject(r);
 
     /* the scheduler hands it back: the list disappears, the id is in ready */

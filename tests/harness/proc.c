@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 /* ---- small utilities ----------------------------------------------------- */
 
 long long harness_mono_ms(void)
@@ -737,4 +739,54 @@ const char *harness_fmt(const char *f, ...)
     vsnprintf(b, sizeof(ring[0]), f, ap);
     va_end(ap);
     return b;
+}
+
+static void **kept;
+static size_t nkept, capkept;
+static struct json_object **kept_json;
+static size_t nkept_json, capkept_json;
+
+/* Appends p to a growing array (*arr, *n, *cap); aborts without memory. */
+static void keep_in(void ***arr, size_t *n, size_t *cap, void *p)
+{
+    if (!p) {
+        fprintf(stderr, "harness_keep: NULL\n");
+        abort();
+    }
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 64;
+        void **a = realloc(*arr, c * sizeof(*a));
+        if (!a) {
+            fprintf(stderr, "harness_keep: out of memory\n");
+            abort();
+        }
+        *arr = a;
+        *cap = c;
+    }
+    (*arr)[(*n)++] = p;
+}
+
+void *harness_keep(void *p)
+{
+    keep_in(&kept, &nkept, &capkept, p);
+    return p;
+}
+
+struct json_object *harness_keep_json(struct json_object *o)
+{
+    keep_in((void ***)&kept_json, &nkept_json, &capkept_json, o);
+    return o;
+}
+
+void harness_kept_free(void)
+{
+    for (size_t i = 0; i < nkept; i++)
+        free(kept[i]);
+    for (size_t i = 0; i < nkept_json; i++)
+        json_object_put(kept_json[i]);
+    free(kept);
+    free(kept_json);
+    kept = NULL;
+    kept_json = NULL;
+    nkept = capkept = nkept_json = capkept_json = 0;
 }

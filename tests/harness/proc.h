@@ -79,6 +79,13 @@ int wait_until(int (*pred)(void *), void *arg, int timeout_ms, int step_ms);
 /* Milliseconds on the monotonic clock, for measuring in tests. */
 long long harness_mono_ms(void);
 
+/* Keeps p (malloc'd) / o (a json-c reference) until harness_kept_free(),
+ * so a test that leaves early through a failed assertion leaks nothing:
+ * call harness_kept_free() from the teardown. Abort on NULL or no memory. */
+void *harness_keep(void *p);
+struct json_object *harness_keep_json(struct json_object *o);
+void harness_kept_free(void);
+
 /* Sleeps ms milliseconds, resuming after signals. */
 void harness_nap(int ms);
 
