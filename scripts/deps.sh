@@ -42,7 +42,9 @@ else
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-# A fresh machine has no package lists yet; refresh once, then install.
-$sudo apt-get update -qq
+# A fresh machine has no package lists yet; refresh once, then install. Another
+# install running at the same time (a parallel make, a second checkout) holds
+# dpkg's lock: wait for it instead of failing.
+$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
 # shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+$sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
