@@ -43,6 +43,7 @@ struct psw_config {
     int     http_max_response_bytes;    /* http.max_response_bytes  4096 */
     char   *http_source_interface;      /* http.source_interface  "" */
     char   *http_proxy;                 /* http.proxy  "" */
+    char   *http_no_proxy;              /* http.no_proxy  "" */
     bool    http_allow_private_networks; /* http.allow_private_networks  false */
     char   *http_allowed_networks[PSW_MAX_NETWORKS]; /* http.allowed_networks  [] */
     size_t  http_allowed_networks_n;

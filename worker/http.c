@@ -112,6 +112,23 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+const char *psw_http_proxy_for(const struct psw_config *cfg, const char *url)
+{
+    const char *proxy = cfg->http_proxy ? cfg->http_proxy : "";
+    if (!proxy[0] || !cfg->http_no_proxy || !cfg->http_no_proxy[0])
+        return proxy;
+    CURLU *u = curl_url();
+    char *host = NULL;
+    int direct = 0;
+    /* A URL curl cannot parse fails before any connection either way. */
+    if (u && curl_url_set(u, CURLUPART_URL, url ? url : "", 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        direct = psw_netguard_no_proxy(cfg->http_no_proxy, host);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return direct ? "" : proxy;
+}
+
 /* CURLOPT_OPENSOCKETFUNCTION: a socket only for an address the guard allows. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
@@ -233,7 +250,7 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
     curl_easy_setopt(e, CURLOPT_PRIVATE, a);
     if (cfg->http_source_interface && cfg->http_source_interface[0])
         curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->http_source_interface);
-    if (cfg->http_proxy && cfg->http_proxy[0]) {
+    if (psw_http_proxy_for(cfg, a->job.url)[0]) {
         /* The operator's proxy is the only peer; it must filter (see http.h). */
         curl_easy_setopt(e, CURLOPT_PROXY, cfg->http_proxy);
         a->guard = NULL;
@@ -241,6 +258,9 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
         curl_easy_setopt(e, CURLOPT_PROXY, ""); /* ignore http_proxy in the environment */
         a->guard = guard;
     }
+    /* The configuration decided above; NO_PROXY in the environment would
+     * otherwise send a request meant for the proxy directly, unguarded. */
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
     a->curl_err[0] = '\0';

@@ -12,8 +12,9 @@
  * The SSRF guard (common/netguard.h) is applied where libcurl opens its
  * socket, to the address it is about to connect to: an address the guard
  * refuses gets no socket, and an attempt that got no socket at all ends
- * with last_error "blocked: <reason>". Not with http.proxy set: the only
- * connection is then to the proxy, which must do the filtering.
+ * with last_error "blocked: <reason>". Not for a request that goes through
+ * http.proxy: the only connection is then to the proxy, which must do the
+ * filtering. Requests to hosts http.no_proxy names go directly, guarded.
  *
  * Ownership: psw_attempt_reset() frees what one attempt owns and keeps the
  * easy handle; psw_attempt_destroy() frees the handle too.
@@ -97,6 +98,11 @@ int psw_attempt_finish(struct psw_attempt *a, CURLcode rc, int64_t end_ms, int *
 /* The attempt record (SPEC §7) as compact JSON; caller frees. */
 char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
                          const char *error);
+
+/* The proxy a request to url goes through: http.proxy, or "" (directly)
+ * when http.proxy is empty or http.no_proxy names url's host. The
+ * environment's proxy variables never count (docs/config.md). */
+const char *psw_http_proxy_for(const struct psw_config *cfg, const char *url);
 
 void psw_attempt_reset(struct psw_attempt *a);
 void psw_attempt_destroy(struct psw_attempt *a);

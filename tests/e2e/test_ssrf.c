@@ -48,6 +48,7 @@ static struct cluster C;
 static int C_up;
 static int T_done;
 static int L_fd = -1; /* the plain TCP listener of test_blocked_at_connect */
+static struct rx *R2;  /* a second receiver, on 127.0.0.2 */
 
 static void up(const char *const *overrides)
 {
@@ -57,9 +58,28 @@ static void up(const char *const *overrides)
         fail_msg("the cluster did not start");
 }
 
+/* The proxy variables libcurl reads from the environment: NO_PROXY and
+ * no_proxy set to no_proxy, and every proxy variable to proxy (NULL unsets).
+ * The programs the cluster starts inherit them; down() unsets them all. */
+static void proxy_env(const char *no_proxy, const char *proxy)
+{
+    static const char *const np[] = { "NO_PROXY", "no_proxy" };
+    static const char *const px[] = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                      "ALL_PROXY", "all_proxy" };
+    for (size_t i = 0; i < sizeof(np) / sizeof(np[0]); i++)
+        no_proxy ? setenv(np[i], no_proxy, 1) : unsetenv(np[i]);
+    for (size_t i = 0; i < sizeof(px) / sizeof(px[0]); i++)
+        proxy ? setenv(px[i], proxy, 1) : unsetenv(px[i]);
+}
+
 static int down(void **state)
 {
     (void)state;
+    proxy_env(NULL, NULL);
+    if (R2) {
+        rx_stop(R2);
+        R2 = NULL;
+    }
     if (C_up) {
         cluster_stop(&C, !T_done);
         C_up = 0;
@@ -377,18 +397,28 @@ static void test_allowed_networks(void **state)
 static void test_proxy_not_blocked(void **state)
 {
     (void)state;
-    char ep[PSW_ID_SIZE];
+    char ep[PSW_ID_SIZE], ep_direct[PSW_ID_SIZE];
     const char *const lines[] = {
         "http.allow_private_networks: false",
         "http.proxy: {rx}", /* the receiver plays the proxy, on 127.0.0.1 */
+        "http.no_proxy: .localhost",
         NULL,
     };
 
+    /* The configuration decides, not the environment: NO_PROXY would make
+     * libcurl skip the proxy for every host. */
+    proxy_env("*", NULL);
     up(lines);
     create_ok("acct_p", "http://receiver.example/via-proxy", ep);
+    /* http.no_proxy names localhost: that request goes directly, guarded. */
+    create_ok("acct_q", harness_fmt("http://localhost:%d/direct", rx_port(C.rx)), ep_direct);
     publish("evt_proxy", "acct_p");
-    const char *d = only_delivery(ep);
+    publish("evt_direct", "acct_q");
+    const char *d = only_delivery(ep), *dd = only_delivery(ep_direct);
     wait_state(d, "delivered");
+    wait_state(dd, "failed");
+    starts_with(H(harness_fmt("delivery:%s", dd), "last_error"), "blocked: address ",
+                "last_error of the direct request");
     assert_int_equal(rx_count(C.rx, NULL), 1);
     struct rx_request *r = NULL;
     assert_int_equal(rx_requests(C.rx, NULL, &r), 1);
@@ -403,6 +433,104 @@ static void test_proxy_not_blocked(void **state)
     T_done = 1;
 }
 
+/* Alerts go to the operator's URL, which the guard does not check. Their
+ * connection must not be left for a delivery to the same host and port to
+ * reuse: that delivery would skip the guard (a connection is checked when
+ * it is opened). The alert receiver's answer must not reach the log. */
+static void test_alert_connection_not_reused(void **state)
+{
+    (void)state;
+    char e1[PSW_ID_SIZE], e2[PSW_ID_SIZE];
+    const char *const lines[] = {
+        "http.allow_private_networks: false",
+        "http.allowed_networks: [127.0.0.2/32]",
+        "retry.schedule: 50ms",
+        "endpoint.disable_after_failures: 100",
+        "worker.processes: 1", /* one child: one connection cache */
+        "alerts.webhook_url: http://localhost:{rxport}/ops/alerts",
+        NULL,
+    };
+    static const char marker[] = "internal-service-answer-7f3a";
+
+    R2 = rx_start_at("127.0.0.2");
+    assert_non_null(R2);
+    struct rx_behavior gone = { .always_status = 410 };
+    rx_set(R2, "/gone", &gone);
+    up(lines);
+    int rxport = rx_port(C.rx);
+    /* the cluster's receiver plays an internal service behind localhost */
+    struct rx_behavior internal = { .body = marker };
+    rx_set(C.rx, NULL, &internal);
+
+    char url[128];
+    rx_url(R2, "/gone", url, sizeof(url));
+    create_ok("acct_e1", url, e1);
+    create_ok("acct_e2", harness_fmt("http://localhost:%d/x", rxport), e2);
+
+    /* Before any alert: E2 is refused at connect. */
+    publish("evt_e2_before", "acct_e2");
+    const char *d_before = only_delivery(e2);
+    wait_state(d_before, "failed");
+    starts_with(H(harness_fmt("delivery:%s", d_before), "last_error"), "blocked: address ",
+                "E2's last_error before the alert");
+
+    /* E1 answers 410: disabled, alert POSTed to localhost. */
+    publish("evt_e1", "acct_e1");
+    wait_state(only_delivery(e1), "skipped"); /* its endpoint is disabled */
+    if (rx_wait(C.rx, "/ops/alerts", 1, WAIT_MS) != 0)
+        fail_msg("the alert never reached alerts.webhook_url");
+
+    /* After the alert: E2 must still be refused, not served by a reused
+     * connection. */
+    publish("evt_e2_after", "acct_e2");
+    char **ids = NULL;
+    size_t n = cluster_deliveries(&C, e2, &ids);
+    assert_int_equal(n, 2);
+    char d_after[PSW_ID_SIZE];
+    snprintf(d_after, sizeof(d_after), "%s", strcmp(ids[0], d_before) == 0 ? ids[1] : ids[0]);
+    cluster_ids_free(ids, n);
+    wait_state(d_after, "failed");
+    starts_with(H(harness_fmt("delivery:%s", d_after), "last_error"), "blocked: address ",
+                "E2's last_error after the alert");
+    assert_string_equal(H(harness_fmt("delivery:%s", d_after), "last_status"), "0");
+    assert_int_equal(rx_count(C.rx, "/x"), 0);
+
+    /* The alert receiver's answer stays out of the worker's output. */
+    char *log = read_file(C.work_log[0], NULL);
+    assert_non_null(log);
+    int leaked = strstr(log, marker) != NULL;
+    free(log);
+    if (leaked)
+        fail_msg("the alert receiver's body appears in the worker's log %s", C.work_log[0]);
+    T_done = 1;
+}
+
+/* With http.proxy empty, no proxy comes from the environment: deliveries
+ * and alerts go directly even when http_proxy & co. point at a dead port. */
+static void test_env_proxy_ignored(void **state)
+{
+    (void)state;
+    char ep[PSW_ID_SIZE];
+    const char *const lines[] = {
+        "http.allow_private_networks: false",
+        "http.allowed_networks: [127.0.0.1/32]",
+        "alerts.webhook_url: {rx}/ops/alerts",
+        NULL,
+    };
+
+    proxy_env(NULL, "http://127.0.0.1:9");
+    up(lines);
+    struct rx_behavior gone = { .always_status = 410 };
+    rx_set(C.rx, "/env/gone", &gone);
+    create_ok("acct_env", harness_fmt("http://127.0.0.1:%d/env/gone", rx_port(C.rx)), ep);
+    publish("evt_env", "acct_env");
+    wait_state(only_delivery(ep), "skipped"); /* its endpoint is disabled */
+    assert_int_equal(rx_count(C.rx, "/env/gone"), 1);
+    if (rx_wait(C.rx, "/ops/alerts", 1, WAIT_MS) != 0)
+        fail_msg("the alert did not reach alerts.webhook_url (sent to the environment's proxy?)");
+    T_done = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +538,8 @@ int main(void)
         cmocka_unit_test_teardown(test_literal_refused_at_creation, down),
         cmocka_unit_test_teardown(test_allowed_networks, down),
         cmocka_unit_test_teardown(test_proxy_not_blocked, down),
+        cmocka_unit_test_teardown(test_alert_connection_not_reused, down),
+        cmocka_unit_test_teardown(test_env_proxy_ignored, down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
