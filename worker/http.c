@@ -479,9 +479,23 @@ static void jb_i64(struct jbuf *b, int64_t v)
 
 /* One response header: name (lower-cased), value as the record shows it. */
 struct hdr {
-    char  name[128];
-    char *value; /* at most 2047 bytes, like the joined buffer json-c saw */
+    char     name[128];
+    char    *value;  /* at most HDR_VALUE_MAX bytes, like the joined buffer json-c saw */
+    size_t   len;
+    size_t   cap;
+    uint32_t hash;
 };
+
+#define HDR_VALUE_MAX 2047
+
+/* Name lookups done by split_headers, for tests/unit/test_attempt_record.c:
+ * the work per record must stay linear in the number of header lines. */
+static unsigned long long header_probes;
+
+unsigned long long psw_attempt_header_probes(void)
+{
+    return header_probes;
+}
 
 static void free_headers(struct hdr *h, size_t n)
 {
@@ -490,16 +504,56 @@ static void free_headers(struct hdr *h, size_t n)
     free(h);
 }
 
-/* Splits the raw header block into name/value pairs, a later duplicate
- * appended to the first with ", " (the result cut at 2047 bytes). Returns
- * the array (caller frees with free_headers) and its length in *n, or NULL
- * when out of memory. */
+static uint32_t name_hash(const char *s)
+{
+    uint32_t x = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        x = (x ^ (unsigned char)*s) * 16777619u;
+    return x;
+}
+
+/* Appends ", " and v[0..vl) to h's value, the whole cut at HDR_VALUE_MAX
+ * bytes. The buffer grows to its final size once, so a name repeated many
+ * times costs what its lines hold. -1 when out of memory. */
+static int join_value(struct hdr *h, const char *v, size_t vl)
+{
+    if (h->len >= HDR_VALUE_MAX)
+        return 0; /* already full: the rest would be cut */
+    if (h->cap < HDR_VALUE_MAX + 1) {
+        char *nv = realloc(h->value, HDR_VALUE_MAX + 1);
+        if (!nv)
+            return -1;
+        h->value = nv;
+        h->cap = HDR_VALUE_MAX + 1;
+    }
+    for (size_t i = 0; i < 2 && h->len < HDR_VALUE_MAX; i++)
+        h->value[h->len++] = ", "[i];
+    size_t take = HDR_VALUE_MAX - h->len < vl ? HDR_VALUE_MAX - h->len : vl;
+    memcpy(h->value + h->len, v, take);
+    h->len += take;
+    h->value[h->len] = '\0';
+    return 0;
+}
+
+/* Splits the raw header block into name/value pairs in order of first
+ * appearance, a later duplicate appended to the first with ", " (the result
+ * cut at HDR_VALUE_MAX bytes). Names are found through a hash table sized
+ * for the block, so the work is linear in its length. Returns the array
+ * (caller frees with free_headers) and its length in *n, or NULL when out
+ * of memory. */
 static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
 {
     struct hdr *h = NULL;
-    size_t cap = 0;
+    size_t lines = 1, cap = 0, slots = 16;
+    uint32_t *table = NULL; /* index + 1 into h; 0 = empty */
     const char *p = raw, *end = raw + len;
     *n = 0;
+    for (const char *q = raw; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+        lines++;
+    while (slots < 2 * lines)
+        slots *= 2;
+    if (!(table = calloc(slots, sizeof(*table))))
+        return NULL;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
@@ -511,23 +565,18 @@ static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
                 name[i] = (char)tolower((unsigned char)p[i]);
             name[nl] = '\0';
             copy_header_value(value, sizeof(value), colon + 1, (size_t)(line_end - colon - 1));
-            size_t k;
-            for (k = 0; k < *n && strcmp(h[k].name, name) != 0; k++)
-                ;
-            if (k < *n) {
-                char joined[2048];
-                size_t pl = strlen(h[k].value), vl = strlen(value), jl = pl;
-                memcpy(joined, h[k].value, pl);
-                for (size_t i = 0; i < 2 && jl < sizeof(joined) - 1; i++)
-                    joined[jl++] = ", "[i];
-                size_t take = sizeof(joined) - 1 - jl < vl ? sizeof(joined) - 1 - jl : vl;
-                memcpy(joined + jl, value, take);
-                joined[jl + take] = '\0';
-                char *nv = strdup(joined);
-                if (!nv)
+            uint32_t hv = name_hash(name);
+            size_t slot = hv & (slots - 1);
+            while (table[slot]) {
+                struct hdr *e = &h[table[slot] - 1];
+                header_probes++;
+                if (e->hash == hv && strcmp(e->name, name) == 0)
+                    break;
+                slot = (slot + 1) & (slots - 1);
+            }
+            if (table[slot]) {
+                if (join_value(&h[table[slot] - 1], value, strlen(value)) < 0)
                     goto oom;
-                free(h[k].value);
-                h[k].value = nv;
             } else {
                 if (*n == cap) {
                     size_t ncap = cap ? cap * 2 : 16;
@@ -537,18 +586,25 @@ static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
                     h = nh;
                     cap = ncap;
                 }
-                memcpy(h[*n].name, name, sizeof(name));
-                if (!(h[*n].value = strdup(value)))
+                struct hdr *e = &h[*n];
+                memcpy(e->name, name, sizeof(name));
+                e->hash = hv;
+                e->len = strlen(value);
+                e->cap = e->len + 1;
+                if (!(e->value = strdup(value)))
                     goto oom;
                 (*n)++;
+                table[slot] = (uint32_t)*n;
             }
         }
         p = line_end + 1;
     }
+    free(table);
     if (!h && !(h = malloc(sizeof(*h)))) /* an empty list is not "out of memory" */
         return NULL;
     return h;
 oom:
+    free(table);
     free_headers(h, *n);
     *n = 0;
     return NULL;

@@ -104,6 +104,10 @@ char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t la
  * environment's proxy variables never count (docs/config.md). */
 const char *psw_http_proxy_for(const struct psw_config *cfg, const char *url);
 
+/* Header-name lookups psw_attempt_record has done in this process so far
+ * (a work counter for tests: building a record is linear in its headers). */
+unsigned long long psw_attempt_header_probes(void);
+
 void psw_attempt_reset(struct psw_attempt *a);
 void psw_attempt_destroy(struct psw_attempt *a);
 void psw_delivery_job_free(struct psw_delivery_job *job);
