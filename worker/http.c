@@ -14,6 +14,7 @@
 #include "worker/http.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +265,7 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
     a->curl_err[0] = '\0';
+    a->record_max = (size_t)cfg->http_max_record_bytes;
     a->started_mono = psw_mono_ms();
     return 0;
 }
@@ -430,23 +432,35 @@ static const unsigned char json_esc[256] = {
     ['"'] = '"', ['\\'] = '\\',
 };
 
-/* A JSON string of s[0..n), escaped as json-c escapes. */
-static void jb_str(struct jbuf *b, const char *s, size_t n)
+/* A JSON string of s[0..n), escaped as json-c escapes, its contents (the
+ * quotes aside) cut to at most max bytes of output, never inside an escape.
+ * Returns how many bytes of s it holds. */
+static size_t jb_str_max(struct jbuf *b, const char *s, size_t n, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t start = 0;
+    size_t start = 0, out = 0, i;
     jb_put(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i], e = json_esc[c];
+        size_t w = !e ? 1 : e == 'u' ? 6 : 2;
+        if (out + w > max)
+            break;
+        out += w;
         if (!e)
             continue;
         char u[6] = { '\\', (char)e, '0', '0', hex[c >> 4], hex[c & 15] };
         jb_put(b, s + start, i - start);
-        jb_put(b, u, e == 'u' ? 6 : 2);
+        jb_put(b, u, w);
         start = i + 1;
     }
-    jb_put(b, s + start, n - start);
+    jb_put(b, s + start, i - start);
     jb_put(b, "\"", 1);
+    return i;
+}
+
+static void jb_str(struct jbuf *b, const char *s, size_t n)
+{
+    jb_str_max(b, s, n, SIZE_MAX);
 }
 
 static void jb_cstr(struct jbuf *b, const char *s)
@@ -610,8 +624,11 @@ oom:
     return NULL;
 }
 
-char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
-                         const char *error)
+/* The record with at most hdr_max bytes of response header members and
+ * body_max bytes of (escaped) body; the rest as it is. NULL when out of
+ * memory. */
+static char *build_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
+                          const char *error, size_t hdr_max, size_t body_max)
 {
     /* room for the usual record without growing */
     struct jbuf b = { NULL, 0, 1024 + 2 * (a->headers_len + a->body_len), 0 };
@@ -644,20 +661,31 @@ char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t la
     }
     jb_lit(&b, "}}");
     if (a->status > 0) {
-        size_t nh = 0;
+        size_t nh = 0, hdr_start, kept = 0;
+        int hdr_cut = 0;
         struct hdr *h = split_headers(a->headers ? a->headers : "", a->headers_len, &nh);
         jb_lit(&b, ",\"response\":{\"status\":");
         jb_i64(&b, (int)a->status);
         jb_lit(&b, ",\"headers\":{");
+        hdr_start = b.len;
         for (size_t i = 0; i < nh; i++) {
+            size_t before = b.len;
             jb_key(&b, i == 0, h[i].name);
             jb_cstr(&b, h[i].value);
+            if (!b.oom && b.len - hdr_start > hdr_max) {
+                b.len = before; /* this one and the rest do not fit */
+                b.p[b.len] = '\0';
+                hdr_cut = 1;
+                break;
+            }
         }
         jb_lit(&b, "},\"body\":");
-        jb_str(&b, a->body ? a->body : "", a->body ? a->body_len : 0);
+        size_t body_len = a->body ? a->body_len : 0;
+        kept = jb_str_max(&b, a->body ? a->body : "", body_len, body_max);
         jb_lit(&b, ",\"body_bytes\":");
         jb_i64(&b, (int64_t)a->body_total);
-        jb_lit(&b, a->body_total > a->body_len ? ",\"body_truncated\":true}" : ",\"body_truncated\":false}");
+        jb_lit(&b, a->body_total > kept ? ",\"body_truncated\":true" : ",\"body_truncated\":false");
+        jb_lit(&b, hdr_cut ? ",\"headers_truncated\":true}" : "}");
         if (!h)
             b.oom = 1;
         free_headers(h, nh);
@@ -679,6 +707,31 @@ char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t la
         return NULL;
     }
     return b.p;
+}
+
+char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
+                         const char *error)
+{
+    char *rec = build_record(a, end_ms, latency_ms, error, SIZE_MAX, SIZE_MAX);
+    size_t len = rec ? strlen(rec) : 0;
+    if (!rec || a->record_max == 0 || len <= a->record_max || a->status <= 0)
+        return rec;
+    /* Too big once escaped (a byte can take six): cut what the receiver
+     * sent. What the worker writes itself (URL, request headers, error) is
+     * kept whole. Of the room left, the response headers get up to half
+     * (whole members, in order) and the body the rest. */
+    free(rec);
+    char *part = build_record(a, end_ms, latency_ms, error, 0, 0);
+    if (!part)
+        return NULL;
+    size_t fixed = strlen(part); /* with the "cut" markers, as long as they get */
+    free(part);
+    size_t room = a->record_max > fixed ? a->record_max - fixed : 0;
+    if (!(part = build_record(a, end_ms, latency_ms, error, room / 2, 0)))
+        return NULL;
+    size_t used = strlen(part) > fixed ? strlen(part) - fixed : 0;
+    free(part);
+    return build_record(a, end_ms, latency_ms, error, room / 2, room - used);
 }
 
 void psw_attempt_reset(struct psw_attempt *a)

@@ -71,6 +71,7 @@ struct psw_attempt {
     char    retry_after[64];
     char    location[256];
     char    curl_err[CURL_ERROR_SIZE];
+    size_t  record_max;      /* http.max_record_bytes; 0 = no bound */
 
     /* SSRF guard (borrowed, NULL = none) and what it did this attempt */
     const struct psw_netguard *guard;
@@ -95,7 +96,11 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
 int psw_attempt_finish(struct psw_attempt *a, CURLcode rc, int64_t end_ms, int *ok,
                        int64_t *retry_after_ms, char *err, size_t errlen);
 
-/* The attempt record (SPEC §7) as compact JSON; caller frees. */
+/* The attempt record (docs/redis.md) as compact JSON; caller frees.
+ * At most a->record_max bytes when that is not 0: the response headers
+ * (whole members, dropped from the last, "headers_truncated":true) and the
+ * body ("body_truncated":true) are cut to fit; the parts the worker writes
+ * itself are not, so a record whose URL alone is longer still exceeds it. */
 char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
                          const char *error);
 
