@@ -31,6 +31,7 @@
 #include "common/reply.h"
 #include "common/secrets.h"
 #include "common/sign.h"
+#include "common/termsafe.h"
 #include "common/timeutil.h"
 #include "common/validate.h"
 
@@ -172,31 +173,8 @@ static int check_domain(const char *domain, char *out, char *err, size_t errlen)
     return PSW_OK;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-            return 0;
-        if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f))
-            return 0; /* overlong, surrogate */
-        return 3;
-    }
-    if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-            return 0;
-        if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-            return 0; /* overlong, above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
-/* Free text (description, disable reason): UTF-8, no control characters. */
+/* Free text (description, disable reason): UTF-8, no control characters
+ * (C0, DEL, C1). */
 static int check_text(const char *what, const char *d, char *err, size_t errlen)
 {
     size_t n = strlen(d);
@@ -212,12 +190,18 @@ static int check_text(const char *what, const char *d, char *err, size_t errlen)
                      i + 1);
             return PSW_EINVAL;
         }
-        size_t k = utf8_seq(p);
-        if (k == 0) {
+        int k = psw_utf8_len(p, n - i);
+        if (k <= 0) {
             snprintf(err, errlen, "%s: not valid UTF-8 at byte %zu", what, i + 1);
             return PSW_EINVAL;
         }
-        i += k;
+        /* U+0080-U+009F act on terminals as ESC sequences do */
+        if (psw_utf8_is_c1(p, k)) {
+            snprintf(err, errlen, "%s: control character U+%04X at byte %zu is not allowed",
+                     what, (unsigned)p[1], i + 1);
+            return PSW_EINVAL;
+        }
+        i += (size_t)k;
     }
     return PSW_OK;
 }
