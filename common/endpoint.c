@@ -338,19 +338,33 @@ void psw_endpoint_list_free(struct psw_endpoint *eps, size_t n)
 
 /* psw_url_check, then the SSRF guard on a literal host (names are checked
  * by the worker when it connects): refused with the guard's reason. */
-static int check_url(struct psw_ctx *ctx, const char *url, char *err, size_t errlen)
+/* Checks url for storing. An internationalized host is converted to its
+ * ASCII form first and the checks run on that, the SSRF check included:
+ * *ascii gets the URL to store instead of url (caller frees), or NULL when
+ * url is stored as given. */
+static int check_url(struct psw_ctx *ctx, const char *url, char **ascii, char *err,
+                     size_t errlen)
 {
     struct psw_netguard g;
     char why[PSW_NETGUARD_WHY_SIZE];
 
-    if (psw_url_check(url, (size_t)ctx->cfg->limits_max_url_length, err, errlen) < 0)
+    *ascii = NULL;
+    if (psw_url_idn_to_ascii(url, ascii, err, errlen) < 0)
         return PSW_EINVAL;
+    if (*ascii)
+        url = *ascii;
+    if (psw_url_check(url, (size_t)ctx->cfg->limits_max_url_length, err, errlen) < 0)
+        goto invalid;
     if (psw_netguard_init(&g, ctx->cfg, why, sizeof(why)) < 0 ||
         psw_netguard_check_url(&g, url, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "url: %s", why);
-        return PSW_EINVAL;
+        goto invalid;
     }
     return PSW_OK;
+invalid:
+    free(*ascii);
+    *ascii = NULL;
+    return PSW_EINVAL;
 }
 
 int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spec,
@@ -358,7 +372,7 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
 {
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE], generated[PSW_SECRET_SIZE];
     char id[PSW_ID_SIZE], limit[24];
-    char *sealed = NULL;
+    char *sealed = NULL, *ascii_url = NULL;
     redisReply *rep = NULL;
     const char *word;
     int rc;
@@ -371,8 +385,6 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
     }
     if ((rc = check_account(spec->account_id, err, errlen)) != PSW_OK)
         return rc;
-    if ((rc = check_url(ctx, spec->url, err, errlen)) != PSW_OK)
-        return rc;
     if ((rc = check_domain(spec->domain ? spec->domain : "", domain, err, errlen)) != PSW_OK)
         return rc;
     if (psw_events_normalize(spec->events ? spec->events : "*", events, sizeof(events), err,
@@ -382,10 +394,13 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
         return PSW_EINVAL;
     if (spec->description && (rc = check_text("description", spec->description, err, errlen)) != PSW_OK)
         return rc;
+    if ((rc = check_url(ctx, spec->url, &ascii_url, err, errlen)) != PSW_OK)
+        return rc;
 
     if (!spec->secret && psw_secret_generate(generated) < 0) {
         snprintf(err, errlen, "could not generate a secret (random generator failed)");
-        return PSW_EFAIL;
+        rc = PSW_EFAIL;
+        goto cleanup;
     }
     if (psw_id_new("ep_", id) < 0) {
         snprintf(err, errlen, "could not generate an endpoint id (random generator failed)");
@@ -396,7 +411,8 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
     if (rc != PSW_OK)
         goto cleanup;
     snprintf(limit, sizeof(limit), "%d", ctx->cfg->limits_max_endpoints_per_account);
-    const char *argv[] = { ctx->cfg->redis_prefix, id, spec->account_id, domain, spec->url,
+    const char *argv[] = { ctx->cfg->redis_prefix, id, spec->account_id, domain,
+                           ascii_url ? ascii_url : spec->url,
                            events, sealed, spec->description ? spec->description : "", limit };
     rc = run(ctx, PSW_SCRIPT_ENDPOINT_CREATE, 9, argv, &rep, &word, err, errlen);
     if (rc != PSW_OK)
@@ -418,6 +434,7 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
 cleanup:
     explicit_bzero(generated, sizeof(generated));
     wipe_free(sealed);
+    free(ascii_url);
     freeReplyObject(rep);
     return rc;
 }
@@ -512,6 +529,7 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
 {
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE];
     const char *argv[3 + 8];
+    char *ascii_url = NULL;
     redisReply *rep = NULL;
     const char *word;
     int argc = 3, rc;
@@ -539,12 +557,6 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     argv[0] = ctx->cfg->redis_prefix;
     argv[1] = id;
     argv[2] = spec->account_id ? spec->account_id : "";
-    if (spec->url) {
-        if ((rc = check_url(ctx, spec->url, err, errlen)) != PSW_OK)
-            return rc;
-        argv[argc++] = "url";
-        argv[argc++] = spec->url;
-    }
     if (spec->domain) {
         if ((rc = check_domain(spec->domain, domain, err, errlen)) != PSW_OK)
             return rc;
@@ -563,8 +575,15 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
         argv[argc++] = "description";
         argv[argc++] = spec->description;
     }
+    if (spec->url) { /* last: the only check that allocates */
+        if ((rc = check_url(ctx, spec->url, &ascii_url, err, errlen)) != PSW_OK)
+            return rc;
+        argv[argc++] = "url";
+        argv[argc++] = ascii_url ? ascii_url : spec->url;
+    }
 
     rc = run(ctx, PSW_SCRIPT_ENDPOINT_UPDATE, argc, argv, &rep, &word, err, errlen);
+    free(ascii_url);
     if (rc != PSW_OK)
         return rc;
     if (strcmp(word, "ok") == 0) {

@@ -320,6 +320,20 @@ static void test_literal_refused_at_creation(void **state)
                                      "local) (fc00::/7)" HINT },
         { "http://0.0.0.0:PORT/", "url: address 0.0.0.0 is unspecified (\"this network\") "
                                 "(0.0.0.0/8)" HINT },
+        /* full-width digits and dots: an IDN host whose ASCII form is the
+         * address (the form libcurl would connect to) */
+        { "http://\xef\xbc\x91\xef\xbc\x96\xef\xbc\x99\xef\xbc\x8e\xef\xbc\x92\xef\xbc\x95"
+          "\xef\xbc\x94\xef\xbc\x8e\xef\xbc\x91\xef\xbc\x96\xef\xbc\x99\xef\xbc\x8e"
+          "\xef\xbc\x92\xef\xbc\x95\xef\xbc\x94/latest/",
+          "url: address 169.254.169.254 is link-local (where cloud metadata services answer) "
+          "(169.254.0.0/16)" HINT },
+        { "http://\xef\xbc\x91\xef\xbc\x92\xef\xbc\x97\xe3\x80\x82\xef\xbc\x90\xe3\x80\x82"
+          "\xef\xbc\x90\xe3\x80\x82\xef\xbc\x91:PORT/",
+          "url: address 127.0.0.1 is loopback (127.0.0.0/8)" HINT },
+        /* not a valid IDN: refused with the reason, not stored undeliverable */
+        { "http://\xe2\x98\x83\xe2\x80\x8d.example/",
+          "url: host \"\xe2\x98\x83\xe2\x80\x8d.example\" is not a valid internationalized "
+          "domain name (string contains a disallowed character); use its ASCII (xn--) form" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *url = with_port(cases[i].url, port);
@@ -375,6 +389,16 @@ static void test_allowed_networks(void **state)
     int port = rx_port(C.rx);
     create_ok("acct_lit", harness_fmt("http://127.0.0.1:%d/open/lit", port), ep_lit);
     create_ok("acct_name", harness_fmt("http://localhost:%d/open/name", port), ep_name);
+    /* An IDN host is stored, checked and connected to in its ASCII form:
+     * "ＬＯＣＡＬＨＯＳＴ" (full width) is localhost. */
+    char ep_idn[PSW_ID_SIZE];
+    create_ok("acct_idn",
+              harness_fmt("http://\xef\xbc\xac\xef\xbc\xaf\xef\xbc\xa3\xef\xbc\xa1\xef\xbc\xac"
+                          "\xef\xbd\x88\xef\xbd\x8f\xef\xbd\x93\xef\xbd\x94:%d/open/idn",
+                          port),
+              ep_idn);
+    assert_string_equal(H(harness_fmt("endpoint:%s", ep_idn), "url"),
+                        harness_fmt("http://localhost:%d/open/idn", port));
     /* Only that one address: its neighbours and ::1 stay refused. */
     assert_int_equal(create("acct_x", harness_fmt("http://127.0.0.2:%d/", port), NULL, err, sizeof(err)),
                      PSW_EINVAL);
@@ -384,6 +408,9 @@ static void test_allowed_networks(void **state)
 
     publish("evt_open_lit", "acct_lit");
     publish("evt_open_name", "acct_name");
+    publish("evt_open_idn", "acct_idn");
+    wait_state(only_delivery(ep_idn), "delivered");
+    assert_int_equal(rx_count(C.rx, "/open/idn"), 1);
     const char *d1 = only_delivery(ep_lit), *d2 = only_delivery(ep_name);
     wait_state(d1, "delivered");
     wait_state(d2, "delivered");
