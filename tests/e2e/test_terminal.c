@@ -10,6 +10,8 @@
  *   - `psw delivery show` and `psw deliveries` (human output),
  *   - the worker's text log;
  * and `--json` stays valid JSON. Endpoint descriptions refuse C1 controls.
+ * Also: an answer of control bytes only (15 KiB of headers, 4 KiB of body)
+ * is stored within http.max_record_bytes, escapes included.
  */
 #include <errno.h>
 #include <poll.h>
@@ -34,6 +36,7 @@
 #include "common/ctx.h"
 #include "common/endpoint.h"
 #include "common/publish.h"
+#include "worker/http.h"
 #include "tests/harness/cluster.h"
 
 #define WAIT_MS 10000
@@ -47,6 +50,10 @@ static const char ANSWER[] =
     "Content-Length: 0\r\n"
     "Connection: close\r\n"
     "\r\n";
+
+/* What the server answers in the running test (ANSWER unless set). */
+static const char *A_data = ANSWER;
+static size_t A_len = sizeof(ANSWER) - 1;
 
 static struct cluster C;
 static int C_up, T_done;
@@ -80,8 +87,12 @@ static void serve(int fd)
         if (len + 1 >= sizeof(buf))
             break;
     }
-    if (write(fd, ANSWER, sizeof(ANSWER) - 1) < 0)
-        return;
+    for (size_t off = 0; off < A_len;) {
+        ssize_t n = write(fd, A_data + off, A_len - off);
+        if (n <= 0)
+            return;
+        off += (size_t)n;
+    }
 }
 
 static void *accept_loop(void *arg)
@@ -162,6 +173,37 @@ static char *psw(int want_rc, const char *a1, const char *a2, const char *a3, co
     return out;
 }
 
+/* An endpoint of account on the raw server and one published event:
+ * writes the endpoint and delivery ids. */
+static void make_delivery(int port, const char *account, const char *evt, char ep_id[PSW_ID_SIZE],
+                          char dlv[PSW_ID_SIZE])
+{
+    char url[128], err[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", port);
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    spec.account_id = account;
+    spec.url = url;
+    if (psw_endpoint_create(&C.ctx, &spec, &ep, err, sizeof(err)) != PSW_OK)
+        fail_msg("creating the endpoint: %s", err);
+    snprintf(ep_id, PSW_ID_SIZE, "%s", ep.id);
+    psw_endpoint_free(&ep);
+
+    struct psw_publish_result res;
+    const char *json = harness_fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
+                                   "\"domain\":\"t.example\",\"data\":{\"message_id\":\"<t@x>\","
+                                   "\"to\":\"bob@example.org\"}}",
+                                   evt, account);
+    if (psw_publish(&C.ctx, json, strlen(json), &res) != PSW_OK)
+        fail_msg("psw_publish: %s", res.err);
+    char **ids = NULL;
+    size_t n = cluster_deliveries(&C, ep_id, &ids);
+    assert_int_equal(n, 1);
+    snprintf(dlv, PSW_ID_SIZE, "%s", ids[0]);
+    cluster_ids_free(ids, n);
+}
+
 static void test_receiver_bytes_escaped(void **state)
 {
     (void)state;
@@ -176,32 +218,8 @@ static void test_receiver_bytes_escaped(void **state)
     if (cluster_start(&C, lines, 1, 1) < 0)
         fail_msg("the cluster did not start");
 
-    char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", port);
-    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
-    struct psw_endpoint ep;
-    char err[512];
-    memset(&ep, 0, sizeof(ep));
-    spec.account_id = "acct_term";
-    spec.url = url;
-    if (psw_endpoint_create(&C.ctx, &spec, &ep, err, sizeof(err)) != PSW_OK)
-        fail_msg("creating the endpoint: %s", err);
-    char ep_id[PSW_ID_SIZE];
-    snprintf(ep_id, sizeof(ep_id), "%s", ep.id);
-    psw_endpoint_free(&ep);
-
-    struct psw_publish_result res;
-    const char *json = "{\"id\":\"evt_term\",\"type\":\"email.sent\",\"account_id\":\"acct_term\","
-                       "\"domain\":\"t.example\",\"data\":{\"message_id\":\"<t@x>\","
-                       "\"to\":\"bob@example.org\"}}";
-    if (psw_publish(&C.ctx, json, strlen(json), &res) != PSW_OK)
-        fail_msg("psw_publish: %s", res.err);
-    char **ids = NULL;
-    size_t n = cluster_deliveries(&C, ep_id, &ids);
-    assert_int_equal(n, 1);
-    char dlv[PSW_ID_SIZE];
-    snprintf(dlv, sizeof(dlv), "%s", ids[0]);
-    cluster_ids_free(ids, n);
+    char ep_id[PSW_ID_SIZE], dlv[PSW_ID_SIZE];
+    make_delivery(port, "acct_term", "evt_term", ep_id, dlv);
     if (cluster_wait_field(&C, harness_fmt("delivery:%s", dlv), "state", "failed", WAIT_MS) != 0)
         fail_msg("delivery %s never failed", dlv);
 
@@ -246,7 +264,12 @@ static void test_receiver_bytes_escaped(void **state)
     free(log);
 
     /* Descriptions refuse C1 controls (C0 and DEL were refused already). */
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep;
+    char err[512];
     memset(&ep, 0, sizeof(ep));
+    spec.account_id = "acct_term";
+    spec.url = "http://127.0.0.1:1/desc";
     spec.description = "bad \xc2\x9b" "2J";
     assert_int_equal(psw_endpoint_create(&C.ctx, &spec, &ep, err, sizeof(err)), PSW_EINVAL);
     assert_string_equal(err, "description: control character U+009B at byte 5 is not allowed");
@@ -257,10 +280,62 @@ static void test_receiver_bytes_escaped(void **state)
     T_done = 1;
 }
 
+/* The worker bounds what it stores: http.max_record_bytes counts the JSON
+ * escapes (a control byte takes six bytes). */
+static void test_record_bound_applied(void **state)
+{
+    (void)state;
+    static char big[PSW_HTTP_MAX_HEADER_BYTES + 8192];
+    size_t len = (size_t)snprintf(big, sizeof(big), "HTTP/1.1 500 Oops\r\n");
+    for (int k = 0; len + 1100 < 15 * 1024; k++) {
+        len += (size_t)snprintf(big + len, sizeof(big) - len, "X-Ctl-%d: ", k);
+        memset(big + len, 0x01, 1000);
+        len += 1000;
+        memcpy(big + len, "\r\n", 2);
+        len += 2;
+    }
+    len += (size_t)snprintf(big + len, sizeof(big) - len,
+                            "Content-Length: 4096\r\nConnection: close\r\n\r\n");
+    memset(big + len, 0x01, 4096);
+    len += 4096;
+    A_data = big;
+    A_len = len;
+    const char *const lines[] = {
+        "retry.schedule: 50ms",
+        "worker.processes: 1",
+        "http.max_response_bytes: 4096",
+        "http.max_record_bytes: 8192",
+        NULL,
+    };
+    int port = listener_start();
+    C_up = 1;
+    if (cluster_start(&C, lines, 1, 1) < 0)
+        fail_msg("the cluster did not start");
+    char ep_id[PSW_ID_SIZE], dlv[PSW_ID_SIZE];
+    make_delivery(port, "acct_big", "evt_big", ep_id, dlv);
+    if (cluster_wait_field(&C, harness_fmt("delivery:%s", dlv), "state", "failed", WAIT_MS) != 0)
+        fail_msg("delivery %s never failed", dlv);
+    redisReply *r = cluster_cmd(&C, "LRANGE %sdelivery:%s:attempts 0 -1", C.cfg.redis_prefix, dlv);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *rec = r->element[i]->str;
+        if (r->element[i]->len > 8192 || !strstr(rec, "\"headers_truncated\":true") ||
+            !strstr(rec, "\"body_truncated\":true") || !strstr(rec, "\\u0001"))
+            fail_msg("attempt record %zu (%zu bytes, bound 8192): %.300s", i,
+                     (size_t)r->element[i]->len, rec);
+    }
+    freeReplyObject(r);
+    A_data = ANSWER;
+    A_len = sizeof(ANSWER) - 1;
+    T_done = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_receiver_bytes_escaped, down),
+        cmocka_unit_test_teardown(test_record_bound_applied, down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
