@@ -61,11 +61,18 @@ end
 local function one(did, n_s, ok, status, err, latency, record, ended, next_at, reason, gone)
   local n = tonumber(n_s)
   local dkey = K.delivery(did)
-  local owned = redis.call('LREM', ik, '-1', did) > 0
   local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state', 'worker')
   local ep = d[1]
-  if not ep then return 'gone', '', '' end
+  if not ep then
+    redis.call('LREM', ik, '-1', did) -- a stale entry of an expired delivery
+    return 'gone', '', ''
+  end
+  -- The duplicate check comes before the id leaves the in-flight list: a
+  -- completion resent after this worker claimed the delivery again must not
+  -- take the new claim's entry with it (the delivery would be left in_flight
+  -- in no list, which nothing recovers).
   if tonumber(d[2] or '0') >= n then return 'duplicate', '', '' end
+  local owned = redis.call('LREM', ik, '-1', did) > 0
   local state = d[3]
   local e = endpoint(ep)
   if owned then e.freed[#e.freed + 1] = did end
