@@ -36,8 +36,8 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
-#include <openssl/rand.h>
 
+#include "common/check.h"
 #include "common/ctx.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -240,8 +240,9 @@ static void start_delivery(struct child *c, const redisReply *rep, size_t at, in
     struct psw_delivery_job job;
     char err[256];
 
-    if (!s) { /* cannot happen: claims never ask for more than the free slots */
-        log_error("no free slot for a claimed delivery; it will be recovered");
+    if (!s) { /* claims never ask for more than the free slots */
+        PSW_BUG("no free slot for a claimed delivery; it stays in the in-flight list");
+        c->reconcile = 1;
         return;
     }
     memset(&job, 0, sizeof(job));
@@ -692,28 +693,25 @@ static void drive_curl(struct child *c)
 
 /* ---- setup and the loop ------------------------------------------------ */
 
-static void make_worker_id(struct child *c)
+void psw_worker_id(char *out, size_t n, long pid, const unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
-    char raw[64] = "host";
-    unsigned char rnd[3];
+    char raw[64] = "host", host[64];
     gethostname(raw, sizeof(raw) - 1);
     size_t j = 0;
-    for (size_t i = 0; raw[i] && j < sizeof(c->host) - 1; i++) {
+    for (size_t i = 0; raw[i] && j < sizeof(host) - 1; i++) {
         char ch = raw[i];
         int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
                  ch == '-' || ch == '.';
-        c->host[j++] = ok ? ch : '_';
+        host[j++] = ok ? ch : '_';
     }
-    c->host[j] = '\0';
-    /* pid alone repeats across hosts and restarts; the random suffix keeps
-     * an old child's in-flight list from being mistaken for a new one's. */
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        memset(rnd, 0, sizeof(rnd));
-    snprintf(c->wid, sizeof(c->wid), "%s:%ld:%02x%02x%02x", c->host, (long)getpid(), rnd[0],
-             rnd[1], rnd[2]);
+    host[j] = '\0';
+    /* pid alone repeats across hosts and restarts; the random tag keeps an
+     * old child's in-flight list from being mistaken for a new one's. */
+    snprintf(out, n, "%s:%ld:%02x%02x%02x", host, pid, tag[0], tag[1], tag[2]);
 }
 
-static int child_init(struct child *c, const struct psw_config *cfg, volatile sig_atomic_t *stop)
+static int child_init(struct child *c, const struct psw_config *cfg, volatile sig_atomic_t *stop,
+                      const unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
     struct psw_redis_options opt = PSW_REDIS_OPTIONS_INIT;
     char err[512];
@@ -742,7 +740,8 @@ static int child_init(struct child *c, const struct psw_config *cfg, volatile si
              (long long)(park % 1000));
     snprintf(c->disable_after, sizeof(c->disable_after), "%d",
              cfg->endpoint_disable_after_failures);
-    make_worker_id(c);
+    psw_worker_id(c->wid, sizeof(c->wid), (long)getpid(), tag);
+    snprintf(c->host, sizeof(c->host), "%.*s", (int)strcspn(c->wid, ":"), c->wid);
     if (psw_secrets_load(cfg, &c->keys, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return PSW_EXIT_CONFIG;
@@ -828,10 +827,11 @@ static void release_all(struct child *c)
     freeReplyObject(rep);
 }
 
-int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
+int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop,
+                  const unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
     struct child c;
-    int rc = child_init(&c, cfg, stop);
+    int rc = child_init(&c, cfg, stop, tag);
     int stopping = 0;
     int64_t deadline = 0;
 
