@@ -41,7 +41,7 @@ struct psw_delivery_query {
     const char *cursor;       /* where an earlier page stopped (psw_delivery_page), NULL = top */
 };
 
-#define PSW_DELIVERY_CURSOR_SIZE 48
+#define PSW_DELIVERY_CURSOR_SIZE 64
 
 /* Newest first. *out is an array of *n deliveries (psw_delivery_list_free).
  * PSW_EINVAL for a bad state name or since > until, PSW_ENOTFOUND for an
