@@ -625,6 +625,37 @@ static long long redis_now(struct psw_ctx *ctx)
     return ms;
 }
 
+/* A dry run: how many deliveries a range replay would pick, read page by
+ * page through the same listing as psw_delivery_page. st is ",s1,s2,". */
+static int count_range(struct psw_ctx *ctx, const char *endpoint_id, long long since,
+                       long long until, const char *st, size_t *matched, char *err,
+                       size_t errlen)
+{
+    char states[128], cursor[PSW_DELIVERY_CURSOR_SIZE] = "";
+    size_t o = 0;
+    /* ",failed,skipped," back to "failed,skipped" */
+    for (const char *p = st; *p && o + 1 < sizeof(states); p++)
+        if (!(*p == ',' && (o == 0 || p[1] == '\0')))
+            states[o++] = *p;
+    states[o] = '\0';
+    for (;;) {
+        struct psw_delivery_query q = { endpoint_id, states, since, until, LIST_MAX, NULL,
+                                        cursor[0] ? cursor : NULL };
+        struct psw_delivery *list = NULL;
+        size_t n = 0;
+        char next[PSW_DELIVERY_CURSOR_SIZE];
+        int rc = psw_delivery_page(ctx, &q, &list, &n, next, err, errlen);
+        if (rc != PSW_OK)
+            return rc;
+        psw_delivery_list_free(list, n);
+        if (matched)
+            *matched += n;
+        if (!next[0] || n == 0)
+            return 0;
+        snprintf(cursor, sizeof(cursor), "%s", next);
+    }
+}
+
 int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long since,
                      long long until, const char *states, const struct psw_replay_options *opt,
                      size_t *matched, char *err, size_t errlen)
@@ -641,6 +672,8 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
         return rc;
     if ((rc = check_range(since, until, err, errlen)) != PSW_OK)
         return rc;
+    if (opt && opt->dry_run)
+        return count_range(ctx, endpoint_id, since, until, st, matched, err, errlen);
     if (until == 0) {
         /* a fixed end, so the walk finishes while new deliveries arrive */
         if ((until = redis_now(ctx)) < 0)

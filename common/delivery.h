@@ -81,6 +81,7 @@ struct psw_replay_result {
 
 struct psw_replay_options {
     int enable; /* enable a disabled endpoint first instead of refusing */
+    int dry_run; /* psw_replay_range: only count what matches; queue nothing */
 };
 
 /* Replays the given deliveries; res has n entries. Returns the number
