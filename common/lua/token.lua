@@ -19,7 +19,7 @@ if op == 'create' then
              'created_at', now, 'expires_at', ARGV[7], 'last_used_at', '0')
   redis.call('SET', K.token_hash(h), id)
   redis.call('SADD', K.tokens, id)
-  return now
+  return tonumber(now)
 elseif op == 'revoke' then
   local id = ARGV[3]
   local t = redis.call('HGETALL', K.token(id))
@@ -34,7 +34,7 @@ elseif op == 'link' then
   local exp = int(now_ms() + tonumber(ARGV[5]))
   redis.call('HSET', K.login_link(ARGV[3]), 'account_id', ARGV[4], 'expires_at', exp)
   redis.call('PEXPIRE', K.login_link(ARGV[3]), ARGV[5])
-  return exp
+  return tonumber(exp)
 elseif op == 'take' then
   local l = redis.call('HGETALL', K.login_link(ARGV[3]))
   redis.call('DEL', K.login_link(ARGV[3]))
@@ -44,7 +44,7 @@ elseif op == 'session' then
   redis.call('HSET', K.session(ARGV[3]), 'account_id', ARGV[4], 'actor', ARGV[5],
              'token_id', ARGV[6], 'csrf', ARGV[7], 'expires_at', exp)
   redis.call('PEXPIRE', K.session(ARGV[3]), ARGV[8])
-  return exp
+  return tonumber(exp)
 elseif op == 'end' then
   return redis.call('DEL', K.session(ARGV[3]))
 end
