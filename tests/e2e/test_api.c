@@ -127,8 +127,11 @@ static struct api_reply *req(int want, const char *method, const char *path, con
     if (r->status != want)
         fail_msg("%s %s: want %d, got %d: %s", method, path, want, r->status,
                  r->body ? r->body : "");
+    /* the kept copies own body and JSON until teardown */
     if (r->json)
-        harness_keep_json(json_object_get(r->json));
+        harness_keep_json(r->json);
+    if (r->body)
+        harness_keep(r->body);
     return r;
 }
 
@@ -152,7 +155,6 @@ static void check_problem(struct api_reply *r, const char *field)
 static void test_routes_and_isolation(void **state)
 {
     (void)state;
-    snprintf(record, sizeof(record), "%s/record.jsonl", C.dir[0] ? C.dir : "/tmp");
     start(NULL);
     snprintf(record, sizeof(record), "%s/record.jsonl", C.dir);
     setenv("PSW_API_RECORD", record, 1);
@@ -320,7 +322,8 @@ static void test_routes_and_isolation(void **state)
     assert_int_equal(s->status, 200);
     assert_non_null(strstr(s->set_cookie, "HttpOnly"));
     assert_non_null(strstr(s->set_cookie, "SameSite=Strict"));
-    harness_keep_json(json_object_get(s->json));
+    harness_keep_json(s->json);
+    harness_keep(s->body);
     char cookie[256], csrf[128];
     snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(s->set_cookie, ";"), s->set_cookie);
     snprintf(csrf, sizeof(csrf), "%s", api_json_str(s, "csrf_token"));

@@ -132,7 +132,7 @@ int api_send(const char *base, const struct api_req *rq, struct api_reply *out)
     long status = 0;
     if (cc == CURLE_OK)
         curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
-    else
+    else if (cc != CURLE_COULDNT_CONNECT) /* waiting for a server to start is normal */
         fprintf(stderr, "api_send %s %s: %s\n", rq->method, rq->path, curl_easy_strerror(cc));
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(cu);
