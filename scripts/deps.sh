@@ -3,21 +3,26 @@
 # those that are missing: `dpkg -s` decides, `apt-get install -y` acts. Safe to run
 # any number of times; a machine that has everything never touches apt.
 #
+# The test set also installs tests/node's npm packages (the OpenAPI checker),
+# pinned by its package-lock.json, with `npm ci` when node_modules is missing
+# or was installed from another lockfile.
+#
 # usage: scripts/deps.sh [build|test|run|bench|fuzz]...   (default: build)
 set -eu
 
 pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev"
-pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl"
+pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl prometheus"
 pkgs_run="$pkgs_build redis-server redis-tools"
 pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time"
 pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
 
 want=""
+node=0
 [ $# -eq 0 ] && set -- build
 for what in "$@"; do
     case "$what" in
     build) want="$want $pkgs_build" ;;
-    test)  want="$want $pkgs_test" ;;
+    test)  want="$want $pkgs_test"; node=1 ;;
     run)   want="$want $pkgs_run" ;;
     bench) want="$want $pkgs_bench" ;;
     fuzz)  want="$want $pkgs_fuzz" ;;
@@ -30,8 +35,7 @@ for p in $want; do
     case " $missing " in *" $p "*) continue ;; esac
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-
+install_missing() {
 echo "deps.sh: installing:$missing"
 if [ "$(id -u)" -eq 0 ]; then
     sudo=""
@@ -48,3 +52,18 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
 # shellcheck disable=SC2086
 $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
+}
+[ -n "$missing" ] && install_missing
+
+# npm ci replaces node_modules; the copy of the lockfile it was run with says
+# whether it is current.
+if [ "$node" -eq 1 ]; then
+    nd=$(dirname "$0")/../tests/node
+    if ! cmp -s "$nd/package-lock.json" "$nd/node_modules/.psw-package-lock.json"; then
+        echo "deps.sh: npm ci in tests/node"
+        (cd "$nd" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            { echo "deps.sh: npm ci failed in tests/node" >&2; exit 1; }
+        cp "$nd/package-lock.json" "$nd/node_modules/.psw-package-lock.json"
+    fi
+fi
+exit 0
