@@ -148,9 +148,13 @@ static void test_conforming_response_passes(void **state)
     const char *rec = path_in_dir("good.ndjson"), *out;
     assert_int_equal(write_file(rec,
         "{\"method\":\"GET\",\"path\":\"/v1/endpoints/ep_01M8EYQCBTFH9394CYYCR8R42V?x=1\","
-        "\"status\":200,\"content_type\":\"application/json\",\"body\":" EP_OK "}\n"), 0);
+        "\"status\":200,\"content_type\":\"application/json\",\"body\":" EP_OK "}\n"
+        /* what the document says unlisted routes answer */
+        "{\"method\":\"PUT\",\"path\":\"/v1/stats\",\"status\":405,"
+        "\"content_type\":\"application/problem+json\",\"body\":{\"type\":\"about:blank\","
+        "\"title\":\"Method Not Allowed\",\"status\":405,\"detail\":\"PUT is not allowed\"}}\n"), 0);
     assert_int_equal(check(NULL, rec, &out), 0);
-    assert_contains(out, "1 responses checked against 1 operations");
+    assert_contains(out, "2 responses checked against 1 operations (1 of them answers to unlisted routes)");
     T_done = 1;
 }
 

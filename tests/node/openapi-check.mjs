@@ -155,6 +155,19 @@ function fail(where, msg) {
   failures.push(`${where}: ${msg}`);
 }
 
+// A 404/405 for a route the document does not list: must be a Problem.
+function routeProblem(where, what, r) {
+  if (bareType(r.content_type) !== "application/problem+json") return false;
+  const v = validator(api.components.schemas.Problem);
+  if (!v(r.body)) {
+    fail(where, `${what}: not a problem+json body: ${v.errors.map((e) => `${e.instancePath || "(body)"} ${e.message}`).join("; ")}`);
+  }
+  checked404405++;
+  return true;
+}
+
+let checked404405 = 0;
+
 function checkRecord(where, r) {
   for (const k of ["method", "path", "status"])
     if (r[k] === undefined || r[k] === null) return fail(where, `the record has no "${k}"`);
@@ -163,9 +176,18 @@ function checkRecord(where, r) {
   const status = String(r.status);
   const what = `${String(r.method).toUpperCase()} ${r.path} -> ${status}`;
   const template = findTemplate(path);
-  if (!template) return fail(where, `${what}: no path of the document matches ${path}`);
+  // The document (info.description) says what an unlisted route answers:
+  // 404, or 405 for a listed path, as problem details. Anything else there
+  // is an undocumented route.
+  if (!template) {
+    if (status === "404" && routeProblem(where, what, r)) return;
+    return fail(where, `${what}: no path of the document matches ${path}`);
+  }
   const op = api.paths[template][method];
-  if (!op) return fail(where, `${what}: ${template} has no ${method.toUpperCase()} operation`);
+  if (!op) {
+    if (status === "405" && routeProblem(where, what, r)) return;
+    return fail(where, `${what}: ${template} has no ${method.toUpperCase()} operation`);
+  }
   used.add(`${method.toUpperCase()} ${template}`);
   const responses = op.responses || {};
   const resp = responses[status] || responses[`${status[0]}XX`] || responses.default;
@@ -231,7 +253,8 @@ if (coverage) {
 for (const f of failures.slice(0, MAX_SHOWN)) console.error(`openapi-check: ${f}`);
 if (failures.length > MAX_SHOWN) console.error(`openapi-check: … and ${failures.length - MAX_SHOWN} more`);
 console.log(`openapi-check: ${docPath} is a valid OpenAPI ${doc.openapi} document (${operations.length} operations); ` +
-            `${checked} responses checked against ${used.size} operations`);
+            `${checked} responses checked against ${used.size} operations` +
+            (checked404405 ? ` (${checked404405} of them answers to unlisted routes)` : ""));
 if (failures.length) {
   console.error(`openapi-check: ${failures.length} failure${failures.length === 1 ? "" : "s"}`);
   process.exit(1);
