@@ -6,6 +6,9 @@
  * counters of psw:stats, endpoints by status, queue lengths, live workers)
  * and pass `promtool check metrics` (Debian's prometheus package).
  *
+ * The same text over HTTP: psw-api's GET /metrics, behind api.metrics_token,
+ * with its answers checked against api/openapi.json.
+ *
  * Retries are pushed an hour away so every delivery makes exactly one
  * attempt while the test looks.
  */
@@ -24,16 +27,23 @@
 
 #include "common/endpoint.h"
 #include "common/metrics.h"
+#include "tests/harness/api_client.h"
 #include "tests/harness/cluster.h"
 
 #define WAIT_MS 15000
 
 static struct cluster C;
 static int C_up, T_done;
+static pid_t Api = -1;
+static char Base[64];
 
 static int teardown(void **state)
 {
     (void)state;
+    if (Api > 0) {
+        proc_stop(Api, SIGTERM, 10000);
+        Api = -1;
+    }
     if (C_up) {
         cluster_stop(&C, !T_done);
         C_up = 0;
@@ -204,10 +214,77 @@ static void test_metrics_count_real_attempts(void **state)
     T_done = 1;
 }
 
+static int api_up(void *arg)
+{
+    (void)arg;
+    struct api_reply r;
+    int ok = api_do(Base, "GET", "/readyz", NULL, NULL, &r) == 0 && r.status == 200;
+    api_reply_free(&r);
+    return ok;
+}
+
+static void test_metrics_over_http(void **state)
+{
+    (void)state;
+    int port = api_free_port();
+    assert_true(port > 0);
+    const char *ov[] = { harness_fmt("api.listen: 127.0.0.1:%d", port),
+                         "api.metrics_token: mtok_5ecret", NULL };
+    char id[PSW_ID_SIZE];
+    C_up = 1;
+    if (cluster_start(&C, ov, 1, 1) < 0)
+        fail_msg("the cluster did not start");
+    snprintf(Base, sizeof(Base), "http://127.0.0.1:%d", port);
+    const char *log = harness_keep(strdup(harness_fmt("%s/api.log", C.dir)));
+    const char *rec = harness_keep(strdup(harness_fmt("%s/record.jsonl", C.dir)));
+    const char *argv[] = { "--config", C.config_path, NULL };
+    Api = proc_spawn("psw-api", argv, log);
+    assert_true(Api > 0);
+    if (wait_until(api_up, NULL, WAIT_MS, 20) < 0) {
+        file_tail(log, 30);
+        fail_msg("psw-api did not become ready");
+    }
+    cluster_endpoint(&C, "acct_ok", "/ok", NULL, NULL, NULL, id, NULL, 0);
+    publish_to("acct_ok", 2);
+    assert_int_equal(cluster_wait_stat(&C, "delivered", 2, WAIT_MS), 0);
+
+    setenv("PSW_API_RECORD", rec, 1);
+    struct api_reply *r = harness_keep(calloc(1, sizeof(*r)));
+    api_do(Base, "GET", "/metrics", NULL, NULL, r);
+    harness_keep(r->body);
+    harness_keep_json(r->json);
+    assert_int_equal(r->status, 401);
+    assert_string_equal(r->content_type, "application/problem+json");
+    api_do(Base, "GET", "/metrics", "wrong", NULL, r);
+    harness_keep(r->body);
+    harness_keep_json(r->json);
+    assert_int_equal(r->status, 401);
+    api_do(Base, "GET", "/metrics", "mtok_5ecret", NULL, r);
+    harness_keep(r->body);
+    unsetenv("PSW_API_RECORD");
+    assert_int_equal(r->status, 200);
+    assert_string_equal(r->content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert_sample(r->body, "psw_attempts_total{outcome=\"delivered\"}", 2);
+    assert_sample(r->body, "psw_attempt_duration_seconds_count", 2);
+    assert_sample(r->body, "psw_endpoints{status=\"enabled\"}", 1);
+    char *out = NULL;
+    int rc = promtool(r->body, &out);
+    if (rc != 0)
+        fail_msg("promtool check metrics exited %d:\n%s", rc, out ? out : "");
+
+    const char *files[] = { rec, NULL };
+    rc = harness_openapi_check(NULL, files, 0, &out);
+    harness_keep(out);
+    printf("%s", out ? out : "");
+    assert_int_equal(rc, 0);
+    T_done = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_metrics_count_real_attempts, teardown),
+        cmocka_unit_test_teardown(test_metrics_over_http, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
