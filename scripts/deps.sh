@@ -3,10 +3,6 @@
 # those that are missing: `dpkg -s` decides, `apt-get install -y` acts. Safe to run
 # any number of times; a machine that has everything never touches apt.
 #
-# The test set also installs tests/node's npm packages (the OpenAPI checker),
-# pinned by its package-lock.json, with `npm ci` when node_modules is missing
-# or was installed from another lockfile.
-#
 # usage: scripts/deps.sh [build|test|run|bench|fuzz]...   (default: build)
 set -eu
 
@@ -17,12 +13,12 @@ pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq p
 pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
 
 want=""
-node=0
+npm_dirs="" # folders whose package-lock.json pins what their tests run (npm ci)
 [ $# -eq 0 ] && set -- build
 for what in "$@"; do
     case "$what" in
     build) want="$want $pkgs_build" ;;
-    test)  want="$want $pkgs_test"; node=1 ;;
+    test)  want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/node" ;;
     run)   want="$want $pkgs_run" ;;
     bench) want="$want $pkgs_bench" ;;
     fuzz)  want="$want $pkgs_fuzz" ;;
@@ -30,12 +26,25 @@ for what in "$@"; do
     esac
 done
 
+# npm ci again only when the lockfile changed since the last install.
+npm_ci() {
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    for d in $npm_dirs; do
+        lock="$root/$d/package-lock.json"
+        [ -f "$lock" ] || continue
+        [ "$root/$d/node_modules/.package-lock.json" -nt "$lock" ] && continue
+        echo "deps.sh: npm ci in $d"
+        (cd "$root/$d" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+    done
+}
+
 missing=""
 for p in $want; do
     case " $missing " in *" $p "*) continue ;; esac
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-install_missing() {
+[ -z "$missing" ] && { npm_ci; exit 0; }
+
 echo "deps.sh: installing:$missing"
 if [ "$(id -u)" -eq 0 ]; then
     sudo=""
@@ -52,18 +61,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
 # shellcheck disable=SC2086
 $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
-}
-[ -n "$missing" ] && install_missing
-
-# npm ci replaces node_modules; the copy of the lockfile it was run with says
-# whether it is current.
-if [ "$node" -eq 1 ]; then
-    nd=$(dirname "$0")/../tests/node
-    if ! cmp -s "$nd/package-lock.json" "$nd/node_modules/.psw-package-lock.json"; then
-        echo "deps.sh: npm ci in tests/node"
-        (cd "$nd" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
-            { echo "deps.sh: npm ci failed in tests/node" >&2; exit 1; }
-        cp "$nd/package-lock.json" "$nd/node_modules/.psw-package-lock.json"
-    fi
-fi
-exit 0
+npm_ci
