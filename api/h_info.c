@@ -13,6 +13,7 @@
 #include "api/api.h"
 #include "common/audit.h"
 #include "common/jsonout.h"
+#include "common/metrics.h"
 #include "common/stats.h"
 
 #define ERRLEN 1024
@@ -133,6 +134,14 @@ int api_h_metrics(struct api_call *c)
         if (!h || strncmp(h, "Bearer ", 7) != 0 || strcmp(h + 7, want) != 0)
             return api_problem(c, 401, NULL, "/metrics needs api.metrics_token as a bearer token");
     }
-    /* common/metrics.c (psw_metrics_render) arrives with the metrics work. */
-    return api_problem(c, 501, NULL, "metrics are not built into this psw-api yet");
+    char err[ERRLEN], *text = NULL;
+    size_t len = 0;
+    if (psw_metrics_render(c->ctx, &text, &len, err, sizeof(err)) != PSW_OK)
+        return api_problem(c, 503, NULL, "%s", err);
+    free(c->rs->body);
+    c->rs->body = text;
+    c->rs->body_len = len;
+    c->rs->status = 200;
+    c->rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return 0;
 }
