@@ -2,17 +2,20 @@
  * h_info.c — the read-only views (docs/api.md "Stats, queue, alerts,
  * audit"): GET /v1/stats, /v1/queue, /v1/alerts, /v1/audit, and the
  * probes and documents anyone may fetch: /healthz, /readyz,
- * /v1/openapi.json, /metrics. Account tokens see their account's part.
+ * /v1/openapi.json, /metrics (common/metrics.c renders it, docs/metrics.md).
+ * Account tokens see their account's part.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 
 #include "api/api.h"
 #include "common/audit.h"
 #include "common/jsonout.h"
+#include "common/metrics.h"
 #include "common/metrics.h"
 #include "common/stats.h"
 
@@ -131,7 +134,9 @@ int api_h_metrics(struct api_call *c)
     const char *want = c->env->cfg->api_metrics_token;
     if (want && *want) {
         const char *h = c->rq->authorization;
-        if (!h || strncmp(h, "Bearer ", 7) != 0 || strcmp(h + 7, want) != 0)
+        size_t wl = strlen(want);
+        if (!h || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) != wl ||
+            CRYPTO_memcmp(h + 7, want, wl) != 0)
             return api_problem(c, 401, NULL, "/metrics needs api.metrics_token as a bearer token");
     }
     char err[ERRLEN], *text = NULL;
