@@ -404,6 +404,7 @@ static void test_routes_and_isolation(void **state)
 static void test_bad_tokens(void **state)
 {
     (void)state;
+    char *o_cli = NULL;
     start(NULL);
     check_problem(req(401, "GET", "/v1/endpoints", NULL, NULL), NULL);
     check_problem(req(401, "GET", "/v1/endpoints", "psw_not-a-real-token", NULL), NULL);
@@ -446,6 +447,23 @@ static void test_bad_tokens(void **state)
     rep = cluster_cmd(&C, "KEYS *%s*", text + 4);
     assert_int_equal(rep->elements, 0);
     freeReplyObject(rep);
+
+    /* Changes made with psw are in the same trail, actor "cli". */
+    char url[256];
+    rx_url(C.rx, "/cli", url, sizeof(url));
+    const char *mk[] = { "--config", C.config_path, "--json", "endpoint", "create", "--account",
+                         "acct_cli", "--url", url, NULL };
+    assert_int_equal(proc_run("psw", mk, NULL, &o_cli, NULL, 20000), 0);
+    struct json_object *made = harness_keep_json(json_tokener_parse(o_cli));
+    free(o_cli);
+    struct json_object *idv;
+    assert_true(json_object_object_get_ex(made, "id", &idv));
+    const char *ep_cli = json_object_get_string(idv);
+    const char *del[] = { "--config", C.config_path, "endpoint", "delete", ep_cli, NULL };
+    assert_int_equal(proc_run("psw", del, NULL, NULL, NULL, 20000), 0);
+    r = req(200, "GET", "/v1/audit?account=acct_cli", admin, NULL);
+    assert_non_null(strstr(r->body, harness_fmt("\"actor\":\"cli\",\"action\":\"endpoint.create\",\"target\":\"%s\"", ep_cli)));
+    assert_non_null(strstr(r->body, harness_fmt("\"actor\":\"cli\",\"action\":\"endpoint.delete\",\"target\":\"%s\"", ep_cli)));
 
     /* --check and --print-config like the other daemons */
     const char *chk[] = { "--config", C.config_path, "--check", NULL };
