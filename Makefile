@@ -141,12 +141,30 @@ $(O)/tests/harness/%.o: tests/harness/%.c | $(O)/gen/psw_scripts.h
 $(O)/tests/%: tests/%.c $(HARNESS_OBJ) $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP \
-	    $< $(HARNESS_OBJ) $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
+	    $< $(TEST_EXTRA_OBJ) $(HARNESS_OBJ) $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
 
 # A harness links alone with libFuzzer's main (the shorter stem wins over tests/%).
 $(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(O)/libpsw.a $(LDLIBS_LIB) -o $@
+
+# The dashboard (api/web/) embedded in psw-api: api/assets.h, docs/dashboard.md.
+WEB       := $(sort $(wildcard api/web/*))
+ASSET_OBJ := $(O)/api/assets.o $(O)/gen/psw_assets.o
+
+$(O)/gen/psw_assets.c: $(WEB) scripts/embed-assets.sh
+	@mkdir -p $(O)/gen
+	scripts/embed-assets.sh $@ $(WEB)
+
+$(O)/gen/psw_assets.o: $(O)/gen/psw_assets.c
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+$(O)/api/assets.o: api/assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,libmicrohttpd) $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/tests/unit/test_assets: TEST_EXTRA_OBJ = $(ASSET_OBJ)
+$(O)/tests/unit/test_assets: $(ASSET_OBJ)
 
 print-tests:
 	@echo $(TEST_BIN)
