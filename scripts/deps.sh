@@ -7,17 +7,18 @@
 set -eu
 
 pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev"
-pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl"
+pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl chromium"
 pkgs_run="$pkgs_build redis-server redis-tools"
 pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time"
 pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
 
 want=""
+npm_dirs="" # folders whose package-lock.json pins what their tests run (npm ci)
 [ $# -eq 0 ] && set -- build
 for what in "$@"; do
     case "$what" in
     build) want="$want $pkgs_build" ;;
-    test)  want="$want $pkgs_test" ;;
+    test)  want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/browser" ;;
     run)   want="$want $pkgs_run" ;;
     bench) want="$want $pkgs_bench" ;;
     fuzz)  want="$want $pkgs_fuzz" ;;
@@ -25,12 +26,24 @@ for what in "$@"; do
     esac
 done
 
+# npm ci again only when the lockfile changed since the last install.
+npm_ci() {
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    for d in $npm_dirs; do
+        lock="$root/$d/package-lock.json"
+        [ -f "$lock" ] || continue
+        [ "$root/$d/node_modules/.package-lock.json" -nt "$lock" ] && continue
+        echo "deps.sh: npm ci in $d"
+        (cd "$root/$d" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+    done
+}
+
 missing=""
 for p in $want; do
     case " $missing " in *" $p "*) continue ;; esac
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+[ -z "$missing" ] && { npm_ci; exit 0; }
 
 echo "deps.sh: installing:$missing"
 if [ "$(id -u)" -eq 0 ]; then
@@ -48,3 +61,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
 # shellcheck disable=SC2086
 $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
+npm_ci
