@@ -157,6 +157,7 @@ async function api(method, path, body) {
     if (!res.ok) {
         if (res.status === 401 && state.session && path !== '/v1/session') {
             state.session = null;
+            localStorage.removeItem('psw_logged_in');
             showLogin('Your session has ended; log in again.');
         }
         throw new ApiError(res.status, data);
@@ -178,6 +179,7 @@ const enc = encodeURIComponent;
 function setSession(s) {
     if (s && !s.csrf_token) s.csrf_token = sessionStorage.getItem('psw_csrf') || '';
     state.session = s;
+    localStorage.setItem('psw_logged_in', '1');
     if (s.csrf_token) sessionStorage.setItem('psw_csrf', s.csrf_token);
     document.getElementById('nav').hidden = false;
     document.getElementById('who').hidden = false;
@@ -225,6 +227,7 @@ function showLogin(message) {
 async function logout() {
     try { await api('DELETE', '/v1/session'); } catch (e) { /* gone already */ }
     state.session = null;
+    localStorage.removeItem('psw_logged_in');
     sessionStorage.removeItem('psw_csrf');
     sessionStorage.removeItem('psw_account');
     history.replaceState(null, '', location.pathname + location.search);
@@ -1020,9 +1023,15 @@ async function boot2() {
         route();
         return;
     }
+    // A browser that never logged in here has no cookie: skip asking (a 401).
+    if (!localStorage.getItem('psw_logged_in')) {
+        showLogin();
+        return;
+    }
     try {
         setSession(await api('GET', '/v1/session'));
     } catch (e) {
+        if (e.status === 401) localStorage.removeItem('psw_logged_in');
         showLogin(e.status === 401 ? '' : e.message);
         return;
     }
