@@ -198,6 +198,27 @@ static const struct key keys[] = {
           "File holding the key that encrypts endpoint secrets at rest; empty = no encryption"),
     K_STR("secrets.previous_key_file", secrets_previous_key_file, "", 0, 4096, check_no_ctl, false,
           "File holding the previous key, still accepted for decryption while rekeying; empty = none"),
+
+    K_STR("api.listen", api_listen, "127.0.0.1:8080", 1, 300, check_no_space, false,
+          "Address psw-api listens on: host:port, [ipv6]:port or :port (every address)"),
+    K_STR("api.public_url", api_public_url, "", 0, 2048, check_no_space, false,
+          "Base URL users reach psw-api at, for dashboard links; empty = relative links"),
+    K_INT("api.max_body_bytes", api_max_body_bytes, "10485760", 1024, 1073741824,
+          "Largest request body psw-api accepts, in bytes (413 above)"),
+    K_INT("api.max_batch", api_max_batch, "1000", 1, 100000,
+          "Most events one POST /v1/events may carry"),
+    K_INT("api.rate_limit", api_rate_limit, "100", 0, 10000000,
+          "Requests per second one token (or session) may make, across every psw-api; 0 = no limit"),
+    K_INT("api.max_header_bytes", api_max_header_bytes, "16384", 4096, 1048576,
+          "Memory for one connection's request line and headers, in bytes (431 above)"),
+    K_DUR("api.connection_timeout", api_connection_timeout_ms, "30s", 1000, HOUR,
+          "An idle or slow connection is closed after this long without traffic"),
+    K_INT("api.threads", api_threads, "4", 1, 1024,
+          "Threads psw-api serves requests with"),
+    K_DUR("api.session_ttl", api_session_ttl_ms, "12h", 1000, 30 * DAY,
+          "How long a dashboard session lasts"),
+    K_STR("api.metrics_token", api_metrics_token, "", 0, 256, check_no_space, false,
+          "Bearer token GET /metrics needs; empty = no token needed"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -85,6 +85,18 @@ struct psw_config {
     char   *secrets_key_file;           /* secrets.key_file  "" */
     char   *secrets_previous_key_file;  /* secrets.previous_key_file  "" */
 
+    /* api (psw-api, docs/api.md) */
+    char   *api_listen;                 /* api.listen  "127.0.0.1:8080" */
+    char   *api_public_url;             /* api.public_url  "" */
+    int     api_max_body_bytes;         /* api.max_body_bytes  10485760 */
+    int     api_max_batch;              /* api.max_batch  1000 */
+    int     api_rate_limit;             /* api.rate_limit  100 requests/s per token; 0 = none */
+    int     api_max_header_bytes;       /* api.max_header_bytes  16384 */
+    int64_t api_connection_timeout_ms;  /* api.connection_timeout  30s */
+    int     api_threads;                /* api.threads  4 */
+    int64_t api_session_ttl_ms;         /* api.session_ttl  12h */
+    char   *api_metrics_token;          /* api.metrics_token  "" */
+
     /* where the values came from, for messages: the file path, or "" */
     char   *source_path;
 };

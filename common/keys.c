@@ -32,6 +32,13 @@ static const struct {
     [PSW_KEY_DELIVERY_ATTEMPTS]   = { "delivery:", ":attempts", "delivery_attempts" },
     [PSW_KEY_INFLIGHT]            = { "queue:inflight:", "", "inflight" },
     [PSW_KEY_WORKER]              = { "worker:", "", "worker" },
+    [PSW_KEY_TOKENS]              = { "tokens", NULL, "tokens" },
+    [PSW_KEY_TOKEN]               = { "token:", "", "token" },
+    [PSW_KEY_TOKEN_HASH]          = { "token_hash:", "", "token_hash" },
+    [PSW_KEY_AUDIT]               = { "audit", NULL, "audit" },
+    [PSW_KEY_SESSION]             = { "session:", "", "session" },
+    [PSW_KEY_LOGIN_LINK]          = { "login_link:", "", "login_link" },
+    [PSW_KEY_RATE]                = { "rate:", "", "rate" },
 };
 
 char *psw_key(char *out, size_t n, const char *prefix, enum psw_key key, const char *id)

@@ -19,6 +19,7 @@
 
 #include <json-c/json.h>
 
+#include "common/endpoint.h"
 #include "common/ids.h"
 #include "common/jsonout.h"
 #include "common/reply.h"
@@ -359,5 +360,49 @@ oom:
 cleanup:
     freeReplyObject(rep);
     json_object_put(arr);
+    return rc;
+}
+
+/* An account's part of the counters: the sum of its endpoints' counters
+ * (docs/api.md: an account token's GET /v1/stats). */
+int psw_stats_account(struct psw_ctx *ctx, const char *account, struct json_object **out,
+                      char *err, size_t errlen)
+{
+    struct psw_endpoint *eps = NULL;
+    size_t n = 0;
+    long long sums[sizeof(endpoint_counters) / sizeof(endpoint_counters[0])] = { 0 };
+    size_t nc = sizeof(endpoint_counters) / sizeof(endpoint_counters[0]);
+    int rc;
+
+    *out = NULL;
+    if ((rc = psw_endpoint_list(ctx, account, &eps, &n, err, errlen)) != PSW_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *one = NULL, *v;
+        if ((rc = psw_stats_get(ctx, eps[i].id, &one, err, errlen)) == PSW_ENOTFOUND)
+            continue; /* deleted meanwhile */
+        if (rc != PSW_OK)
+            goto cleanup;
+        for (size_t k = 0; k < nc; k++)
+            if (json_object_object_get_ex(one, endpoint_counters[k], &v))
+                sums[k] += json_object_get_int64(v);
+        json_object_put(one);
+    }
+    struct json_object *o = json_object_new_object();
+    int bad = !o;
+    bad |= o && psw_json_add_str(o, "account_id", account) < 0;
+    bad |= o && psw_json_add_int(o, "endpoints", (long long)n) < 0;
+    for (size_t k = 0; o && k < nc; k++)
+        bad |= psw_json_add_int(o, endpoint_counters[k], sums[k]) < 0;
+    if (bad) {
+        json_object_put(o);
+        snprintf(err, errlen, "out of memory");
+        rc = PSW_EFAIL;
+        goto cleanup;
+    }
+    *out = o;
+    rc = PSW_OK;
+cleanup:
+    psw_endpoint_list_free(eps, n);
     return rc;
 }

@@ -93,6 +93,8 @@ extern const struct cli_command cli_replay;                     /* replay.c */
 extern const struct cli_command cli_stats, cli_queue, cli_alerts; /* stats.c */
 extern const struct cli_command cli_verify;                     /* verify.c */
 extern const struct cli_command cli_secrets_status, cli_secrets_rekey; /* secrets.c */
+extern const struct cli_command cli_token_create, cli_token_list, cli_token_revoke,
+    cli_audit;                                                  /* token.c */
 
 /* Every command in help order, ends with NULL (main.c). */
 extern const struct cli_command *const cli_commands[];
