@@ -132,7 +132,7 @@ $(O)/bin/psw-receiver: $(O)/bench/receiver.o $(O)/libpsw.a
 # psw-api: cmd/psw-api.c + api/*.c on libmicrohttpd, with api/openapi.json
 # embedded (a minimal document stands in while the file does not exist).
 API_SRC := $(sort $(wildcard api/*.c))
-API_OBJ := $(API_SRC:%.c=$(O)/%.o) $(O)/gen/psw_openapi.o
+API_OBJ := $(API_SRC:%.c=$(O)/%.o) $(O)/gen/psw_openapi.o $(O)/gen/psw_assets.o
 OPENAPI_FALLBACK := {"openapi":"3.1.0","info":{"title":"psw-api","version":"0"},"paths":{}}
 
 $(O)/gen/psw_openapi.c: $(wildcard api/openapi.json) scripts/embed-file.sh
@@ -171,8 +171,7 @@ $(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libpsw.a
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(O)/libpsw.a $(LDLIBS_LIB) -o $@
 
 # The dashboard (api/web/) embedded in psw-api: api/assets.h, docs/dashboard.md.
-WEB       := $(sort $(wildcard api/web/*))
-ASSET_OBJ := $(O)/api/assets.o $(O)/gen/psw_assets.o
+WEB := $(sort $(wildcard api/web/*))
 
 $(O)/gen/psw_assets.c: $(WEB) scripts/embed-assets.sh
 	@mkdir -p $(O)/gen
@@ -181,12 +180,9 @@ $(O)/gen/psw_assets.c: $(WEB) scripts/embed-assets.sh
 $(O)/gen/psw_assets.o: $(O)/gen/psw_assets.c
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
 
-$(O)/api/assets.o: api/assets.c
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,libmicrohttpd) $(CPPFLAGS) -MMD -MP -c $< -o $@
-
-$(O)/tests/unit/test_assets: TEST_EXTRA_OBJ = $(ASSET_OBJ)
-$(O)/tests/unit/test_assets: $(ASSET_OBJ)
+# test_assets asks the router itself (api_handle) for the pages
+$(O)/tests/unit/test_assets: TEST_EXTRA_OBJ = $(API_OBJ)
+$(O)/tests/unit/test_assets: $(API_OBJ)
 
 print-tests:
 	@echo $(TEST_BIN)

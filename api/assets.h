@@ -25,17 +25,11 @@ const struct psw_asset *psw_asset_find(const char *url);
 /* Total bytes of every embedded asset (docs/performance.md keeps it under 300 KB). */
 size_t psw_assets_total_bytes(void);
 
-/* The security headers every dashboard response carries, as name/value pairs
- * ended by {NULL, NULL}: the Content-Security-Policy allows only the page's own
- * files (no inline script or style), framing is refused, and neither the type
- * nor the referrer leaks. */
+/* The headers every dashboard file is served with (api/router.c adds them;
+ * server.c adds nosniff and no-store to every answer), as name/value pairs
+ * ended by {NULL, NULL}: the Content-Security-Policy allows only the page's
+ * own files (no inline script or style, no framing), and no referrer leaks. */
 struct psw_asset_header { const char *name, *value; };
 extern const struct psw_asset_header psw_asset_headers[];
-
-struct MHD_Connection;
-/* Answers a GET/HEAD for url from the table, with psw_asset_headers.
- * Returns libmicrohttpd's MHD_YES/MHD_NO, or -1 when url is not an asset
- * (the caller answers 404 then). */
-int psw_api_assets_serve(struct MHD_Connection *conn, const char *url);
 
 #endif

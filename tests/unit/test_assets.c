@@ -4,7 +4,8 @@
  * with its content type, the total stays under the 300 KB budget
  * (docs/performance.md), the page loads no inline script or style that the
  * Content-Security-Policy would block, app.js never parses strings as HTML,
- * and a real libmicrohttpd server answers with the security headers.
+ * and psw-api's router (api_handle) answers GET / and /assets/… with them
+ * and the security headers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,10 +17,10 @@
 #include <strings.h>
 
 #include <cmocka.h>
-#include <curl/curl.h>
-#include <microhttpd.h>
 
+#include "api/api.h"
 #include "api/assets.h"
+#include "common/config.h"
 #include "tests/harness/harness.h"
 
 static const char *src_dir(void)
@@ -102,86 +103,53 @@ static void test_page_has_nothing_the_csp_blocks(void **state)
     assert_absent(js->data, "app.js", js_bad);
 }
 
-/* ---- served by a real libmicrohttpd server -------------------------------- */
+/* ---- served by psw-api's router ------------------------------------------ */
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                               const char *version, const char *upload, size_t *upload_size, void **ptr)
+static const char *hdr(const struct api_response *rs, const char *name)
 {
-    (void)cls; (void)method; (void)version; (void)upload; (void)upload_size; (void)ptr;
-    int r = psw_api_assets_serve(c, url);
-    if (r != -1)
-        return (enum MHD_Result)r;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result ret = MHD_queue_response(c, 404, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    for (size_t i = 0; i < rs->nheaders; i++)
+        if (strcasecmp(rs->hname[i], name) == 0)
+            return rs->hvalue[i];
+    return NULL;
 }
 
-struct got { char headers[8192]; size_t hlen; size_t body; };
-
-static size_t on_header(char *b, size_t size, size_t n, void *ud)
+static void get(const char *path, struct api_response *rs)
 {
-    struct got *g = ud;
-    size_t len = size * n;
-    if (g->hlen + len < sizeof(g->headers)) {
-        memcpy(g->headers + g->hlen, b, len);
-        g->hlen += len;
-        g->headers[g->hlen] = '\0';
+    static struct psw_config cfg;
+    static int loaded;
+    if (!loaded) {
+        assert_int_equal(psw_config_defaults(&cfg), 0);
+        loaded = 1;
     }
-    return len;
+    struct api_env env = { .cfg = &cfg };
+    struct api_request rq = { .method = "GET", .path = path };
+    api_handle(&env, &rq, rs);
 }
 
-static size_t on_body(char *b, size_t size, size_t n, void *ud)
-{
-    (void)b;
-    ((struct got *)ud)->body += size * n;
-    return size * n;
-}
-
-static long fetch(int port, const char *path, struct got *g)
-{
-    CURL *c = curl_easy_init();
-    long status = 0;
-    memset(g, 0, sizeof(*g));
-    assert_non_null(c);
-    curl_easy_setopt(c, CURLOPT_URL, harness_fmt("http://127.0.0.1:%d%s", port, path));
-    curl_easy_setopt(c, CURLOPT_PROXY, "");
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, g);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, g);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
-
-static void test_served_with_security_headers(void **state)
+static void test_router_serves_pages_with_security_headers(void **state)
 {
     (void)state;
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, NULL,
-                                            MHD_OPTION_SOCK_ADDR, NULL, MHD_OPTION_END);
-    assert_non_null(d);
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    assert_non_null(info);
-    int port = info->port;
-    struct got g;
+    struct api_response rs;
+    static const char *const pages[] = { "/", "/index.html", "/assets/app.js", "/assets/app.css" };
 
-    assert_int_equal(fetch(port, "/", &g), 200);
-    assert_int_equal(g.body, psw_asset_find("/")->len);
-    assert_non_null(strcasestr(g.headers, "\r\nContent-Security-Policy: default-src 'self'; frame-ancestors 'none'"));
-    assert_non_null(strcasestr(g.headers, "\r\nX-Content-Type-Options: nosniff\r\n"));
-    assert_non_null(strcasestr(g.headers, "\r\nReferrer-Policy: no-referrer\r\n"));
-    assert_non_null(strcasestr(g.headers, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
-
-    assert_int_equal(fetch(port, "/assets/app.js", &g), 200);
-    assert_int_equal(g.body, psw_asset_find("/assets/app.js")->len);
-    assert_non_null(strcasestr(g.headers, "\r\nContent-Type: text/javascript; charset=utf-8\r\n"));
-    assert_non_null(strcasestr(g.headers, "\r\nContent-Security-Policy: default-src 'self'"));
-
-    assert_int_equal(fetch(port, "/assets/missing.js", &g), 404);
-    MHD_stop_daemon(d);
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        get(pages[i], &rs);
+        const struct psw_asset *a = psw_asset_find(pages[i]);
+        assert_int_equal(rs.status, 200);
+        assert_int_equal(rs.body_len, a->len);
+        assert_memory_equal(rs.body, a->data, a->len);
+        assert_string_equal(rs.content_type, a->content_type);
+        const char *csp = hdr(&rs, "Content-Security-Policy");
+        assert_non_null(csp);
+        assert_true(strncmp(csp, "default-src 'self';", 19) == 0);
+        assert_non_null(strstr(csp, "frame-ancestors 'none'"));
+        assert_string_equal(hdr(&rs, "Referrer-Policy"), "no-referrer");
+        api_response_free(&rs);
+    }
+    get("/assets/nope.js", &rs);
+    assert_int_equal(rs.status, 404);
+    assert_null(hdr(&rs, "Content-Security-Policy"));
+    api_response_free(&rs);
 }
 
 int main(void)
@@ -190,10 +158,7 @@ int main(void)
         cmocka_unit_test(test_every_web_file_is_embedded_exactly),
         cmocka_unit_test(test_total_size_under_budget),
         cmocka_unit_test(test_page_has_nothing_the_csp_blocks),
-        cmocka_unit_test(test_served_with_security_headers),
+        cmocka_unit_test(test_router_serves_pages_with_security_headers),
     };
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    curl_global_cleanup();
-    return rc;
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
