@@ -51,6 +51,12 @@ function append(el, children) {
     return el;
 }
 
+// replaceChildren() would print null as "null": skip the empty parts.
+function fill(el, ...children) {
+    el.replaceChildren();
+    return append(el, children);
+}
+
 let uid = 0;
 const nextId = (p) => `${p}-${++uid}`;
 
@@ -312,13 +318,13 @@ function pct(rate) {
 
 // The numbers of /v1/endpoints/{id}/stats that the screens show.
 function statsFacts(st) {
-    const w = (st && st.last_24h) || {};
+    const w = st || {};
     const lastErr = st && st.last_failure_at
         ? [st.last_status ? `HTTP ${st.last_status}` : 'no answer', ' at ', timeEl(st.last_failure_at)]
         : ['none'];
     return [
-        ['Success (24 h)', w.success_rate === undefined ? '—' : pct(w.success_rate)],
-        ['Deliveries (24 h)', w.deliveries === undefined ? '—' : String(w.deliveries)],
+        ['Success (24 h)', w.success_rate_24h === undefined ? '—' : pct(w.success_rate_24h)],
+        ['Deliveries (24 h)', w.deliveries_24h === undefined ? '—' : String(w.deliveries_24h)],
         ['Last failure', lastErr],
     ];
 }
@@ -400,7 +406,7 @@ function endpointCard(ep, view) {
     const card = h('article', { class: 'card ep', 'data-endpoint': ep.id });
     const stats = h('div', { class: 'stats' }, factList(statsFacts(null)));
     const render = (e) => {
-        card.replaceChildren(
+        fill(card,
             h('header', { class: 'ephead' },
                 h('h2', {}, h('a', { href: `#/endpoints/${e.id}`, class: 'url' }, e.url)), badge(e.status)),
             disabledBanner(e, (e2) => render(e2)),
@@ -474,7 +480,7 @@ async function viewEndpoint(id, view) {
     const stats = h('div', { class: 'stats' }, factList(statsFacts(null)));
     const renderHead = (e) => {
         ep = e;
-        head.replaceChildren(
+        fill(head,
             h('p', { class: 'crumb' }, h('a', { href: '#/endpoints' }, '← Endpoints')),
             h('header', { class: 'ephead' }, h('h1', { class: 'url' }, e.url), badge(e.status)),
             disabledBanner(e, (e2) => renderHead(e2)),
@@ -738,6 +744,7 @@ function deliveriesPanel(id, view) {
     const empty = h('div', { class: 'empty', hidden: true });
     const more = h('div', { class: 'more' });
     const rows = new Map(); // delivery id -> {tr, detailTr, d}
+    const notes = new Map(); // delivery id -> what its last action said (kept across re-renders)
     let filters = {};
 
     const filterForm = h('form', { class: 'filters', 'aria-label': 'Filter deliveries' },
@@ -754,10 +761,13 @@ function deliveriesPanel(id, view) {
 
     const row = (d) => {
         const rmsg = msgLine();
+        if (notes.has(d.id)) rmsg.show(...notes.get(d.id));
         const detailBtn = button('Details', () => toggleDetail(d.id), { 'aria-expanded': 'false' });
         const replayBtn = button('Replay', () => busy(replayBtn, rmsg, async () => {
             const r = await api('POST', `/v1/deliveries/${enc(d.id)}/replay`, {});
-            rmsg.show(r.result === 'queued' || !r.result ? 'Replay queued.' : `Replay: ${r.result}.`, 'ok');
+            const note = [r.result === 'queued' || !r.result ? 'Replay queued.' : `Replay: ${r.result}.`, 'ok'];
+            notes.set(d.id, note);
+            rmsg.show(...note);
             await poll();
         }));
         const tr = h('tr', { 'data-delivery': d.id },

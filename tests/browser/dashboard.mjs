@@ -222,7 +222,7 @@ const scenarios = {
         await loginWithToken(page, env.PSW_TOKEN);
         await go(page, `#/endpoints/${env.PSW_EP}`);
         await page.locator('.banner').getByRole('button', { name: 'Enable' }).click();
-        await page.locator('header .s-active').waitFor();
+        await page.locator('header .s-enabled').waitFor();
         check(await page.locator('.banner').count() === 0, 'the banner is gone');
         await page.getByText('Replay a date range').click();
         await page.getByRole('button', { name: 'Count matching deliveries' }).click();
