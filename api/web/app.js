@@ -771,14 +771,14 @@ function deliveriesPanel(id, view) {
             await poll();
         }));
         const tr = h('tr', { 'data-delivery': d.id },
-            h('td', {}, timeEl(d.created_at)),
-            h('td', {}, d.event_type),
-            h('td', { class: 'state' }, badge(d.state)),
-            h('td', {}, String(d.attempts)),
-            h('td', { class: 'answer' }, d.last_status === null || d.last_status === undefined
+            h('td', { 'data-label': 'Created' }, timeEl(d.created_at)),
+            h('td', { 'data-label': 'Type' }, d.event_type),
+            h('td', { class: 'state', 'data-label': 'State' }, badge(d.state)),
+            h('td', { 'data-label': 'Attempts' }, String(d.attempts)),
+            h('td', { class: 'answer', 'data-label': 'Last answer' }, d.last_status === null || d.last_status === undefined
                 ? (d.attempts ? 'no answer' : '—') : `HTTP ${d.last_status}`,
             d.last_error ? h('div', { class: 'err' }, d.last_error) : null),
-            h('td', {}, d.last_latency_ms === null || d.last_latency_ms === undefined ? '—' : `${d.last_latency_ms} ms`),
+            h('td', { 'data-label': 'Latency' }, d.last_latency_ms === null || d.last_latency_ms === undefined ? '—' : `${d.last_latency_ms} ms`),
             h('td', { class: 'rowactions' }, detailBtn, replayBtn, rmsg));
         tr.detailBtn = detailBtn;
         return tr;
