@@ -146,6 +146,13 @@ $(O)/api/%.o: api/%.c | $(O)/gen/psw_scripts.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,libmicrohttpd) $(CPPFLAGS) -MMD -MP -c $< -o $@
 
+# Everything of psw-api but the socket (server.c): the fuzz harness and the
+# tests call the router directly.
+API_LIB_OBJ := $(filter-out $(O)/api/server.o,$(API_SRC:%.c=$(O)/%.o)) $(O)/gen/psw_assets.o
+$(O)/libpswapi.a: $(API_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(O)/bin/psw-api: $(O)/cmd/psw-api.o $(API_OBJ) $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $< $(API_OBJ) $(O)/libpsw.a \
@@ -160,15 +167,16 @@ $(O)/tests/harness/%.o: tests/harness/%.c | $(O)/gen/psw_scripts.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) -MMD -MP -c $< -o $@
 
-$(O)/tests/%: tests/%.c $(HARNESS_OBJ) $(O)/libpsw.a
+$(O)/tests/%: tests/%.c $(HARNESS_OBJ) $(O)/libpswapi.a $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP \
-	    $< $(TEST_EXTRA_OBJ) $(HARNESS_OBJ) $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
+	    $< $(HARNESS_OBJ) $(O)/libpswapi.a $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
 
 # A harness links alone with libFuzzer's main (the shorter stem wins over tests/%).
-$(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libpsw.a
+$(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libpswapi.a $(O)/libpsw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(O)/libpsw.a $(LDLIBS_LIB) -o $@
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(O)/libpswapi.a $(O)/libpsw.a \
+	    $(LDLIBS_LIB) -o $@
 
 # The dashboard (api/web/) embedded in psw-api: api/assets.h, docs/dashboard.md.
 WEB := $(sort $(wildcard api/web/*))
@@ -179,10 +187,6 @@ $(O)/gen/psw_assets.c: $(WEB) scripts/embed-assets.sh
 
 $(O)/gen/psw_assets.o: $(O)/gen/psw_assets.c
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
-
-# test_assets asks the router itself (api_handle) for the pages
-$(O)/tests/unit/test_assets: TEST_EXTRA_OBJ = $(API_OBJ)
-$(O)/tests/unit/test_assets: $(API_OBJ)
 
 print-tests:
 	@echo $(TEST_BIN)

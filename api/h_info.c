@@ -2,17 +2,21 @@
  * h_info.c — the read-only views (docs/api.md "Stats, queue, alerts,
  * audit"): GET /v1/stats, /v1/queue, /v1/alerts, /v1/audit, and the
  * probes and documents anyone may fetch: /healthz, /readyz,
- * /v1/openapi.json, /metrics. Account tokens see their account's part.
+ * /v1/openapi.json, /metrics (common/metrics.c renders it, docs/metrics.md).
+ * Account tokens see their account's part.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 
 #include "api/api.h"
 #include "common/audit.h"
 #include "common/jsonout.h"
+#include "common/metrics.h"
+#include "common/metrics.h"
 #include "common/stats.h"
 
 #define ERRLEN 1024
@@ -130,9 +134,19 @@ int api_h_metrics(struct api_call *c)
     const char *want = c->env->cfg->api_metrics_token;
     if (want && *want) {
         const char *h = c->rq->authorization;
-        if (!h || strncmp(h, "Bearer ", 7) != 0 || strcmp(h + 7, want) != 0)
+        size_t wl = strlen(want);
+        if (!h || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) != wl ||
+            CRYPTO_memcmp(h + 7, want, wl) != 0)
             return api_problem(c, 401, NULL, "/metrics needs api.metrics_token as a bearer token");
     }
-    /* common/metrics.c (psw_metrics_render) arrives with the metrics work. */
-    return api_problem(c, 501, NULL, "metrics are not built into this psw-api yet");
+    char err[ERRLEN], *text = NULL;
+    size_t len = 0;
+    if (psw_metrics_render(c->ctx, &text, &len, err, sizeof(err)) != PSW_OK)
+        return api_problem(c, 503, NULL, "%s", err);
+    free(c->rs->body);
+    c->rs->body = text;
+    c->rs->body_len = len;
+    c->rs->status = 200;
+    c->rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return 0;
 }

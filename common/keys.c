@@ -14,6 +14,7 @@ static const struct {
 } table[PSW_KEY__COUNT] = {
     [PSW_KEY_ENDPOINTS]           = { "endpoints", NULL, "endpoints" },
     [PSW_KEY_STATS]               = { "stats", NULL, "stats" },
+    [PSW_KEY_ATTEMPT_STATS]       = { "stats:attempts", NULL, "attempt_stats" },
     [PSW_KEY_READY]               = { "queue:ready", NULL, "ready" },
     [PSW_KEY_SCHEDULED]           = { "queue:scheduled", NULL, "scheduled" },
     [PSW_KEY_FAILED]              = { "queue:failed", NULL, "failed" },

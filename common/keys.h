@@ -15,6 +15,7 @@
 enum psw_key {
     PSW_KEY_ENDPOINTS,            /* set: all endpoint ids */
     PSW_KEY_STATS,                /* hash: global counters */
+    PSW_KEY_ATTEMPT_STATS,        /* hash: attempts by outcome, latency histogram */
     PSW_KEY_READY,                /* list: delivery ids due now */
     PSW_KEY_SCHEDULED,            /* zset: delivery ids by due time */
     PSW_KEY_FAILED,               /* zset: failed delivery ids by failure time */

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "cmd/psw/cli.h"
+#include "common/audit.h"
 #include "common/endpoint.h"
 #include "common/secrets.h"
 
@@ -98,6 +99,7 @@ static int run_create(struct cli *cli)
     spec.secret = cli_str(cli, "secret");
     if ((rc = psw_endpoint_create(&cli->ctx, &spec, &ep, err, sizeof(err))) != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.create", ep.id, ep.account_id, err, sizeof(err));
     if (cli->json) {
         rc = cli_print_json(cli, psw_endpoint_to_json(&ep, 1));
     } else {
@@ -235,6 +237,7 @@ static int run_update(struct cli *cli)
     rc = psw_endpoint_update(&cli->ctx, cli->args[0], &spec, &ep, err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.update", ep.id, ep.account_id, err, sizeof(err));
     rc = done(cli, &ep, 0, "updated endpoint");
     psw_endpoint_free(&ep);
     return rc;
@@ -265,7 +268,10 @@ static int run_delete(struct cli *cli)
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
     /* Read back for the output: the hash stays, with status "deleted". */
-    if ((rc = psw_endpoint_get(&cli->ctx, cli->args[0], &ep, err, sizeof(err))) != PSW_OK)
+    if ((rc = psw_endpoint_get(&cli->ctx, cli->args[0], &ep, err, sizeof(err))) == PSW_OK)
+        psw_audit_append(&cli->ctx, "cli", "endpoint.delete", ep.id, ep.account_id, err,
+                         sizeof(err));
+    if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
     if (cli->json)
         rc = cli_print_json(cli, psw_endpoint_to_json(&ep, 0));
@@ -288,6 +294,7 @@ static int run_enable(struct cli *cli)
     int rc = psw_endpoint_enable(&cli->ctx, cli->args[0], &ep, err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.enable", ep.id, ep.account_id, err, sizeof(err));
     rc = done(cli, &ep, 0, "enabled endpoint");
     psw_endpoint_free(&ep);
     return rc;
@@ -308,6 +315,7 @@ static int run_disable(struct cli *cli)
                                   err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.disable", ep.id, ep.account_id, err, sizeof(err));
     rc = done(cli, &ep, 0, "disabled endpoint");
     psw_endpoint_free(&ep);
     return rc;
@@ -335,6 +343,7 @@ static int run_rotate(struct cli *cli)
                                         cli_num(cli, "grace", -1), &ep, err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.rotate_secret", ep.id, ep.account_id, err, sizeof(err));
     if (cli->json) {
         rc = cli_print_json(cli, psw_endpoint_to_json(&ep, 1));
     } else {

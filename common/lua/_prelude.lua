@@ -8,6 +8,7 @@ local P = ARGV[1]
 local K = {
   endpoints = P .. 'endpoints',
   stats = P .. 'stats',
+  attempt_stats = P .. 'stats:attempts',
   ready = P .. 'queue:ready',
   scheduled = P .. 'queue:scheduled',
   failed = P .. 'queue:failed',

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -183,21 +182,4 @@ int api_free_port(void)
     }
     close(s);
     return ntohs(a.sin_port);
-}
-
-int api_openapi_check(const char *record_path)
-{
-    const char *src = getenv("PSW_SRC");
-    char script[1024], doc[1024], cmd[4096];
-    snprintf(script, sizeof(script), "%s/tests/node/openapi-check.mjs", src && *src ? src : ".");
-    snprintf(doc, sizeof(doc), "%s/api/openapi.json", src && *src ? src : ".");
-    if (access(script, R_OK) != 0) {
-        fprintf(stderr, "api_openapi_check: %s does not exist yet; schemas not checked\n", script);
-        return 0;
-    }
-    snprintf(cmd, sizeof(cmd), "node '%s' '%s' '%s'", script, doc, record_path);
-    int st = system(cmd);
-    if (st == -1)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

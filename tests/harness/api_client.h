@@ -3,7 +3,7 @@
  * (libcurl). Every answer is appended, as one JSON line, to the file named
  * by $PSW_API_RECORD when it is set (docs/api.md "Testing"):
  *   {"method","path","status","content_type","body": parsed JSON or null}
- * tests/node/openapi-check.mjs checks such a file against api/openapi.json.
+ * tests/harness/openapi.h runs the checker over such a file.
  */
 #ifndef PSW_TEST_API_CLIENT_H
 #define PSW_TEST_API_CLIENT_H
@@ -46,11 +46,5 @@ const char *api_json_str(const struct api_reply *r, const char *key);
 
 /* A free TCP port on 127.0.0.1 (bound and released). */
 int api_free_port(void);
-
-/* When tests/node/openapi-check.mjs exists (under $PSW_SRC) and node is
- * installed: runs it on api/openapi.json and record_path. Returns its exit
- * status, 0 when it does not exist yet (message on stderr), -1 when it
- * could not be run. */
-int api_openapi_check(const char *record_path);
 
 #endif
