@@ -47,9 +47,10 @@ static const char *const endpoint_counters[] = {
 
 /* Adds deliveries_24h (created in the last 24 h, exact), and over the newest
  * of those (at most WINDOW_LOOK, counted in sampled_24h) delivered_24h,
- * failed_24h and success_rate_24h = delivered / (delivered + failed), null
- * while none of them has finished. Deliveries still on their way and skipped
- * ones (endpoint disabled) are in neither side of the rate. */
+ * failed_24h, skipped_24h and success_rate_24h = delivered / (delivered +
+ * failed + skipped), null while none of them has finished. A skipped delivery
+ * (endpoint disabled) is an event the receiver never got, so it counts
+ * against the rate; deliveries still on their way count on neither side. */
 static int add_window(struct psw_ctx *ctx, const char *endpoint_id, struct json_object *o,
                       char *err, size_t errlen)
 {
@@ -66,14 +67,15 @@ static int add_window(struct psw_ctx *ctx, const char *endpoint_id, struct json_
         return rc;
     }
     long long delivered = psw_reply_int(rep, 2, 0), failed = psw_reply_int(rep, 3, 0);
+    long long finished = delivered + failed + psw_reply_int(rep, 4, 0);
     bad |= psw_json_add_int(o, "deliveries_24h", psw_reply_int(rep, 0, 0));
     bad |= psw_json_add_int(o, "sampled_24h", psw_reply_int(rep, 1, 0));
     bad |= psw_json_add_int(o, "delivered_24h", delivered);
     bad |= psw_json_add_int(o, "failed_24h", failed);
+    bad |= psw_json_add_int(o, "skipped_24h", psw_reply_int(rep, 4, 0));
     bad |= psw_json_add(o, "success_rate_24h",
-                        delivered + failed > 0
-                            ? json_object_new_double((double)delivered / (double)(delivered + failed))
-                            : NULL);
+                        finished > 0 ? json_object_new_double((double)delivered / (double)finished)
+                                     : NULL);
     freeReplyObject(rep);
     if (bad) {
         snprintf(err, errlen, "out of memory");

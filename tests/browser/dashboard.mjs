@@ -65,6 +65,7 @@ function noErrors(page, where) {
     check(page.errors.length === 0, `no console errors on ${where}: ${page.errors.join(' | ')}`);
 }
 
+// Screenshots only when asked for (PSW_SHOTS): they are slow on a busy machine.
 async function shot(page, name) {
     if (!SHOTS) return;
     mkdirSync(SHOTS, { recursive: true });
@@ -188,6 +189,16 @@ const scenarios = {
         await page.locator('.attempt').first().waitFor();
         out.attempt_text = await page.locator('.attempt').first().textContent();
         await shot(page, 'endpoint-detail');
+        // the filters: a state with no delivery empties the list and says so
+        await page.getByLabel('State', { exact: true }).selectOption('failed');
+        await page.getByRole('button', { name: 'Apply filters' }).click();
+        await page.getByText('No deliveries match these filters').waitFor();
+        out.filtered_rows = await page.locator('tr[data-delivery]').count();
+        await page.getByLabel('State', { exact: true }).selectOption('');
+        await page.getByLabel('Event type', { exact: true }).fill('email.delivered');
+        await page.getByRole('button', { name: 'Apply filters' }).click();
+        await page.locator('tr[data-delivery]').first().waitFor();
+        out.type_rows = await page.locator('tr[data-delivery]').count();
         // the list shows the 24 h numbers once the stats are in
         await go(page, '#/endpoints');
         await page.waitForFunction((id) => {
@@ -207,6 +218,9 @@ const scenarios = {
         out.banner = await banner.textContent();
         check(await banner.getByRole('button', { name: 'Enable' }).isVisible(), 'an Enable button on the banner');
         check((await banner.locator('time').count()) === 1, 'the time of the disable');
+        await page.waitForFunction((id) => /%/.test(
+            (document.querySelector(`article[data-endpoint="${id}"] .stats`) || {}).textContent || ''), env.PSW_EP);
+        out.card_stats = await page.locator(`article[data-endpoint="${env.PSW_EP}"] .stats`).textContent();
         await shot(page, 'endpoints-disabled');
         await go(page, '#/alerts');
         const alertRow = page.locator('tbody tr', { hasText: env.PSW_EP });
@@ -375,6 +389,17 @@ const scenarios = {
         out.list_text = await page.locator('main').textContent();
         check(!out.list_text.includes(env.PSW_EP_OTHER), 'the list has only this account\'s endpoints');
         noErrors(page, 'isolation');
+
+        // an admin session switches between accounts
+        const adm = await newPage(browser);
+        await loginWithToken(adm.page, env.PSW_ADMIN_TOKEN);
+        await adm.page.locator(`article[data-endpoint="${env.PSW_EP_OTHER}"]`).waitFor();
+        await adm.page.locator('#account-input').fill(env.PSW_ACCOUNT);
+        await adm.page.getByRole('button', { name: 'Switch' }).click();
+        await adm.page.locator(`article[data-endpoint="${env.PSW_EP}"]`).waitFor();
+        out.admin_switched = await adm.page.locator('main').textContent();
+        check(!out.admin_switched.includes(env.PSW_EP_OTHER), 'the admin sees only the chosen account');
+        noErrors(adm.page, 'admin switch');
     },
 
     // The endpoint-detail screen of a big endpoint: time from navigation
