@@ -165,9 +165,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (!cn->started) {
         cn->started = 1;
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)env->cfg->api_max_body_bytes)
-            cn->too_large = 1;
-        return MHD_YES;
+        if (!cl || strtoull(cl, NULL, 10) <= (unsigned long long)env->cfg->api_max_body_bytes)
+            return MHD_YES;
+        /* Declared too large: answer 413 now instead of reading it all;
+         * libmicrohttpd closes the connection after this answer. */
+        cn->too_large = 1;
+        *upload_size = 0;
+        goto answer;
     }
     if (*upload_size) {
         size_t n = *upload_size;
@@ -192,6 +196,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
 
+answer:
     /* The whole request is here. url is the decoded path; the query string
      * comes from the raw request line, so it keeps its own escapes. */
     struct api_request rq = { 0 };

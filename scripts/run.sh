@@ -267,7 +267,7 @@ for _ in $(seq 1 50); do
 done
 [ -n "$api_url" ] || { cat "$log_dir/api.log" >&2 || true; die "psw-api did not start"; }
 api_token=$("$bin/psw" --config "$conf" token create --name "make run admin" 2>/dev/null |
-    sed -n 's/^token[: ] *//p')
+    sed -n 's/^token  *\(psw_[^ ]*\)$/\1/p')
 say "psw-api on $api_url (admin token: $api_token)"
 
 # ---- the demo --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /*
  * test_api_limits.c — psw-api's limits, black-box (docs/api.md "Limits"):
  * bad JSON, a wrong content type, an oversized body (413 before it is
- * read), an oversized batch, and the per-token rate limit (429 with
+ * read), an oversized batch, oversized headers, an idle connection, and
+ * the per-token rate limit (429 with
  * Retry-After) shared by two psw-api processes through Redis.
  * Scaffolding as test_api.c (docs/api.md): a whole deployment
  * (tests/harness/cluster.h) plus a real psw-api, driven over HTTP by
@@ -24,6 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -181,6 +186,47 @@ static void test_body_limits(void **state)
     C_ok = 1;
 }
 
+/* Headers over api.max_header_bytes are refused (431, by libmicrohttpd);
+ * a connection that sends nothing is closed after api.connection_timeout,
+ * so idle or slow clients cannot hold the server's threads. */
+static void test_header_and_idle_limits(void **state)
+{
+    (void)state;
+    static const char *const extra[] = { "api.max_header_bytes: 4096",
+                                         "api.connection_timeout: 1s", NULL };
+    start(extra);
+    char *cookie = harness_keep(malloc(8001));
+    memset(cookie, 'a', 8000);
+    cookie[0] = 'x';
+    cookie[1] = '=';
+    cookie[8000] = '\0';
+    struct api_req big = { "GET", "/healthz", NULL, NULL, NULL, 0, cookie, NULL };
+    struct api_reply x;
+    api_send(base, &big, &x);
+    assert_int_equal(x.status, 431);
+    api_reply_free(&x);
+    req(200, "GET", "/healthz", NULL, NULL); /* and the server still answers */
+
+    int port = (int)strtol(strrchr(base, ':') + 1, NULL, 10);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = { 0 };
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    struct timeval tv = { 5, 0 }; /* bound: five times the timeout */
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    char b[16];
+    long long t0 = harness_mono_ms();
+    ssize_t n = recv(fd, b, sizeof(b), 0);
+    long long waited = harness_mono_ms() - t0;
+    close(fd);
+    assert_int_equal(n, 0); /* closed by the server, not our receive timeout */
+    assert_true(waited < 5000);
+    C_ok = 1;
+}
+
 static void test_rate_limit(void **state)
 {
     (void)state;
@@ -247,6 +293,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_body_limits, teardown),
+        cmocka_unit_test_teardown(test_header_and_idle_limits, teardown),
         cmocka_unit_test_teardown(test_rate_limit, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
