@@ -132,7 +132,7 @@ $(O)/bin/psw-receiver: $(O)/bench/receiver.o $(O)/libpsw.a
 # psw-api: cmd/psw-api.c + api/*.c on libmicrohttpd, with api/openapi.json
 # embedded (a minimal document stands in while the file does not exist).
 API_SRC := $(sort $(wildcard api/*.c))
-API_OBJ := $(API_SRC:%.c=$(O)/%.o) $(O)/gen/psw_openapi.o
+API_OBJ := $(API_SRC:%.c=$(O)/%.o) $(O)/gen/psw_openapi.o $(O)/gen/psw_assets.o
 OPENAPI_FALLBACK := {"openapi":"3.1.0","info":{"title":"psw-api","version":"0"},"paths":{}}
 
 $(O)/gen/psw_openapi.c: $(wildcard api/openapi.json) scripts/embed-file.sh
@@ -148,7 +148,7 @@ $(O)/api/%.o: api/%.c | $(O)/gen/psw_scripts.h
 
 # Everything of psw-api but the socket (server.c): the fuzz harness and the
 # tests call the router directly.
-API_LIB_OBJ := $(filter-out $(O)/api/server.o,$(API_SRC:%.c=$(O)/%.o))
+API_LIB_OBJ := $(filter-out $(O)/api/server.o,$(API_SRC:%.c=$(O)/%.o)) $(O)/gen/psw_assets.o
 $(O)/libpswapi.a: $(API_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -177,6 +177,16 @@ $(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libpswapi.a $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(O)/libpswapi.a $(O)/libpsw.a \
 	    $(LDLIBS_LIB) -o $@
+
+# The dashboard (api/web/) embedded in psw-api: api/assets.h, docs/dashboard.md.
+WEB := $(sort $(wildcard api/web/*))
+
+$(O)/gen/psw_assets.c: $(WEB) scripts/embed-assets.sh
+	@mkdir -p $(O)/gen
+	scripts/embed-assets.sh $@ $(WEB)
+
+$(O)/gen/psw_assets.o: $(O)/gen/psw_assets.c
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
 
 print-tests:
 	@echo $(TEST_BIN)

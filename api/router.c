@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "api/api.h"
+#include "api/assets.h"
 
 enum who {
     ANYONE,   /* no token */
@@ -99,12 +100,24 @@ int api_route_match(const char *method, const char *path, char *param, size_t n)
 }
 
 /* ---- pages outside /v1 -------------------------------------------------
- * The dashboard (docs/api.md "Dashboard") is served from here: GET / and
- * GET /assets/... Every non-/v1 GET that is not an API route ends up in
- * this one function. Until the dashboard's assets exist it answers 404. */
+ * The dashboard (docs/dashboard.md) is served from here: GET / and
+ * GET /assets/..., the files of api/web/ embedded at build time (api/assets.h),
+ * each with the Content-Security-Policy of psw_asset_headers. */
 static int serve_site(struct api_call *c)
 {
-    return api_problem(c, 404, NULL, "no such page: %s", c->rq->path);
+    const struct psw_asset *a = psw_asset_find(c->rq->path);
+    if (!a)
+        return api_problem(c, 404, NULL, "no such page: %s", c->rq->path);
+    c->rs->body = malloc(a->len + 1);
+    if (!c->rs->body)
+        return api_problem(c, 500, NULL, "out of memory");
+    memcpy(c->rs->body, a->data, a->len + 1);
+    c->rs->body_len = a->len;
+    c->rs->status = 200;
+    c->rs->content_type = a->content_type;
+    for (const struct psw_asset_header *hd = psw_asset_headers; hd->name; hd++)
+        api_header(c->rs, hd->name, hd->value);
+    return 0;
 }
 
 void api_handle(const struct api_env *env, const struct api_request *rq, struct api_response *rs)

@@ -304,6 +304,11 @@ dlv=$(grep -h "sig=ok" "$log_dir/receiver.log" | sed -n 's/.* dlv=\(dlv_[^ ]*\) 
 psw=${bin#"$PWD"/}/psw   # as the user would type it from here
 ev=${root#"$PWD"/}/deploy/demo-events.ndjson
 [ "$root" = "$PWD" ] && ev=deploy/demo-events.ndjson
+# A single-use dashboard link (docs/dashboard.md) for the demo account: opening
+# it logs straight in. Links last 10 minutes; `make run` again makes a new one.
+dash=$(curl -sf -X POST -H "Authorization: Bearer $api_token" \
+    "$api_url/v1/accounts/acct_demo/dashboard-links" | sed -n 's/.*"url": *"\([^"]*\)".*/\1/p') || dash=""
+case "$dash" in /*) dash=$api_url$dash ;; esac
 rcli="redis-cli -u $redis_url"
 [ -n "$redis_port" ] && rcli="redis-cli -p $redis_port"
 cat <<EOF
@@ -321,6 +326,12 @@ How to look (the configuration of this run is $conf):
   curl -H 'Authorization: Bearer $api_token' $api_url/v1/endpoints
   tail -f $log_dir/*.log
 EOF
+if [ -n "$dash" ]; then
+    echo
+    say "dashboard (this link logs in once, within 10 minutes): $dash"
+else
+    say "could not make a dashboard link; see $log_dir/api.log"
+fi
 
 if [ $detach -eq 1 ]; then
     cleaned=1   # leave everything running

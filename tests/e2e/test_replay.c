@@ -970,8 +970,18 @@ static void test_stats_queue_alerts(void **state)
                      global[i].want);
     json_object_put(o);
 
+    /* an index entry older than 24 h is outside the dashboard's window */
+    freeReplyObject(cluster_cmd(&C, "ZADD psw:endpoint:%s:deliveries %lld dlv_old_00000000000000000000",
+                                epo, redis_now() - 25LL * 3600 * 1000));
     assert_int_equal(psw_stats_get(&C.ctx, epb, &o, err, sizeof(err)), PSW_OK);
-    assert_int_equal(json_object_object_length(o), 8);
+    assert_int_equal(json_object_object_length(o), 14);
+    assert_int_equal(jint(o, "deliveries_24h"), 1);
+    assert_int_equal(jint(o, "sampled_24h"), 1);
+    assert_int_equal(jint(o, "delivered_24h"), 0);
+    assert_int_equal(jint(o, "failed_24h"), 1);
+    assert_int_equal(jint(o, "skipped_24h"), 0);
+    assert_true(json_object_get_double(json_object_object_get(o, "success_rate_24h")) == 0.0);
+    assert_true(json_object_is_type(json_object_object_get(o, "success_rate_24h"), json_type_double));
     assert_int_equal(jint(o, "attempts"), 3);
     assert_int_equal(jint(o, "delivered"), 0);
     assert_int_equal(jint(o, "failed_attempts"), 3);
@@ -989,6 +999,10 @@ static void test_stats_queue_alerts(void **state)
     json_object_put(o);
 
     assert_int_equal(psw_stats_get(&C.ctx, epo, &o, err, sizeof(err)), PSW_OK);
+    assert_int_equal(jint(o, "deliveries_24h"), 3);
+    assert_int_equal(jint(o, "delivered_24h"), 3);
+    assert_int_equal(jint(o, "failed_24h"), 0);
+    assert_true(json_object_get_double(json_object_object_get(o, "success_rate_24h")) == 1.0);
     assert_int_equal(jint(o, "attempts"), 3);
     assert_int_equal(jint(o, "delivered"), 3);
     assert_int_equal(jint(o, "failed_attempts"), 0);
