@@ -705,6 +705,30 @@ static const struct bad_case {
       "psw.yaml:2:13: secrets.key_file: must not contain control characters" },
     { "secrets:\n  key_file: \"a\\0b\"\n",
       "psw.yaml:2:13: secrets.key_file: must not contain NUL bytes" },
+    /* Sentinel */
+    { "redis:\n  sentinels: [127.0.0.1:26379, \"127.0.0.1:0\"]\n  sentinel_master: m\n",
+      "psw.yaml:2:32: redis.sentinels: entry 2: \"127.0.0.1:0\": port must be 1-65535" },
+    { "redis:\n  sentinels: [\"redis://h:1\"]\n  sentinel_master: m\n",
+      "psw.yaml:2:15: redis.sentinels: entry 1: \"redis://h:1\": expected host:port "
+      "(no scheme, user or spaces)" },
+    { "redis:\n  sentinels: \"::1:26379\"\n  sentinel_master: m\n",
+      "psw.yaml:2:14: redis.sentinels: entry 1: \"::1:26379\": write an IPv6 address in "
+      "brackets: [addr]:port" },
+    { "redis:\n  sentinels: [h1:1, h2:2]\n",
+      "psw.yaml:2:14: redis.sentinels: needs redis.sentinel_master (the name the sentinels know "
+      "the primary by)" },
+    { "redis:\n  sentinel_master: mymaster\n",
+      "psw.yaml:2:20: redis.sentinel_master: needs redis.sentinels (where the sentinels are)" },
+    { "redis:\n  sentinel_master: \"my master\"\n  sentinels: [h:1]\n",
+      "psw.yaml:2:20: redis.sentinel_master: must not contain spaces or control characters" },
+    { "redis:\n  url: unix:///run/redis.sock\n  sentinels: [h:1]\n  sentinel_master: m\n",
+      "psw.yaml:2:8: redis.url: with redis.sentinel_master it must be redis:// (the sentinels "
+      "name the server; the URL gives the user, password and database)" },
+    { "redis:\n  min_replicas_acked: -1\n",
+      "psw.yaml:2:23: redis.min_replicas_acked: must be between 0 and 100, got -1" },
+    { "redis:\n  min_replicas_acked: 1\n  min_replicas_timeout: 10s\n",
+      "psw.yaml:3:25: redis.min_replicas_timeout: must be shorter than redis.command_timeout "
+      "(10s), got 10s" },
     /* duplicates: the second key's position */
     { "redis:\n  url: redis://a\n  url: redis://b\n", "psw.yaml:3:3: duplicate key \"redis.url\"" },
     { "redis:\n  url: redis://a\nredis:\n  prefix: b\n", "psw.yaml:3:1: duplicate key \"redis\"" },
