@@ -1,6 +1,6 @@
 /*
  * harness.h — everything a black-box test needs: a throwaway redis-server
- * (redis_server.h), the recording HTTP receiver (receiver.h) and the
+ * (redis_server.h) or a Sentinel set (redis_sentinel.h), the recording HTTP receiver (receiver.h) and the
  * project's programs plus file helpers (proc.h).
  */
 #ifndef PSW_TEST_HARNESS_H
@@ -8,6 +8,7 @@
 
 #include "tests/harness/proc.h"
 #include "tests/harness/receiver.h"
+#include "tests/harness/redis_sentinel.h"
 #include "tests/harness/redis_server.h"
 
 #endif
