@@ -69,13 +69,35 @@ static void event_args(const struct prepared *p, const char **argv, size_t *lens
 }
 
 /* WAIT for redis.min_replicas_acked replicas. 0, or -1 with the reason in
- * why (a lost connection included). */
-static int wait_replicas(struct psw_ctx *ctx, char *why, size_t n)
+ * why (a lost connection included).
+ *
+ * WAIT waits for this connection's last write. A duplicate writes nothing,
+ * and the event it found may have been written by an earlier connection
+ * (a publish that was not confirmed, sent again after a reconnect) and not
+ * be on any replica yet: without a write of its own, WAIT would confirm it
+ * at once. So a chunk with duplicates first counts them in the stats hash
+ * (events_republished), a write that follows the event's. */
+static int wait_replicas(struct psw_ctx *ctx, int dups, char *why, size_t n)
 {
     int want = ctx->cfg->redis_min_replicas_acked;
-    redisReply *rep = psw_redis_command(ctx->redis, "WAIT %d %lld", want,
-                                        (long long)ctx->cfg->redis_min_replicas_timeout_ms);
+    redisReply *rep = NULL;
     int rc = -1;
+    if (dups > 0) {
+        char key[PSW_KEY_SIZE];
+        psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_STATS, NULL);
+        rep = psw_redis_command(ctx->redis, "HINCRBY %s events_republished %d", key, dups);
+        if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+            snprintf(why, n, "%s", rep ? "redis: HINCRBY: unexpected reply" : psw_redis_errstr(ctx->redis));
+            if (rep && rep->type == REDIS_REPLY_ERROR)
+                snprintf(why, n, "redis: HINCRBY: %s", rep->str);
+            if (rep)
+                freeReplyObject(rep);
+            return -1;
+        }
+        freeReplyObject(rep);
+    }
+    rep = psw_redis_command(ctx->redis, "WAIT %d %lld", want,
+                            (long long)ctx->cfg->redis_min_replicas_timeout_ms);
     if (!rep)
         snprintf(why, n, "%s", psw_redis_errstr(ctx->redis));
     else if (rep->type != REDIS_REPLY_INTEGER)
@@ -201,12 +223,7 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
                     freeReplyObject(replies[c]);
             continue;
         }
-        char unacked[400] = "";
-        if (ncalls > 0 && ctx->cfg->redis_min_replicas_acked > 0 &&
-            wait_replicas(ctx, unacked, sizeof(unacked)) < 0) {
-            redis_down = 1; /* what follows would wait as long: not sent */
-            snprintf(down_why, sizeof(down_why), "%s", unacked);
-        }
+        int dups = 0;
         for (size_t j = 0; j < k; j++) {
             const redisReply *rep = replies[j / PUBLISH_PER_CALL];
             size_t at = j % PUBLISH_PER_CALL;
@@ -214,6 +231,15 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
                 take_reply(rep->element[at], &res[slot[j]]);
             else
                 take_reply(rep, &res[slot[j]]); /* an error answers for the whole call */
+            dups += res[slot[j]].status == PSW_OK && res[slot[j]].duplicate;
+        }
+        char unacked[400] = "";
+        if (ncalls > 0 && ctx->cfg->redis_min_replicas_acked > 0 &&
+            wait_replicas(ctx, dups, unacked, sizeof(unacked)) < 0) {
+            redis_down = 1; /* what follows would wait as long: not sent */
+            snprintf(down_why, sizeof(down_why), "%s", unacked);
+        }
+        for (size_t j = 0; j < k; j++) {
             if (res[slot[j]].status == PSW_OK && unacked[0]) {
                 res[slot[j]].status = PSW_EFAIL;
                 snprintf(res[slot[j]].err, sizeof(res[slot[j]].err), "not confirmed: %s", unacked);
