@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "common/config.h"
+#include "common/sentinel.h"
 #include "common/log.h"
 
 #define S 1000LL
@@ -533,6 +534,33 @@ static void test_allowed_networks(void **state)
     snprintf(yaml + o, sizeof(yaml) - o, ", 11.0.0.0/8]\n");
     load_bad(yaml, strlen(yaml),
              "psw.yaml:2:21: http.allowed_networks: must have at most 64 entries, got 65");
+    psw_config_free(&cfg);
+}
+
+static void test_sentinels(void **state)
+{
+    (void)state;
+    struct psw_config cfg = { 0 };
+    struct psw_sentinel_addr a;
+    char err[256];
+    load_ok(&cfg, "redis:\n  url: redis://psw:pw@ignored/2\n"
+                  "  sentinels: [10.0.0.1:26380, \"[fd00::1]:26381\", s3.internal]\n"
+                  "  sentinel_master: psw\n  min_replicas_acked: 1\n"
+                  "  min_replicas_timeout: 250ms\n");
+    assert_int_equal(cfg.redis_sentinels_n, 3);
+    assert_string_equal(cfg.redis_sentinel_master, "psw");
+    assert_int_equal(cfg.redis_min_replicas_acked, 1);
+    assert_int_equal(cfg.redis_min_replicas_timeout_ms, 250);
+    assert_int_equal(psw_sentinel_addr_parse(cfg.redis_sentinels[1], &a, err, sizeof(err)), 0);
+    assert_string_equal(a.host, "fd00::1");
+    assert_int_equal(a.port, 26381);
+    assert_int_equal(psw_sentinel_addr_parse(cfg.redis_sentinels[2], &a, err, sizeof(err)), 0);
+    assert_string_equal(a.host, "s3.internal");
+    assert_int_equal(a.port, PSW_SENTINEL_PORT); /* the default port */
+    /* the comma-separated form; the limit is PSW_MAX_SENTINELS */
+    load_ok(&cfg, "redis: {sentinels: \"a:1, b:2\", sentinel_master: m}\n");
+    assert_int_equal(cfg.redis_sentinels_n, 2);
+    assert_string_equal(cfg.redis_sentinels[1], "b:2");
     psw_config_free(&cfg);
 }
 
@@ -1191,6 +1219,7 @@ int main(void)
         cmocka_unit_test(test_processes_zero_is_cpu_count),
         cmocka_unit_test(test_schedule_forms),
         cmocka_unit_test(test_allowed_networks),
+        cmocka_unit_test(test_sentinels),
         cmocka_unit_test(test_log_enums_match_log_h),
         cmocka_unit_test(test_empty_values),
         cmocka_unit_test(test_bad_yaml_table),
