@@ -23,6 +23,13 @@
  * Each run prints one "  sentinel: ..." line: events, lost, duplicates,
  * failover time, and the time until publishing and delivery resumed. Timing
  * is printed, never asserted (docs/operations.md has the measured numbers).
+ *
+ * Two smaller tests on the same set-up: a primary demoted behind the
+ * programs' back (READONLY answers, ROLE check, a plain redis.url unchanged,
+ * and what the error says when no sentinel names the primary); and a
+ * duplicate publish with min_replicas_acked, which must still wait for the
+ * replica. PSW_TEST_FILTER="test_failover*" runs a subset. Only processes
+ * this test started are signalled, by the pids the harness holds.
  */
 #include <setjmp.h>
 #include <signal.h>
