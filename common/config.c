@@ -36,6 +36,7 @@
 #include <yaml.h>
 
 #include "common/netguard.h"
+#include "common/sentinel.h"
 #include "common/timeutil.h"
 
 #define SEC  1000LL
@@ -112,6 +113,7 @@ static int check_http_url(const char *s, char *msg, size_t msglen);
 static int check_no_space(const char *s, char *msg, size_t msglen);
 static int check_no_ctl(const char *s, char *msg, size_t msglen);
 static int check_cidr(const char *s, char *msg, size_t msglen);
+static int check_sentinel(const char *s, char *msg, size_t msglen);
 
 /* Sections must stay contiguous: print emits one mapping per section. */
 static const struct key keys[] = {
@@ -123,6 +125,14 @@ static const struct key keys[] = {
           "Time allowed to connect to Redis"),
     K_DUR("redis.command_timeout", redis_command_timeout_ms, "10s", 1, 10 * MIN,
           "Time allowed for one Redis command"),
+    K_SLIST("redis.sentinels", redis_sentinels, redis_sentinels_n, "", 1, 300, 0, check_sentinel,
+            "Redis Sentinels (host:port) that name the primary; empty = redis.url's address"),
+    K_STR("redis.sentinel_master", redis_sentinel_master, "", 0, 255, check_no_space, false,
+          "Name the sentinels know the primary by (with redis.sentinels)"),
+    K_INT("redis.min_replicas_acked", redis_min_replicas_acked, "0", 0, 100,
+          "Replicas that must hold a published event before publish confirms it; 0 = no wait"),
+    K_DUR("redis.min_replicas_timeout", redis_min_replicas_timeout_ms, "1s", 1, 10 * MIN,
+          "How long publish waits for those replicas before it reports an error"),
 
     K_INT("worker.processes", worker_processes, "0", 0, 1024,
           "Worker children each psw-worker forks; 0 = one per online CPU"),
@@ -416,6 +426,12 @@ static int check_cidr(const char *s, char *msg, size_t msglen)
     quote(q, sizeof(q), s, strlen(s));
     snprintf(msg, msglen, "expected a CIDR network (e.g. 10.0.0.0/8, fd00::/8), got %s", q);
     return -1;
+}
+
+static int check_sentinel(const char *s, char *msg, size_t msglen)
+{
+    struct psw_sentinel_addr a;
+    return psw_sentinel_addr_parse(s, &a, msg, msglen);
 }
 
 /* ---- parsing one value from text ---------------------------------------- */
@@ -1062,6 +1078,41 @@ static int cross_check(struct loader *L)
     struct psw_config *c = L->cfg;
     const struct key *a, *b;
     char va[32], vb[32], msg[MSG_SIZE];
+
+    /* Sentinel: both keys or neither, and a URL that can lend its
+     * credentials to whichever server the sentinels name. */
+    a = find_key("redis.sentinels");
+    b = find_key("redis.sentinel_master");
+    if ((c->redis_sentinels_n > 0) != (c->redis_sentinel_master[0] != '\0')) {
+        if (c->redis_sentinels_n > 0)
+            snprintf(msg, sizeof(msg), "%s: needs %s (the name the sentinels know the primary by)",
+                     a->name, b->name);
+        else {
+            snprintf(msg, sizeof(msg), "%s: needs %s (where the sentinels are)", b->name,
+                     a->name);
+            const struct key *t = a;
+            a = b;
+            b = t;
+        }
+        goto fail;
+    }
+    a = find_key("redis.url");
+    if (c->redis_sentinels_n > 0 && strncmp(c->redis_url, "redis://", 8) != 0) {
+        snprintf(msg, sizeof(msg), "%s: with %s it must be redis:// (the sentinels name the "
+                 "server; the URL gives the user, password and database)", a->name, b->name);
+        b = find_key("redis.sentinels");
+        goto fail;
+    }
+    a = find_key("redis.min_replicas_timeout");
+    b = find_key("redis.command_timeout");
+    if (c->redis_min_replicas_acked > 0 &&
+        c->redis_min_replicas_timeout_ms >= c->redis_command_timeout_ms) {
+        fmt_duration(c->redis_min_replicas_timeout_ms, va, sizeof(va));
+        fmt_duration(c->redis_command_timeout_ms, vb, sizeof(vb));
+        snprintf(msg, sizeof(msg), "%s: must be shorter than %s (%s), got %s", a->name, b->name,
+                 vb, va);
+        goto fail;
+    }
 
     a = find_key("scheduler.worker_timeout");
     b = find_key("worker.heartbeat");

@@ -21,6 +21,7 @@
 
 #define PSW_MAX_SCHEDULE 32
 #define PSW_MAX_NETWORKS 64
+#define PSW_MAX_SENTINELS 16
 #define PSW_CONFIG_DEFAULT_PATH "/etc/psw/psw.yaml"
 
 struct psw_config {
@@ -29,6 +30,11 @@ struct psw_config {
     char   *redis_prefix;               /* redis.prefix  "psw:" */
     int64_t redis_connect_timeout_ms;   /* redis.connect_timeout  2s */
     int64_t redis_command_timeout_ms;   /* redis.command_timeout  10s */
+    char   *redis_sentinels[PSW_MAX_SENTINELS]; /* redis.sentinels  [] (host:port each) */
+    size_t  redis_sentinels_n;
+    char   *redis_sentinel_master;      /* redis.sentinel_master  "" */
+    int     redis_min_replicas_acked;   /* redis.min_replicas_acked  0 = no WAIT */
+    int64_t redis_min_replicas_timeout_ms; /* redis.min_replicas_timeout  1s */
 
     /* worker */
     int     worker_processes;           /* worker.processes  0 = number of CPUs */

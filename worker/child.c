@@ -773,7 +773,7 @@ void psw_worker_id(char *out, size_t n, long pid, const unsigned char tag[PSW_WO
 static int child_init(struct child *c, const struct psw_config *cfg, volatile sig_atomic_t *stop,
                       const unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
-    struct psw_redis_options opt = PSW_REDIS_OPTIONS_INIT;
+    struct psw_redis_options opt;
     char err[512];
 
     memset(c, 0, sizeof(*c));
@@ -811,9 +811,7 @@ static int child_init(struct child *c, const struct psw_config *cfg, volatile si
         return PSW_EXIT_CONFIG;
     }
 
-    opt.url = cfg->redis_url;
-    opt.connect_timeout_ms = cfg->redis_connect_timeout_ms;
-    opt.command_timeout_ms = cfg->redis_command_timeout_ms;
+    psw_ctx_redis_options(cfg, &opt);
     opt.retry = PSW_REDIS_RETRY_POLLED;
     opt.stop = stop;
     /* After an outage a scheduler waits one worker_timeout before it takes
