@@ -1,5 +1,5 @@
 /*
- * delivery.h — reading the delivery log and replaying deliveries (SPEC §7,
+ * delivery.h — reading the delivery log and replaying deliveries (docs/redis.md,
  * §8: psw deliveries, psw delivery show, psw replay). The CLI and the HTTP
  * API call these; they print, these decide.
  *
@@ -16,7 +16,7 @@
 
 struct json_object;
 
-/* One delivery hash, as stored (SPEC §7 fields). Times are unix ms, 0 = unset. */
+/* One delivery hash, as stored (docs/redis.md fields). Times are unix ms, 0 = unset. */
 struct psw_delivery {
     char id[PSW_ID_SIZE];
     char *event_id, *endpoint_id, *event_type, *account_id;

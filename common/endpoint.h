@@ -1,10 +1,10 @@
 /*
- * endpoint.h — endpoint operations (SPEC §4, §5, §7, §8): create, show, list,
+ * endpoint.h — endpoint operations (docs/events.md, docs/receiving.md, docs/redis.md, docs/cli.md): create, show, list,
  * update, delete, enable, disable, rotate the signing secret. The CLI and
  * the HTTP API both call these; each write is one Lua script, so concurrent
  * callers and the delivery scripts never see half an endpoint.
  *
- * An endpoint lives in the hash <prefix>endpoint:<id> (fields as SPEC §7
+ * An endpoint lives in the hash <prefix>endpoint:<id> (fields as docs/redis.md
  * lists, plus disabled_by and deleted_at; unset optional fields are "") and
  * in the sets <prefix>endpoints and <prefix>account:<a>:endpoints while it
  * is not deleted. A deleted endpoint keeps its hash, with status "deleted",

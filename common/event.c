@@ -1,5 +1,5 @@
 /*
- * event.c — parse, validate and normalize one published email event (SPEC §3).
+ * event.c — parse, validate and normalize one published email event (docs/events.md).
  *
  * Steps, each of which can fail with a message that starts with the field path
  * ("event" for the document as a whole):

@@ -1,5 +1,5 @@
 /*
- * event.h — parse, validate and normalize a published email event (SPEC §3).
+ * event.h — parse, validate and normalize a published email event (docs/events.md).
  *
  * psw_event_parse() either fills a struct psw_event completely or fails with
  * a message that names the field ("data.bounce.type: must be \"hard\" or

@@ -1,5 +1,5 @@
 /*
- * publish.h — publishing events: validate, store, fan out (SPEC §3, §4).
+ * publish.h — publishing events: validate, store, fan out (docs/events.md).
  *
  * Validation happens before anything is sent to Redis, so a bad event
  * stores nothing; storing and fan-out are one Lua script (publish.lua), so

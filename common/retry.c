@@ -1,5 +1,5 @@
 /*
- * retry.c — the retry policy (see retry.h, SPEC §6). Pure functions over int64
+ * retry.c — the retry policy (see retry.h, docs/events.md). Pure functions over int64
  * unix milliseconds; nothing is allocated.
  *
  * Invariants: a returned retry time is never later than cycle_start + max_age

@@ -1,5 +1,5 @@
 /*
- * retry.h — when the next attempt of a failed delivery happens (SPEC §6).
+ * retry.h — when the next attempt of a failed delivery happens (docs/events.md).
  *
  * A cycle starts with the first attempt (or a replay). schedule[i] is the
  * delay before retry i+1, counted from the end of the previous attempt. The

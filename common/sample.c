@@ -1,6 +1,6 @@
 /*
  * sample.c — the sample events behind endpoint tests (common/sample.h).
- * Each type gets the object SPEC-style validation requires of it (bounce,
+ * Each type gets the object validation (docs/events.md) requires of it (bounce,
  * click) so the event passes the same checks as a real one.
  */
 #include "common/sample.h"

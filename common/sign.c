@@ -1,5 +1,5 @@
 /*
- * sign.c — secrets and the X-PostStack-Signature header (see sign.h, SPEC §5).
+ * sign.c — secrets and the X-PostStack-Signature header (see sign.h, docs/receiving.md).
  *
  * The MAC is HMAC-SHA256 keyed with the secret string's bytes (strlen, no NUL)
  * over the decimal timestamp, a '.', and the body bytes; the body is fed to the

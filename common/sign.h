@@ -1,5 +1,5 @@
 /*
- * sign.h — the X-PostStack-Signature header (SPEC §5).
+ * sign.h — the X-PostStack-Signature header (docs/receiving.md).
  *
  *   X-PostStack-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t "." body)>[,v1=…]
  *

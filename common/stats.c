@@ -33,7 +33,7 @@
 #define WINDOW_LOOK 1000
 #define ALERTS_MAX 100000
 
-/* SPEC §7, in its order, plus what replay counts. */
+/* docs/redis.md, in its order, plus what replay counts. */
 static const char *const global_counters[] = {
     "events_published", "deliveries_created", "attempts", "delivered", "failed_attempts",
     "retries_scheduled", "failed", "skipped", "endpoints_disabled", "recovered", "replayed",

@@ -1,5 +1,5 @@
 /*
- * scheduler.h — the psw-scheduler loop (SPEC §2): promotes due retries,
+ * scheduler.h — the psw-scheduler loop (docs/architecture.md): promotes due retries,
  * recovers the work of dead worker children, trims expired history. Any
  * number may run against one Redis: every step is one atomic Lua script.
  */

@@ -1,7 +1,7 @@
 /*
  * child.h — one worker child: claims deliveries, keeps up to
  * worker.concurrency HTTP requests in flight on one libcurl multi handle,
- * and records each outcome atomically (SPEC §2, §6).
+ * and records each outcome atomically (docs/architecture.md, docs/events.md).
  */
 #ifndef PSW_CHILD_H
 #define PSW_CHILD_H

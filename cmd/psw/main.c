@@ -1,5 +1,5 @@
 /*
- * psw — the command line (SPEC §8): endpoints, secrets, publishing, the
+ * psw — the command line (docs/cli.md): endpoints, secrets, publishing, the
  * delivery log, replay, stats and signature checks.
  *
  * main parses the line (args.c), loads the configuration and opens the Redis

@@ -1,6 +1,6 @@
 /*
  * verify.c — psw verify --secret S --signature HEADER [--tolerance 300] < body:
- * checks a received X-PostStack-Signature the way a receiver must (SPEC §5),
+ * checks a received X-PostStack-Signature the way a receiver must (docs/receiving.md),
  * with psw_sign_verify. The body is standard input, byte for byte (a
  * trailing newline counts). Needs no configuration and no Redis.
  *

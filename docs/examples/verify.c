@@ -1,5 +1,5 @@
 /*
- * verify.c — verifies a PostStack webhook (X-PostStack-Signature, SPEC §5) with
+ * verify.c — verifies a PostStack webhook (X-PostStack-Signature, docs/receiving.md) with
  * the project's own psw_sign_verify (common/sign.h, common/sign.c; OpenSSL).
  *
  *   usage: verify [SECRET SIGNATURE [TOLERANCE]] < raw-body

@@ -1,5 +1,5 @@
 /*
- * test_cli.c — the psw command line (SPEC §8) as a black box: the real
+ * test_cli.c — the psw command line (docs/cli.md) as a black box: the real
  * bin/psw run with proc_run against a whole deployment (tests/harness/
  * cluster.h: redis-server, a real psw-scheduler and psw-worker, a recording
  * HTTP receiver). Every command's success path and its main errors:

@@ -1,5 +1,5 @@
 /*
- * test_delivery.c — black-box tests of the delivery pipeline (SPEC §3–§7):
+ * test_delivery.c — black-box tests of the delivery pipeline (docs/events.md, docs/receiving.md, docs/redis.md):
  * a real redis-server, psw-scheduler and psw-worker processes started by
  * tests/harness/cluster.c, and the recording receiver checking each request
  * byte for byte (body, every header, the signature). Redis is read back over
@@ -379,7 +379,7 @@ static void happy_input(int i, char *out, size_t n)
              i, TYPES[i].in, TYPES[i].type, i);
 }
 
-/* What SPEC §3 says is delivered: id, type, created_at (UTC, ms), account_id,
+/* What docs/events.md says is delivered: id, type, created_at (UTC, ms), account_id,
  * domain, data, then the other keys; compact. Written out by hand. */
 static void happy_expected(int i, char *out, size_t n)
 {
@@ -418,7 +418,7 @@ static void check_happy_request(const struct rx_request *r, const char *ep_id, c
     assert_non_null(stored);
     assert_string_equal(stored, expected);
 
-    /* every header of SPEC §5 */
+    /* every header of docs/receiving.md */
     snprintf(ua, sizeof(ua), "PostStack-Webhooks/%s", version());
     assert_header(r, "Content-Type", "application/json");
     assert_header(r, "User-Agent", ua);

@@ -205,7 +205,7 @@ static void test_create_reads_back(void **state)
     char key[256];
     redisReply *h = cmd("HGETALL %s", key_of(key, sizeof(key), ep.id, ""));
     assert_int_equal(h->type, REDIS_REPLY_ARRAY);
-    assert_int_equal(h->elements, 2 * 17); /* SPEC §7 + disabled_by, deleted_at */
+    assert_int_equal(h->elements, 2 * 17); /* docs/redis.md + disabled_by, deleted_at */
     freeReplyObject(h);
     assert_string_equal(field(ep.id, "id"), ep.id);
     assert_string_equal(field(ep.id, "account_id"), "acct_1");

@@ -8,7 +8,7 @@
  * clocks are five minutes off (libfaketime).
  *
  * Each test starts its own cluster (tests/harness/cluster.h) with time scaled
- * down through the config. What happened is judged from Redis (the SPEC §7
+ * down through the config. What happened is judged from Redis (the docs/redis.md
  * keys, over a raw connection), from what the receiver recorded, and from
  * the programs' logs. Every wait is bounded.
  *

@@ -1,7 +1,7 @@
 /*
  * test_receiving.c — the receiver-side verifiers of docs/receiving.md
  * (docs/examples/verify.{c,js,py,go,php}) run for real against requests a
- * real deployment delivered (SPEC §5).
+ * real deployment delivered (docs/receiving.md).
  *
  * The group setup starts a cluster (tests/harness/cluster.h), creates an
  * endpoint with a generated secret, publishes an event and captures the

@@ -2,7 +2,7 @@
  * test_replay.c — the delivery log, replay and stats library
  * (common/delivery.c, common/stats.c and their scripts) against a whole
  * deployment (tests/harness/cluster.h: redis, real psw-scheduler and
- * psw-worker processes, a recording receiver), SPEC §6–§8:
+ * psw-worker processes, a recording receiver), docs/events.md, docs/redis.md, docs/cli.md:
  *   - listing: newest first, state filters (one, several, with spaces),
  *     since/until, limit, a limit with a filter that must look past many
  *     non-matching entries (more than one script call), the JSON form, and

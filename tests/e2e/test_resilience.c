@@ -1,6 +1,6 @@
 /*
  * test_resilience.c — black-box tests of the delivery pipeline while its
- * processes fail (SPEC §2, §6, §7): a worker child SIGKILLed mid-request,
+ * processes fail (docs/architecture.md, docs/events.md, docs/redis.md): a worker child SIGKILLed mid-request,
  * a graceful SIGTERM of the worker master under load, a shutdown grace that
  * runs out, two schedulers and three worker masters at once, a job that
  * keeps killing the children holding it, a SIGHUP config reload (good and
@@ -11,7 +11,7 @@
  * psw-scheduler and psw-worker processes, a recording receiver) with time
  * scaled down through the config: worker.heartbeat 100ms,
  * scheduler.worker_timeout 1s. What happened is judged from Redis (the
- * SPEC §7 keys, over a raw connection), from what the receiver recorded
+ * docs/redis.md keys, over a raw connection), from what the receiver recorded
  * (X-PostStack-Delivery-Id / -Event-Id / -Attempt headers and the status it
  * answered) and from the worker master's log. Every wait is bounded.
  *

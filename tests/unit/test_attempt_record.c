@@ -1,6 +1,6 @@
 /*
  * test_attempt_record.c — worker/http.c psw_attempt_record(): the attempt
- * record (SPEC §7) is written as text for speed; it must stay exactly what
+ * record (docs/redis.md) is written as text for speed; it must stay exactly what
  * the json-c tree it replaced produced (JSON_C_TO_STRING_PLAIN |
  * JSON_C_TO_STRING_NOSLASHESCAPE), byte for byte, since operators and the
  * CLI read these records. reference() below is that json-c implementation;

@@ -1,6 +1,6 @@
 /*
  * test_config.c — common/config.c: the defaults of every key (checked against
- * SPEC §9 and the comments in config.h, not against the table), every value
+ * docs/config.md and the comments in config.h, not against the table), every value
  * type from YAML, every error kind with its exact "file:line:column" text,
  * file resolution (--config, $PSW_CONFIG, PSW_REDIS_URL), print → load round
  * trips, credential masking, and that docs/config.md documents every key with
@@ -174,7 +174,7 @@ static void assert_config_equal(const struct psw_config *a, const struct psw_con
     assert_string_equal(a->secrets_previous_key_file, b->secrets_previous_key_file);
 }
 
-/* The values SPEC §9 and the comments in config.h give, written out here. */
+/* The values docs/config.md and the comments in config.h give, written out here. */
 static void assert_defaults(const struct psw_config *c)
 {
     static const int64_t schedule[] = { 1 * S, 5 * S, 30 * S, 2 * M, 10 * M, 1 * H, 6 * H, 24 * H };
@@ -1136,7 +1136,7 @@ static void test_docs_list_every_key(void **state)
     char names[128][64];
     size_t n = printed_keys(names, 128);
     char *docs = read_docs();
-    assert_true(n >= 22); /* SPEC §9 lists 22 keys at least */
+    assert_true(n >= 22); /* docs/config.md lists 22 keys at least */
     for (size_t i = 0; i < n; i++) {
         char row[96];
         snprintf(row, sizeof(row), "\n| `%s` |", names[i]);

@@ -96,7 +96,7 @@ static const struct good_case good[] = {
       "{\"id\":\"evt_d1\",\"type\":\"email.delivered\",\"created_at\":\"2026-11-27T15:04:06.001Z\","
       "\"account_id\":\"acct_42\",\"domain\":\"mail.example.com\",\"data\":{\"message_id\":"
       "\"<d1@x>\",\"to\":\"alice@example.org\",\"delivery\":{\"smtp_response\":\"250 2.0.0 OK\"}}}" },
-    /* SPEC §3's example, as printed there. */
+    /* docs/events.md's example, as printed there. */
     { "{\"id\": \"evt_optional_client_id\", \"type\": \"email.bounced\",\n"
       " \"account_id\": \"acct_42\", \"domain\": \"mail.example.com\",\n"
       " \"created_at\": \"2026-11-27T15:04:05.123Z\",\n"

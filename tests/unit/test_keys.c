@@ -21,7 +21,7 @@ static void test_spec_names(void **state)
 {
     (void)state;
     char k[PSW_KEY_SIZE];
-    /* SPEC §7, verbatim */
+    /* docs/redis.md, verbatim */
     assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_ENDPOINT, "ep_1"), "psw:endpoint:ep_1");
     assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_ACCOUNT_ENDPOINTS, "a"), "psw:account:a:endpoints");
     assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_ENDPOINTS, NULL), "psw:endpoints");

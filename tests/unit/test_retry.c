@@ -16,7 +16,7 @@
 #define M (60 * S)
 #define H (60 * M)
 
-/* SPEC §6 default: 1s, 5s, 30s, 2m, 10m, 1h, 6h, 24h; max_age 24h. */
+/* docs/events.md default: 1s, 5s, 30s, 2m, 10m, 1h, 6h, 24h; max_age 24h. */
 static const int64_t default_schedule[] = { 1 * S, 5 * S, 30 * S, 2 * M, 10 * M, 1 * H, 6 * H, 24 * H };
 static const struct psw_retry_policy default_policy = { default_schedule, 8, 24 * H };
 

@@ -208,7 +208,7 @@ static void test_uppercase_hex_and_order(void **state)
     assert_int_equal(psw_sign_verify("v1=" HEX1 ",t=1700000000", BODY1, strlen(BODY1), SECRET1,
                                      300, T1),
                      PSW_VERIFY_OK);
-    /* The MAC covers t's digits exactly as written (SPEC §5: t "." body), as
+    /* The MAC covers t's digits exactly as written (docs/receiving.md: t "." body), as
      * every receiver example computes it: the same second spelled with
      * leading zeros is a different message and does not match HEX1. */
     assert_int_equal(psw_sign_verify("t=001700000000,v1=" HEX1, BODY1, strlen(BODY1), SECRET1,
