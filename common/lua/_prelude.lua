@@ -43,6 +43,26 @@ local function event_body(acct, evt)
   return false
 end
 
+-- Reply fields C reads by position, declared once (common/replies.h is the
+-- C twin; tests/unit/test_keys.c checks the two lists agree). R.<reply> is
+-- the ordered list of names; R.at.<reply>.<name> its 1-based position.
+local R = {
+  claim_head = {'now', 'claimed', 'skipped', 'held', 'drained'},
+  claim_job = {'id', 'event_id', 'event_type', 'endpoint_id', 'url', 'attempt', 'trigger',
+               'cycle_started_at', 'cycle_attempts', 'secret', 'secret_prev', 'body'},
+  complete_reply = {'results', 'claim'},
+  complete_result = {'outcome', 'alert', 'reason'},
+  kind = {'receiver', 'receiver_gone', 'local'},
+  at = {},
+}
+for name, list in pairs(R) do
+  if name ~= 'at' then
+    local m = {}
+    for i, f in ipairs(list) do m[f] = i end
+    R.at[name] = m
+  end
+end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

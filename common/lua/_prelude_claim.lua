@@ -10,7 +10,10 @@ local function claim_work(wid, want, cap, adopt)
   local ik = K.inflight(wid)
   local now = now_ms()
   local now_s = int(now)
-  local out = {now, 0, 0, 0, 0}
+  local H, J = R.at.claim_head, R.at.claim_job
+  local out = {}
+  for i = 1, #R.claim_head do out[i] = 0 end
+  out[H.now] = now
   local claimed, skipped, held, failed = 0, 0, 0, 0
   local eps, order = {}, {}   -- endpoint id -> what this call knows of it
   local bodies = {}           -- account/event id -> body (false: the event expired)
@@ -109,18 +112,18 @@ local function claim_work(wid, want, cap, adopt)
                  'cycle_attempts', int(cattempts))
     end
     local o = #out
-    out[o + 1] = did
-    out[o + 2] = d[3]
-    out[o + 3] = d[4]
-    out[o + 4] = ep
-    out[o + 5] = e.url
-    out[o + 6] = n
-    out[o + 7] = trigger
-    out[o + 8] = cstart
-    out[o + 9] = cattempts
-    out[o + 10] = e.secret
-    out[o + 11] = e.prev
-    out[o + 12] = body
+    out[o + J.id] = did
+    out[o + J.event_id] = d[3]
+    out[o + J.event_type] = d[4]
+    out[o + J.endpoint_id] = ep
+    out[o + J.url] = e.url
+    out[o + J.attempt] = n
+    out[o + J.trigger] = trigger
+    out[o + J.cycle_started_at] = cstart
+    out[o + J.cycle_attempts] = cattempts
+    out[o + J.secret] = e.secret
+    out[o + J.secret_prev] = e.prev
+    out[o + J.body] = body
     claimed = claimed + 1
     return true
   end
@@ -168,6 +171,6 @@ local function claim_work(wid, want, cap, adopt)
   if claimed > 0 then redis.call('HINCRBY', K.stats, 'attempts', int(claimed)) end
   if failed > 0 then redis.call('HINCRBY', K.stats, 'failed', int(failed)) end
 
-  out[2], out[3], out[4], out[5] = claimed, skipped, held, drained
+  out[H.claimed], out[H.skipped], out[H.held], out[H.drained] = claimed, skipped, held, drained
   return out
 end

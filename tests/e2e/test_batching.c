@@ -30,6 +30,7 @@
 #include "common/ctx.h"
 #include "common/endpoint.h"
 #include "common/publish.h"
+#include "common/replies.h"
 #include "tests/harness/harness.h"
 
 #define NEP 4
@@ -480,7 +481,7 @@ static void completion(const struct claimed *c, int k, const char **v, char bufs
     v[7] = bufs[2];
     v[8] = kind == 1 || kind == 5 ? bufs[3] : "";
     v[9] = kind == 2 ? "exhausted" : kind == 3 ? "exhausted" : "";
-    v[10] = kind == 3 ? "1" : "0";
+    v[10] = kind == 3 ? PSW_KIND_GONE : PSW_KIND_RECEIVER;
 }
 
 static void test_complete_batched_equals_one_by_one(void **state)
@@ -804,7 +805,7 @@ static void test_resent_completion_keeps_new_claim(void **state)
     /* attempt 1 failed, retry due at once */
     const char *v[6 + 11] = { B.prefix, "w1", "20", "2592000000", "0", "2",
                               d->id, d->n, "0", "500", "http: status 500", "3", "{}",
-                              "1795000000000", "1", "", "0" };
+                              "1795000000000", "1", "", PSW_KIND_RECEIVER };
     redisReply *r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v);
     assert_string_equal(r->element[0]->element[0]->str, "scheduled");
     freeReplyObject(r);
