@@ -41,13 +41,13 @@
 #include "common/ctx.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/replies.h"
 #include "common/reply.h"
 #include "common/retry.h"
 #include "common/secrets.h"
 #include "common/timeutil.h"
 #include "worker/http.h"
 
-#define CLAIM_FIELDS 12
 #define PARK_TIMEOUT_MS 1000 /* at most; see park_timeout */
 #define PARK_STUCK_MS 8000 /* a parked BLMOVE unanswered this long: drop the connection */
 #define ERR_BACKOFF_MIN_MS 100
@@ -248,18 +248,18 @@ static void start_delivery(struct child *c, const redisReply *rep, size_t at, in
         return;
     }
     memset(&job, 0, sizeof(job));
-    job.id = dup_reply_str(rep, at + 0, NULL);
-    job.event_id = dup_reply_str(rep, at + 1, NULL);
-    job.event_type = dup_reply_str(rep, at + 2, NULL);
-    job.endpoint_id = dup_reply_str(rep, at + 3, NULL);
-    job.url = dup_reply_str(rep, at + 4, NULL);
-    job.attempt = (int)psw_reply_int(rep, at + 5, 1);
-    job.trigger = dup_reply_str(rep, at + 6, NULL);
-    job.cycle_started_at = psw_reply_int(rep, at + 7, now);
-    job.cycle_attempts = (int)psw_reply_int(rep, at + 8, 1);
-    job.secrets[0] = dup_reply_str(rep, at + 9, NULL);
-    job.secrets[1] = dup_reply_str(rep, at + 10, NULL);
-    job.body = dup_reply_str(rep, at + 11, &job.body_len);
+    job.id = dup_reply_str(rep, at + PSW_JOB_ID, NULL);
+    job.event_id = dup_reply_str(rep, at + PSW_JOB_EVENT_ID, NULL);
+    job.event_type = dup_reply_str(rep, at + PSW_JOB_EVENT_TYPE, NULL);
+    job.endpoint_id = dup_reply_str(rep, at + PSW_JOB_ENDPOINT_ID, NULL);
+    job.url = dup_reply_str(rep, at + PSW_JOB_URL, NULL);
+    job.attempt = (int)psw_reply_int(rep, at + PSW_JOB_ATTEMPT, 1);
+    job.trigger = dup_reply_str(rep, at + PSW_JOB_TRIGGER, NULL);
+    job.cycle_started_at = psw_reply_int(rep, at + PSW_JOB_CYCLE_STARTED_AT, now);
+    job.cycle_attempts = (int)psw_reply_int(rep, at + PSW_JOB_CYCLE_ATTEMPTS, 1);
+    job.secrets[0] = dup_reply_str(rep, at + PSW_JOB_SECRET, NULL);
+    job.secrets[1] = dup_reply_str(rep, at + PSW_JOB_SECRET_PREV, NULL);
+    job.body = dup_reply_str(rep, at + PSW_JOB_BODY, &job.body_len);
     /* Sealed secrets are opened here; if one cannot be, both are blanked,
      * so psw_attempt_start refuses (no request) and serr is recorded. */
     char serr[256] = "";
@@ -329,22 +329,24 @@ static int claim_args(struct child *c, int free_n, const char *const *adopt, int
  * Returns how many, or -1 for an error reply. */
 static int claim_reply(struct child *c, const redisReply *rep)
 {
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 5) {
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < PSW_CLAIM__HEAD) {
         redis_refused(c, "claim", rep);
         return -1;
     }
-    int64_t now = psw_reply_int(rep, 0, psw_now_ms());
+    int64_t now = psw_reply_int(rep, PSW_CLAIM_NOW, psw_now_ms());
     c->claim_mono = psw_mono_ms();
-    int n = (int)psw_reply_int(rep, 1, 0);
-    c->drained = psw_reply_int(rep, 4, 0) != 0;
-    if (rep->elements < 5 + (size_t)n * CLAIM_FIELDS) {
-        log_error("claim: short reply");
-        n = 0;
+    int n = (int)psw_reply_int(rep, PSW_CLAIM_CLAIMED, 0);
+    c->drained = psw_reply_int(rep, PSW_CLAIM_DRAINED, 0) != 0;
+    if (n < 0 || rep->elements != PSW_CLAIM__HEAD + (size_t)n * PSW_JOB__COUNT) {
+        PSW_BUG("claim: %zu fields for %d deliveries (common/replies.h and the Lua R table "
+                "disagree?)", rep->elements, n);
+        n = 0; /* what it claimed stays in our list: the reconcile adopts it */
+        c->reconcile = 1;
     }
     if (n > 0) /* an empty claim may have written nothing: it proves nothing */
         redis_accepted(c);
     for (int i = 0; i < n; i++)
-        start_delivery(c, rep, 5 + (size_t)i * CLAIM_FIELDS, now);
+        start_delivery(c, rep, PSW_CLAIM__HEAD + (size_t)i * PSW_JOB__COUNT, now);
     c->claimed += n;
     return n;
 }
@@ -633,7 +635,7 @@ static int flush_completions(struct child *c, int with_claim)
             *v++ = g->next;
             *v++ = s->reason;
             /* kind: a failure before any request (started == 0) is ours */
-            *v++ = s->gone ? "1" : s->local ? "local" : "0";
+            *v++ = s->gone ? PSW_KIND_GONE : s->local ? PSW_KIND_LOCAL : PSW_KIND_RECEIVER;
         }
     }
     if (psw_redis_eval_many(c->r, PSW_SCRIPT_COMPLETE, (size_t)ncalls, argcs, argvs, NULL,
@@ -645,9 +647,11 @@ static int flush_completions(struct child *c, int with_claim)
     for (int k = 0; k < n; k++) {
         struct slot *s = &c->slots[idx[k]];
         redisReply *rep = replies[k / COMPLETE_BATCH];
-        size_t at = (size_t)(k % COMPLETE_BATCH) * 3;
-        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
-            rep = rep->element[0]; /* {results, claim} */
+        size_t at = (size_t)(k % COMPLETE_BATCH) * PSW_RESULT__COUNT;
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == PSW_COMPLETE__COUNT)
+            rep = rep->element[PSW_COMPLETE_RESULTS];
+        else if (rep->type == REDIS_REPLY_ARRAY)
+            PSW_BUG("complete: %zu reply fields, not %d", rep->elements, PSW_COMPLETE__COUNT);
         if (transient_error(rep)) {
             /* Nothing of the call ran: kept DONE, written after the backoff. */
             if (k % COMPLETE_BATCH == 0)
@@ -661,17 +665,20 @@ static int flush_completions(struct child *c, int with_claim)
             if (k % COMPLETE_BATCH == 0)
                 redis_refused(c, "complete", rep);
             c->reconcile = 1;
-        } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= at + 3) {
-            const char *outcome = psw_reply_str(rep, at);
-            const char *alert = psw_reply_str(rep, at + 1);
+        } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= at + PSW_RESULT__COUNT) {
+            const char *outcome = psw_reply_str(rep, at + PSW_RESULT_OUTCOME);
+            const char *alert = psw_reply_str(rep, at + PSW_RESULT_ALERT);
+            const char *reason = psw_reply_str(rep, at + PSW_RESULT_REASON);
+            if (!reason)
+                reason = "";
             if (outcome && strcmp(outcome, "delivered") == 0)
                 c->delivered++;
             else if (outcome && strcmp(outcome, "failed") == 0)
                 c->failed++;
             if (alert && alert[0]) {
-                log_warn("endpoint %s disabled: %s (alert %s)", s->a.job.endpoint_id,
-                         psw_reply_str(rep, at + 2), alert);
-                post_alert(c, alert, s->a.job.endpoint_id, psw_reply_str(rep, at + 2), s->end_ms);
+                log_warn("endpoint %s disabled: %s (alert %s)", s->a.job.endpoint_id, reason,
+                         alert);
+                post_alert(c, alert, s->a.job.endpoint_id, reason, s->end_ms);
             }
         }
         if (rep->type == REDIS_REPLY_ARRAY)
@@ -685,8 +692,8 @@ static int flush_completions(struct child *c, int with_claim)
     }
     if (claim_argc > 0) {
         const redisReply *last = replies[ncalls - 1];
-        if (last->type == REDIS_REPLY_ARRAY && last->elements == 2)
-            got = claim_reply(c, last->element[1]);
+        if (last->type == REDIS_REPLY_ARRAY && last->elements == PSW_COMPLETE__COUNT)
+            got = claim_reply(c, last->element[PSW_COMPLETE_CLAIM]);
         else
             got = -1; /* the error was logged above */
     }

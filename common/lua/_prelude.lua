@@ -26,6 +26,10 @@ function K.endpoint_inflight(id) return P .. 'endpoint:' .. id .. ':inflight' en
 function K.endpoint_waiting(id) return P .. 'endpoint:' .. id .. ':waiting' end
 function K.account_endpoints(a) return P .. 'account:' .. a .. ':endpoints' end
 function K.event(id) return P .. 'event:' .. id end
+-- Event ids are unique per account (docs/redis.md): an event's hash is
+-- event:<account_id>/<event id> ('/' is in neither alphabet, so no two
+-- pairs share a key). K.event(id) alone names a hash stored before that.
+function K.event_of(acct, evt) return K.event(acct .. '/' .. evt) end
 function K.delivery(id) return P .. 'delivery:' .. id end
 function K.delivery_attempts(id) return P .. 'delivery:' .. id .. ':attempts' end
 function K.inflight(w) return P .. 'queue:inflight:' .. w end
@@ -35,6 +39,37 @@ function K.token_hash(h) return P .. 'token_hash:' .. h end
 function K.session(h) return P .. 'session:' .. h end
 function K.login_link(h) return P .. 'login_link:' .. h end
 function K.rate(id) return P .. 'rate:' .. id end
+
+-- The body of account acct's event evt, or false when it expired. An event
+-- stored before ids were per account sits under its bare id; it is used
+-- only when it belongs to the same account.
+local function event_body(acct, evt)
+  local b = redis.call('HGET', K.event_of(acct, evt), 'body')
+  if b then return b end
+  local f = redis.call('HMGET', K.event(evt), 'body', 'account_id')
+  if f[1] and f[2] == acct then return f[1] end
+  return false
+end
+
+-- Reply fields C reads by position, declared once (common/replies.h is the
+-- C twin; tests/unit/test_keys.c checks the two lists agree). R.<reply> is
+-- the ordered list of names; R.at.<reply>.<name> its 1-based position.
+local R = {
+  claim_head = {'now', 'claimed', 'skipped', 'held', 'drained'},
+  claim_job = {'id', 'event_id', 'event_type', 'endpoint_id', 'url', 'attempt', 'trigger',
+               'cycle_started_at', 'cycle_attempts', 'secret', 'secret_prev', 'body'},
+  complete_reply = {'results', 'claim'},
+  complete_result = {'outcome', 'alert', 'reason'},
+  kind = {'receiver', 'receiver_gone', 'local'},
+  at = {},
+}
+for name, list in pairs(R) do
+  if name ~= 'at' then
+    local m = {}
+    for i, f in ipairs(list) do m[f] = i end
+    R.at[name] = m
+  end
+end
 
 local function now_ms()
   local t = redis.call('TIME')

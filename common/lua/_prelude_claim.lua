@@ -10,10 +10,13 @@ local function claim_work(wid, want, cap, adopt)
   local ik = K.inflight(wid)
   local now = now_ms()
   local now_s = int(now)
-  local out = {now, 0, 0, 0, 0}
+  local H, J = R.at.claim_head, R.at.claim_job
+  local out = {}
+  for i = 1, #R.claim_head do out[i] = 0 end
+  out[H.now] = now
   local claimed, skipped, held, failed = 0, 0, 0, 0
   local eps, order = {}, {}   -- endpoint id -> what this call knows of it
-  local bodies = {}           -- event id -> body (false: the event expired)
+  local bodies = {}           -- account/event id -> body (false: the event expired)
 
   local function endpoint(ep)
     local e = eps[ep]
@@ -38,11 +41,12 @@ local function claim_work(wid, want, cap, adopt)
     return e
   end
 
-  local function body_of(evt)
-    local b = bodies[evt]
+  local function body_of(acct, evt)
+    local k = (acct or '') .. '/' .. evt
+    local b = bodies[k]
     if b == nil then
-      b = redis.call('HGET', K.event(evt), 'body') or false
-      bodies[evt] = b
+      b = event_body(acct or '', evt)
+      bodies[k] = b
     end
     return b
   end
@@ -53,7 +57,8 @@ local function claim_work(wid, want, cap, adopt)
     local dkey = K.delivery(did)
     local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id',
                          'event_type', 'trigger', 'cycle_started_at',
-                         'cycle_attempts', 'first_attempt_at', 'worker', 'attempts')
+                         'cycle_attempts', 'first_attempt_at', 'worker', 'attempts',
+                         'account_id')
     local ep = d[2]
     if adopted and d[1] == 'in_flight' and d[9] == wid then
       -- our own claim whose reply never arrived: start that attempt again
@@ -76,7 +81,7 @@ local function claim_work(wid, want, cap, adopt)
       held = held + 1
       return false
     end
-    local body = body_of(d[3])
+    local body = body_of(d[11], d[3])
     if not body then
       redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'event_expired',
                  'next_attempt_at', '')
@@ -107,18 +112,18 @@ local function claim_work(wid, want, cap, adopt)
                  'cycle_attempts', int(cattempts))
     end
     local o = #out
-    out[o + 1] = did
-    out[o + 2] = d[3]
-    out[o + 3] = d[4]
-    out[o + 4] = ep
-    out[o + 5] = e.url
-    out[o + 6] = n
-    out[o + 7] = trigger
-    out[o + 8] = cstart
-    out[o + 9] = cattempts
-    out[o + 10] = e.secret
-    out[o + 11] = e.prev
-    out[o + 12] = body
+    out[o + J.id] = did
+    out[o + J.event_id] = d[3]
+    out[o + J.event_type] = d[4]
+    out[o + J.endpoint_id] = ep
+    out[o + J.url] = e.url
+    out[o + J.attempt] = n
+    out[o + J.trigger] = trigger
+    out[o + J.cycle_started_at] = cstart
+    out[o + J.cycle_attempts] = cattempts
+    out[o + J.secret] = e.secret
+    out[o + J.secret_prev] = e.prev
+    out[o + J.body] = body
     claimed = claimed + 1
     return true
   end
@@ -166,6 +171,6 @@ local function claim_work(wid, want, cap, adopt)
   if claimed > 0 then redis.call('HINCRBY', K.stats, 'attempts', int(claimed)) end
   if failed > 0 then redis.call('HINCRBY', K.stats, 'failed', int(failed)) end
 
-  out[2], out[3], out[4], out[5] = claimed, skipped, held, drained
+  out[H.claimed], out[H.skipped], out[H.held], out[H.drained] = claimed, skipped, held, drained
   return out
 end

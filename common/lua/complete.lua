@@ -6,12 +6,14 @@
 --       delivery id, attempt number, '1' success / '0' failure,
 --       HTTP status ('0' = none), error, latency ms, attempt record (JSON),
 --       attempt end (ms), next attempt (ms, '' = none),
---       give-up reason ('' = none), kind: '0' = the receiver answered or
---       failed, '1' = the receiver said 410 Gone, 'local' = the worker failed
---       before making a request (a secret it cannot open …): counted as a
---       failed attempt and retried, but not held against the endpoint
--- Returns {results, claim}: results holds 3 per attempt: outcome, alert id
--- or '', alert reason or ''; the outcome is one of delivered, scheduled,
+--       give-up reason ('' = none), kind (R.kind): 'receiver' = the receiver
+--       answered or failed, 'receiver_gone' = it said 410 Gone, 'local' =
+--       the worker failed before making a request (a secret it cannot open
+--       …): counted as a failed attempt and retried, but not held against
+--       the endpoint. Any other kind is an error (nothing is written).
+-- Returns {results, claim} (R.complete_reply): results holds 3 per attempt
+-- (R.complete_result): outcome, alert id or '', alert reason or ''; the
+-- outcome is one of delivered, scheduled,
 -- failed, recorded (a late result of a delivery that was requeued
 -- meanwhile), duplicate (this attempt was recorded before), gone (the
 -- delivery expired). claim is claim.lua's reply, or empty without a claim.
@@ -58,7 +60,7 @@ local function endpoint(ep)
   return e
 end
 
-local function one(did, n_s, ok, status, err, latency, record, ended, next_at, reason, gone)
+local function one(did, n_s, ok, status, err, latency, record, ended, next_at, reason, kind)
   local n = tonumber(n_s)
   local dkey = K.delivery(did)
   local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state', 'worker')
@@ -112,13 +114,13 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   local ek = K.endpoint(ep)
   -- Only the receiver's failures count toward disabling it: a worker that
   -- cannot open a secret must not get healthy endpoints disabled.
-  if gone ~= 'local' and e.exists and redis.call('HGET', ek, 'status') == 'enabled' then
+  if kind ~= 'local' and e.exists and redis.call('HGET', ek, 'status') == 'enabled' then
     if e.reset then -- an earlier success of this call comes first
       redis.call('HSET', ek, 'consecutive_failures', '0')
       e.reset = false
     end
     local cf = redis.call('HINCRBY', ek, 'consecutive_failures', '1')
-    if gone == '1' then
+    if kind == 'receiver_gone' then
       why = 'receiver answered 410 Gone'
     elseif cf >= limit then
       why = cf .. ' consecutive failed attempts'
@@ -152,12 +154,17 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
 end
 
 for i = 7, #ARGV, 11 do
+  if not R.at.kind[ARGV[i + 10]] then
+    return redis.error_reply('complete: unknown kind "' .. ARGV[i + 10] .. '"')
+  end
+end
+local C = R.at.complete_result
+for i = 7, #ARGV, 11 do
   local o, a, w = one(ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1', ARGV[i + 3],
                       ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8],
                       ARGV[i + 9], ARGV[i + 10])
-  out[#out + 1] = o
-  out[#out + 1] = a
-  out[#out + 1] = w
+  local at = #out
+  out[at + C.outcome], out[at + C.alert], out[at + C.reason] = o, a, w
 end
 
 for _, ep in ipairs(order) do
@@ -228,4 +235,7 @@ do
   end
   for _, f in ipairs(fields) do redis.call('HINCRBY', K.attempt_stats, f, int(M[f])) end
 end
-return {out, want > 0 and claim_work(wid, want, cap, {}) or {}}
+local reply = {}
+reply[R.at.complete_reply.results] = out
+reply[R.at.complete_reply.claim] = want > 0 and claim_work(wid, want, cap, {}) or {}
+return reply

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/keys.h"
+#include "common/replies.h"
 #include "psw_scripts.h"
 #include "tests/harness/harness.h"
 
@@ -74,7 +75,58 @@ static void test_c_and_lua_agree(void **state)
                      want, r->element[k]->str);
     }
     freeReplyObject(r);
+
+    /* an event's key names its account (ids are per account) */
+    char want[PSW_KEY_SIZE];
+    psw_key(want, sizeof(want), "pfx:", PSW_KEY_EVENT, "acct_A/order-1001");
+    snprintf(src, cap, "%s\nreturn K.event_of('acct_A', 'order-1001')\n", psw_script_prelude);
+    r = redisCommand(c, "EVAL %s 0 %s", src, "pfx:");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, want);
+    freeReplyObject(r);
     free(src);
+    redisFree(c);
+    redis_srv_stop(&srv);
+}
+
+/* Runs `return R.<list>` (the prelude's declaration of a reply's fields)
+ * and compares it, in order, with the C names. */
+static void same_fields(redisContext *c, const char *list, const char *const *names, size_t n)
+{
+    size_t cap = strlen(psw_script_prelude) + 256;
+    char *src = malloc(cap);
+    assert_non_null(src);
+    snprintf(src, cap, "%s\nreturn R.%s\n", psw_script_prelude, list);
+    redisReply *r = redisCommand(c, "EVAL %s 0 %s", src, "pfx:");
+    free(src);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_ERROR)
+        fail_msg("prelude failed: %s", r->str);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    if (r->elements != n)
+        fail_msg("R.%s: Lua declares %zu fields, C %zu", list, r->elements, n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(r->element[i]->str, names[i]) != 0)
+            fail_msg("R.%s field %zu: C says \"%s\", Lua says \"%s\"", list, i + 1, names[i],
+                     r->element[i]->str);
+    freeReplyObject(r);
+}
+
+/* The reply fields C reads by position (common/replies.h) are the ones the
+ * scripts write by name (R in common/lua/_prelude.lua), in the same order. */
+static void test_reply_fields_agree(void **state)
+{
+    (void)state;
+    struct redis_srv srv;
+    assert_int_equal(redis_srv_start(&srv, NULL), 0);
+    redisContext *c = redis_srv_connect(&srv);
+    assert_non_null(c);
+    same_fields(c, "claim_head", psw_claim_head_names, PSW_CLAIM__HEAD);
+    same_fields(c, "claim_job", psw_claim_job_names, PSW_JOB__COUNT);
+    same_fields(c, "complete_reply", psw_complete_reply_names, PSW_COMPLETE__COUNT);
+    same_fields(c, "complete_result", psw_complete_result_names, PSW_RESULT__COUNT);
+    same_fields(c, "kind", psw_kind_names, 3);
     redisFree(c);
     redis_srv_stop(&srv);
 }
@@ -84,6 +136,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_names),
         cmocka_unit_test(test_c_and_lua_agree),
+        cmocka_unit_test(test_reply_fields_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
