@@ -591,7 +591,9 @@ function actionsPanel(getEp, renderHead, view) {
     };
 
     const test = () => {
-        const type = h('input', { type: 'text', required: true, value: 'email.delivered' });
+        const ev = getEp().events;
+        const first = Array.isArray(ev) && ev.length ? ev[0] : 'email.delivered';
+        const type = h('input', { type: 'text', required: true, value: first });
         const submit = h('button', { type: 'submit', class: 'primary' }, 'Send test event');
         const msg = msgLine();
         const form = h('form', { class: 'grid' }, field('Event type', type).row,
