@@ -319,9 +319,15 @@ function pct(rate) {
 // The numbers of /v1/endpoints/{id}/stats that the screens show.
 function statsFacts(st) {
     const w = st || {};
-    const lastErr = st && st.last_failure_at
-        ? [st.last_status ? `HTTP ${st.last_status}` : 'no answer', ' at ', timeEl(st.last_failure_at)]
-        : ['none'];
+    // last_status is the latest attempt's: it names the failure only while
+    // the endpoint is still failing
+    const failing = st && st.last_failure_at &&
+        (!st.last_success_at || Date.parse(st.last_failure_at) > Date.parse(st.last_success_at));
+    let lastErr = ['none'];
+    if (failing)
+        lastErr = [st.last_status ? `HTTP ${st.last_status}` : 'no answer', ' at ', timeEl(st.last_failure_at)];
+    else if (st && st.last_failure_at)
+        lastErr = [timeEl(st.last_failure_at), '; delivering again since ', timeEl(st.last_success_at)];
     return [
         ['Success (24 h)', w.success_rate_24h === undefined ? '—' : pct(w.success_rate_24h)],
         ['Deliveries (24 h)', w.deliveries_24h === undefined ? '—' : String(w.deliveries_24h)],
@@ -701,14 +707,13 @@ function batchReplayPanel(id, view) {
         progress.replaceChildren(h('div', { class: 'progress' }, h('label', {}, 'Replay progress ', bar), label));
         if (queued === 0) return;
         const tick = async () => {
-            let active = 0, delivered = 0, failed = 0, cursor = null, pages = 0;
+            let active = 0, failed = 0, cursor = null, pages = 0;
             do {
                 const page = await api('GET', `/v1/endpoints/${enc(id)}/deliveries?limit=500&since=${enc(q.since)}` +
                     `&until=${enc(q.until)}` + (cursor ? `&cursor=${enc(cursor)}` : ''));
                 for (const d of page.data) {
                     if (d.trigger !== 'replay') continue;
                     if (ACTIVE.has(d.state)) active++;
-                    else if (d.state === 'delivered') delivered++;
                     else if (d.state === 'failed') failed++;
                 }
                 cursor = page.next_cursor;
@@ -716,7 +721,8 @@ function batchReplayPanel(id, view) {
             const finished = Math.max(0, queued - active);
             bar.value = Math.min(finished, queued);
             label.textContent = active === 0
-                ? `Done: ${queued} replayed, ${delivered} delivered, ${failed} failed.`
+                ? `Done: all ${queued} replayed deliveries finished` +
+                  (failed ? `; ${failed} failed again (see the history below).` : '.')
                 : `Queued ${queued}: ${finished} finished, ${active} still on their way.`;
             return active === 0;
         };
