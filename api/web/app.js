@@ -865,9 +865,12 @@ function deliveriesPanel(id, view) {
         more.append(b);
     };
 
+    // A poll that was asked before the filters changed must not add its rows.
+    let gen = 0;
     const load = async () => {
+        const mine = ++gen;
         const page = await api('GET', query(null));
-        if (view !== state.view) return;
+        if (view !== state.view || mine !== gen) return;
         tbody.replaceChildren();
         rows.clear();
         for (const d of page.data) upsert(d, 'bottom');
@@ -878,8 +881,9 @@ function deliveriesPanel(id, view) {
 
     // New deliveries come on top; the ones on screen get their new state.
     const poll = async () => {
+        const mine = gen;
         const page = await api('GET', query(null));
-        if (view !== state.view) return;
+        if (view !== state.view || mine !== gen) return;
         const fresh = page.data.filter((d) => !rows.has(d.id)).reverse();
         for (const d of page.data) if (rows.has(d.id)) upsert(d);
         for (const d of fresh) upsert(d, 'top');
