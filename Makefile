@@ -12,7 +12,7 @@
 
 BUILD   ?= rel
 O       := build/$(BUILD)
-PKGS    := hiredis libcurl openssl yaml-0.1 json-c
+PKGS    := hiredis libcurl openssl yaml-0.1 json-c libidn2
 TESTPKGS := cmocka libmicrohttpd
 
 CC      ?= cc

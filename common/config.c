@@ -141,10 +141,16 @@ static const struct key keys[] = {
           "Time allowed for a whole delivery request, connecting included"),
     K_INT("http.max_response_bytes", http_max_response_bytes, "4096", 0, 1048576,
           "Bytes of each response body kept in the attempt log"),
+    K_INT("http.max_record_bytes", http_max_record_bytes, "32768", 8192, 16777216,
+          "Bytes an attempt record may take in Redis, JSON escapes included; response headers "
+          "and body are cut to fit"),
     K_STR("http.source_interface", http_source_interface, "", 0, 255, check_no_space, false,
           "Interface name or local address requests are sent from; empty = system default"),
     K_STR("http.proxy", http_proxy, "", 0, 4096, check_no_space, true,
-          "Proxy for every delivery (http://host:port, socks5://host:port); empty = none"),
+          "Proxy for every delivery and alert (http://host:port, socks5://host:port); empty = none"),
+    K_STR("http.no_proxy", http_no_proxy, "", 0, 4096, check_no_space, false,
+          "Hosts reached directly despite http.proxy, comma-separated (a name covers its "
+          "subdomains; * = all); NO_PROXY in the environment is ignored"),
     K_BOOL("http.allow_private_networks", http_allow_private_networks, "false",
            "Allow receivers on loopback, private, link-local and other non-public addresses"),
     K_SLIST("http.allowed_networks", http_allowed_networks, http_allowed_networks_n, "", 1, 64, 0,

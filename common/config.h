@@ -41,8 +41,10 @@ struct psw_config {
     int64_t http_connect_timeout_ms;    /* http.connect_timeout  5s */
     int64_t http_timeout_ms;            /* http.timeout  15s */
     int     http_max_response_bytes;    /* http.max_response_bytes  4096 */
+    int     http_max_record_bytes;      /* http.max_record_bytes  32768 */
     char   *http_source_interface;      /* http.source_interface  "" */
     char   *http_proxy;                 /* http.proxy  "" */
+    char   *http_no_proxy;              /* http.no_proxy  "" */
     bool    http_allow_private_networks; /* http.allow_private_networks  false */
     char   *http_allowed_networks[PSW_MAX_NETWORKS]; /* http.allowed_networks  [] */
     size_t  http_allowed_networks_n;

@@ -6,7 +6,7 @@
 # usage: scripts/deps.sh [build|test|run|bench|fuzz]...   (default: build)
 set -eu
 
-pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev"
+pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev libidn2-dev"
 pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl prometheus chromium"
 pkgs_run="$pkgs_build redis-server redis-tools curl"
 pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time nodejs chromium"

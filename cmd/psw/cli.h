@@ -143,6 +143,13 @@ const char *cli_json_string(struct json_object *o);
  * the first element); a top-level array as one table. null shows as "-". */
 void cli_print_human(struct json_object *o);
 
+/* Makes stderr, and stdout when human_stdout (not --json), show control
+ * characters escaped (common/termsafe.h), for everything printed after.
+ * cli_safe_streams_close() writes what is buffered and restores them;
+ * -1 when that write failed. */
+int cli_safe_streams(int human_stdout);
+int cli_safe_streams_close(void);
+
 /* Times for people: "2026-11-27 15:04:05" (UTC) / full ISO with ms; "-" for 0. */
 void cli_time_short(long long ms, char *out, size_t n);
 void cli_time_long(long long ms, char *out, size_t n);

@@ -57,12 +57,18 @@ int main(int argc, char **argv)
     psw_log_init("psw", PSW_LOG_WARN, PSW_LOG_TEXT);
     cli.now_ms = psw_now_ms();
     rc = cli_parse(&cli, argc - 1, argv + 1);
+    /* Stored text can come from receivers: people see it escaped. */
+    if (rc < 0 && cli_safe_streams(!cli.json) < 0) {
+        fprintf(stderr, "%s: out of memory\n", cli.name);
+        rc = PSW_EXIT_FAIL;
+    }
     if (rc < 0 && cli.cmd->needs_redis)
         rc = open_context(&cli);
     if (rc < 0)
         rc = cli.cmd->run(&cli);
     /* A full disk or a closed pipe must not look like success. */
-    if (fflush(stdout) != 0 && rc == PSW_EXIT_OK) {
+    int out_failed = cli_safe_streams_close() < 0;
+    if ((fflush(stdout) != 0 || out_failed) && rc == PSW_EXIT_OK) {
         fprintf(stderr, "%s: could not write the output\n", cli.name);
         rc = PSW_EXIT_FAIL;
     }

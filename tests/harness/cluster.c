@@ -43,21 +43,28 @@ static int overridden(const char *const *overrides, const char *line)
 
 /* Writes line + "\n" into out with every "{rx}" replaced by the receiver's
  * base URL ("http://127.0.0.1:PORT"), so a config value can point at it
- * (e.g. "alerts.webhook_url: {rx}/alerts"). Returns what snprintf would. */
+ * (e.g. "alerts.webhook_url: {rx}/alerts"), and every "{rxport}" by its port
+ * alone (for a URL that names it otherwise: "http://localhost:{rxport}/").
+ * Returns what snprintf would. */
 static size_t expand_line(const struct cluster *c, const char *line, char *out, size_t n)
 {
-    char base[64];
+    char base[64], port[16];
     size_t len = 0;
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", rx_port(c->rx));
+    snprintf(port, sizeof(port), "%d", rx_port(c->rx));
     for (const char *p = line; *p;) {
-        const char *hit = strstr(p, "{rx}");
+        const char *hit = strstr(p, "{rx}"), *hp = strstr(p, "{rxport}");
+        int is_port = hp && (!hit || hp < hit);
+        if (is_port)
+            hit = hp;
         size_t lit = hit ? (size_t)(hit - p) : strlen(p);
         len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "%.*s",
                                 (int)lit, p);
         if (!hit)
             break;
-        len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "%s", base);
-        p = hit + 4;
+        len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "%s",
+                                is_port ? port : base);
+        p = hit + (is_port ? 8 : 4);
     }
     len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "\n");
     return len;

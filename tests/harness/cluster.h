@@ -46,7 +46,7 @@ struct cluster {
  * the raw connection c->rc stays the unrestricted default user), writes the config, starts nsched schedulers and nwork
  * worker masters. overrides: NULL-terminated "key: value" lines, may be NULL;
  * "{rx}" in a line stands for the receiver's base URL "http://127.0.0.1:PORT"
- * (e.g. "alerts.webhook_url: {rx}/alerts").
+ * (e.g. "alerts.webhook_url: {rx}/alerts"), "{rxport}" for its port alone.
  * Returns 0; on failure prints why and returns -1 (call cluster_stop). */
 int cluster_start(struct cluster *c, const char *const *overrides, int nsched, int nwork);
 
