@@ -319,9 +319,15 @@ function pct(rate) {
 // The numbers of /v1/endpoints/{id}/stats that the screens show.
 function statsFacts(st) {
     const w = st || {};
-    const lastErr = st && st.last_failure_at
-        ? [st.last_status ? `HTTP ${st.last_status}` : 'no answer', ' at ', timeEl(st.last_failure_at)]
-        : ['none'];
+    // last_status is the latest attempt's: it names the failure only while
+    // the endpoint is still failing
+    const failing = st && st.last_failure_at &&
+        (!st.last_success_at || Date.parse(st.last_failure_at) > Date.parse(st.last_success_at));
+    let lastErr = ['none'];
+    if (failing)
+        lastErr = [st.last_status ? `HTTP ${st.last_status}` : 'no answer', ' at ', timeEl(st.last_failure_at)];
+    else if (st && st.last_failure_at)
+        lastErr = [timeEl(st.last_failure_at), '; delivering again since ', timeEl(st.last_success_at)];
     return [
         ['Success (24 h)', w.success_rate_24h === undefined ? '—' : pct(w.success_rate_24h)],
         ['Deliveries (24 h)', w.deliveries_24h === undefined ? '—' : String(w.deliveries_24h)],
@@ -591,7 +597,9 @@ function actionsPanel(getEp, renderHead, view) {
     };
 
     const test = () => {
-        const type = h('input', { type: 'text', required: true, value: 'email.delivered' });
+        const ev = getEp().events;
+        const first = Array.isArray(ev) && ev.length ? ev[0] : 'email.delivered';
+        const type = h('input', { type: 'text', required: true, value: first });
         const submit = h('button', { type: 'submit', class: 'primary' }, 'Send test event');
         const msg = msgLine();
         const form = h('form', { class: 'grid' }, field('Event type', type).row,
@@ -699,14 +707,13 @@ function batchReplayPanel(id, view) {
         progress.replaceChildren(h('div', { class: 'progress' }, h('label', {}, 'Replay progress ', bar), label));
         if (queued === 0) return;
         const tick = async () => {
-            let active = 0, delivered = 0, failed = 0, cursor = null, pages = 0;
+            let active = 0, failed = 0, cursor = null, pages = 0;
             do {
                 const page = await api('GET', `/v1/endpoints/${enc(id)}/deliveries?limit=500&since=${enc(q.since)}` +
                     `&until=${enc(q.until)}` + (cursor ? `&cursor=${enc(cursor)}` : ''));
                 for (const d of page.data) {
                     if (d.trigger !== 'replay') continue;
                     if (ACTIVE.has(d.state)) active++;
-                    else if (d.state === 'delivered') delivered++;
                     else if (d.state === 'failed') failed++;
                 }
                 cursor = page.next_cursor;
@@ -714,7 +721,8 @@ function batchReplayPanel(id, view) {
             const finished = Math.max(0, queued - active);
             bar.value = Math.min(finished, queued);
             label.textContent = active === 0
-                ? `Done: ${queued} replayed, ${delivered} delivered, ${failed} failed.`
+                ? `Done: all ${queued} replayed deliveries finished` +
+                  (failed ? `; ${failed} failed again (see the history below).` : '.')
                 : `Queued ${queued}: ${finished} finished, ${active} still on their way.`;
             return active === 0;
         };
@@ -857,9 +865,12 @@ function deliveriesPanel(id, view) {
         more.append(b);
     };
 
+    // A poll that was asked before the filters changed must not add its rows.
+    let gen = 0;
     const load = async () => {
+        const mine = ++gen;
         const page = await api('GET', query(null));
-        if (view !== state.view) return;
+        if (view !== state.view || mine !== gen) return;
         tbody.replaceChildren();
         rows.clear();
         for (const d of page.data) upsert(d, 'bottom');
@@ -870,8 +881,9 @@ function deliveriesPanel(id, view) {
 
     // New deliveries come on top; the ones on screen get their new state.
     const poll = async () => {
+        const mine = gen;
         const page = await api('GET', query(null));
-        if (view !== state.view) return;
+        if (view !== state.view || mine !== gen) return;
         const fresh = page.data.filter((d) => !rows.has(d.id)).reverse();
         for (const d of page.data) if (rows.has(d.id)) upsert(d);
         for (const d of fresh) upsert(d, 'top');
