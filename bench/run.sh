@@ -27,6 +27,9 @@
 #   4 fan-out      1,000 endpoints of one account (different paths), 200 events
 #   5 isolation    20 endpoints, one hangs until the request timeout
 #   6 retry        10,000 deliveries failing once, 1 s retry: lag after due time
+#   1b, 1c         right after 1: the BullMQ peer (bench/peers/bullmq/) on the same
+#                  receiver with the same events; ratio = ours / BullMQ (BENCH_PEER=0
+#                  skips it, BENCH_PEER_EVENTS changes its event count)
 #   7 cost         Redis commands/round trips/CPU per delivery (from scenario 1's
 #                  run when it ran), memory per stored delivery, worker child RSS
 #                  with 64 requests in flight
@@ -80,27 +83,34 @@ ms_now() { date +%s%3N; }
 
 # ---- redis -------------------------------------------------------------------
 
-port=""
-for _ in $(seq 1 20); do
-    p=$((20000 + RANDOM % 20000))
-    # shellcheck disable=SC2086
-    redis-server --port "$p" --bind 127.0.0.1 --dir "$tmp" --appendonly yes \
-        --appendfsync everysec --save "" --maxmemory-policy noeviction \
-        --logfile "$tmp/redis.log" ${BENCH_REDIS_ARGS:-} &
-    rpid=$!
-    for _ in $(seq 1 50); do
-        if redis-cli -p "$p" info server 2>/dev/null | grep -q "^process_id:$rpid"; then
-            port=$p
-            break
-        fi
-        kill -0 "$rpid" 2>/dev/null || break
-        sleep 0.1
+# start_redis -> sets rport and rpid: a redis-server in $tmp/DIR on a free port
+start_redis() {
+    local dir=$tmp/$1 p
+    mkdir -p "$dir"
+    rport=""
+    for _ in $(seq 1 20); do
+        p=$((20000 + RANDOM % 20000))
+        # shellcheck disable=SC2086
+        redis-server --port "$p" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
+            --appendfsync everysec --save "" --maxmemory-policy noeviction \
+            --logfile "$dir/redis.log" ${BENCH_REDIS_ARGS:-} &
+        rpid=$!
+        for _ in $(seq 1 50); do
+            if redis-cli -p "$p" info server 2>/dev/null | grep -q "^process_id:$rpid"; then
+                rport=$p
+                break
+            fi
+            kill -0 "$rpid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if [ -n "$rport" ]; then pids+=("$rpid"); return 0; fi
+        kill "$rpid" 2>/dev/null || true
+        wait "$rpid" 2>/dev/null || true
     done
-    if [ -n "$port" ]; then pids+=("$rpid"); break; fi
-    kill "$rpid" 2>/dev/null || true
-    wait "$rpid" 2>/dev/null || true
-done
-[ -n "$port" ] || { say "no free port for redis-server"; exit 1; }
+    say "no free port for redis-server"; exit 1
+}
+start_redis redis
+port=$rport
 redis_pid=$rpid
 rcli() { redis-cli -p "$port" "$@"; }
 rinfo() { rcli info "$1" | tr -d '\r'; }
@@ -330,6 +340,74 @@ if want 1 || want 7; then
             sub("cmdstat_", "", $1); printf "  %-22s %8.2f calls  %8.2f usec\n", $1, $3 / n, $5 / n }' \
             "$tmp/s1-commandstats.txt" | sort -k2 -n -r
     } >"$tmp/s7-breakdown.txt"
+fi
+
+# ---- 1b/1c. the BullMQ peer -------------------------------------------------------------
+# The same events to the same kind of receiver, sent by a BullMQ webhook sender
+# (bench/peers/bullmq/) with its own redis-server (same options), N worker processes
+# like worker.processes: once at 50 jobs per process (how such a sender is usually
+# set up) and once with the same in-flight total as ours (workers x concurrency).
+
+if want 1 && [ "${BENCH_PEER:-1}" = 1 ]; then
+    peer_dir=$root/bench/peers/bullmq
+    if ! command -v node >/dev/null || [ ! -d "$peer_dir/node_modules/bullmq" ]; then
+        say ""
+        say "== 1b. BullMQ peer: not installed (scripts/deps.sh bench runs npm ci in $peer_dir)"
+        row "1b BullMQ peer" "not installed" "" "$(rerun 1)"
+    else
+        peer_events=${BENCH_PEER_EVENTS:-$s1_events}
+        "$tools/psw-bench" events --count "$peer_events" --normalized >"$tmp/peer-events.ndjson"
+        saved_port=$port
+        start_redis peer-redis
+        peer_port=$rport
+        peer_rpid=$rpid
+        # run_peer LABEL CONCURRENCY -> peer_rate, peer_line
+        run_peer() {
+            local label=$1 c=$2 ppid cpu_a cpu_b st u d b
+            port=$peer_port
+            fresh
+            cpu_a=$(redis_cpu_us)
+            start_receiver "peer-$label" --secret "$secret"
+            rx_reset
+            node "$peer_dir/peer.js" --redis "redis://127.0.0.1:$peer_port" --url "$rx_url/peer" \
+                --secret "$secret" --events "$tmp/peer-events.ndjson" --procs "$workers" \
+                --concurrency "$c" >"$tmp/peer-$label.out" 2>"$tmp/peer-$label.err" &
+            ppid=$!
+            pids+=("$ppid")
+            wait_rx unique_events "$peer_events" 900 || true
+            st=$(rx_stats)
+            cpu_b=$(redis_cpu_us)
+            kill -TERM "$ppid" 2>/dev/null || true
+            wait "$ppid" 2>/dev/null || true
+            stop_receiver
+            port=$saved_port
+            u=$(jq -r .unique_events <<<"$st")
+            d=$(jq -r .duplicates <<<"$st")
+            b=$(jq -r .bad_signatures <<<"$st")
+            peer_rate=$(jq -r 'if .last_ms > .first_ms then ((.unique_events - 1) * 1000 / (.last_ms - .first_ms)) | floor else 0 end' <<<"$st")
+            peer_line="$peer_rate deliveries/s ($u of $peer_events, dup $d, bad sig $b; its Redis $(div $((cpu_b - cpu_a)) "$u" 1) us CPU per delivery)"
+        }
+        ratio() { div "$s1_rate" "$1" 2; }
+        say ""
+        say "== 1b. BullMQ peer, as usually set up: $workers processes x 50 concurrent jobs" \
+            "($((workers * 50)) in flight), $peer_events events"
+        run_peer 50 50
+        say "  $peer_line"
+        say "  ratio = ours / BullMQ = $(ratio "$peer_rate")  (ours: scenario 1, $s1_rate/s)"
+        row "1b BullMQ peer, 50 per process" "$peer_line; ratio = ours / BullMQ = $(ratio "$peer_rate")" \
+            ">= 5" "$(rerun 1)"
+        same=$concurrency
+        say ""
+        say "== 1c. BullMQ peer, same in-flight total as ours: $workers processes x $same" \
+            "($((workers * same)) in flight), $peer_events events"
+        run_peer same "$same"
+        say "  $peer_line"
+        say "  ratio = ours / BullMQ = $(ratio "$peer_rate")"
+        row "1c BullMQ peer, same in flight as ours ($((workers * same)))" \
+            "$peer_line; ratio = ours / BullMQ = $(ratio "$peer_rate")" "" "$(rerun 1)"
+        kill -TERM "$peer_rpid" 2>/dev/null || true
+        wait "$peer_rpid" 2>/dev/null || true
+    fi
 fi
 
 # ---- 2. ceiling with wrk -------------------------------------------------------------

@@ -9,17 +9,18 @@ set -eu
 pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev"
 pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl"
 pkgs_run="$pkgs_build redis-server redis-tools"
-pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time"
+pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time nodejs openssl"
 pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
 
 want=""
+npm_dirs="" # npm projects whose pinned packages (package-lock.json) a set needs
 [ $# -eq 0 ] && set -- build
 for what in "$@"; do
     case "$what" in
     build) want="$want $pkgs_build" ;;
     test)  want="$want $pkgs_test" ;;
     run)   want="$want $pkgs_run" ;;
-    bench) want="$want $pkgs_bench" ;;
+    bench) want="$want $pkgs_bench"; npm_dirs="$npm_dirs bench/peers/bullmq" ;;
     fuzz)  want="$want $pkgs_fuzz" ;;
     *) echo "deps.sh: unknown set '$what' (build, test, run, bench, fuzz)" >&2; exit 2 ;;
     esac
@@ -30,7 +31,21 @@ for p in $want; do
     case " $missing " in *" $p "*) continue ;; esac
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# npm ci installs exactly what package-lock.json pins; only when node_modules is
+# missing or older than the lockfile.
+npm_install() {
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    for d in $npm_dirs; do
+        [ -d "$root/$d/node_modules" ] && [ "$root/$d/node_modules" -nt "$root/$d/package-lock.json" ] && continue
+        echo "deps.sh: npm ci in $d"
+        (cd "$root/$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || exit 1
+    done
+}
+if [ -z "$missing" ]; then
+    npm_install
+    exit 0
+fi
+
 
 echo "deps.sh: installing:$missing"
 if [ "$(id -u)" -eq 0 ]; then
@@ -48,3 +63,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
 # shellcheck disable=SC2086
 $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
+npm_install
