@@ -8,7 +8,7 @@
 # and the command that reruns it alone, and at the end one table.
 #
 # usage: bench/run.sh [--scenario LIST] [--events N]
-#   --scenario 1,3,7   run only these (default: all, 1-7; 2 and the
+#   --scenario 1,3,7   run only these (default: all, 1-8; 2 and the
 #                      percentages of 5 use scenario 1's result when it ran)
 #   --events N         events of scenario 1 (default 200000)
 # Environment: BENCH_BIN (programs, default bin/), BENCH_TOOLS (psw-bench and
@@ -27,12 +27,15 @@
 #   4 fan-out      1,000 endpoints of one account (different paths), 200 events
 #   5 isolation    20 endpoints, one hangs until the request timeout
 #   6 retry        10,000 deliveries failing once, 1 s retry: lag after due time
+#   1d             psw publish of an NDJSON file while the workers run, against 1's rate
+#                  (BENCH_PUBLISH=0 skips it, BENCH_PUBLISH_EVENTS: 50,000)
 #   1b, 1c         right after 1: the BullMQ peer (bench/peers/bullmq/) on the same
 #                  receiver with the same events; ratio = ours / BullMQ (BENCH_PEER=0
 #                  skips it, BENCH_PEER_EVENTS changes its event count)
 #   7 cost         Redis commands/round trips/CPU per delivery (from scenario 1's
 #                  run when it ran), memory per stored delivery, worker child RSS
 #                  with 64 requests in flight
+#   8 scaling      two psw-worker processes against one Redis: rate, Redis CPU share
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +44,7 @@ tools=${BENCH_TOOLS:-$bin}
 workers=${BENCH_WORKERS:-2}
 concurrency=${BENCH_CONCURRENCY:-64}
 publishers=${BENCH_PUBLISHERS:-2}
-only="1,2,3,4,5,6,7"
+only="1,2,3,4,5,6,7,8"
 s1_events=200000
 secret="whsec_bench_secret_0123456789abcdef"
 
@@ -340,6 +343,36 @@ if want 1 || want 7; then
             sub("cmdstat_", "", $1); printf "  %-22s %8.2f calls  %8.2f usec\n", $1, $3 / n, $5 / n }' \
             "$tmp/s1-commandstats.txt" | sort -k2 -n -r
     } >"$tmp/s7-breakdown.txt"
+fi
+
+# ---- 1d. psw publish -----------------------------------------------------------------------
+# Publishing must never be what limits delivery: psw publish of an NDJSON file
+# (the same events) while the workers deliver them, against scenario 1's rate.
+
+if want 1 && [ "${BENCH_PUBLISH:-1}" = 1 ]; then
+    pub_events=${BENCH_PUBLISH_EVENTS:-50000}
+    say ""
+    say "== 1d. psw publish: $pub_events events of NDJSON from a file, workers delivering meanwhile"
+    fresh
+    write_config s1d "endpoint.max_in_flight: $s1_cap"
+    start_receiver s1d --secret "$secret"
+    PSW_CONFIG=$cfg "$tools/psw-bench" endpoints --account acct_s1 --url "$rx_url/s1d" \
+        --secret "$secret" >/dev/null
+    "$tools/psw-bench" events --account acct_s1 --count "$pub_events" >"$tmp/s1d-events.ndjson"
+    start_service s1d
+    rx_reset
+    t0=$(ms_now)
+    /usr/bin/time -f "%U %S" -o "$tmp/s1d.time" \
+        env PSW_CONFIG="$cfg" "$bin/psw" publish "$tmp/s1d-events.ndjson" >/dev/null
+    t1=$(ms_now)
+    wait_rx unique_events "$pub_events" 300 || true
+    stop_service s1d
+    stop_receiver
+    s1d_rate=$(div $((pub_events * 1000)) $((t1 - t0)) 0)
+    s1d_x=$(div "$s1d_rate" "$s1_rate" 2)
+    say "  $pub_events events in $((t1 - t0)) ms = $s1d_rate events/s = ${s1d_x}x scenario 1's" \
+        "delivery rate; psw publish used $(awk '{ print $1 + $2 }' "$tmp/s1d.time") CPU s"
+    row "1d psw publish (NDJSON file)" "$s1d_rate events/s = ${s1d_x}x scenario 1" ">= 2x" "$(rerun 1)"
 fi
 
 # ---- 1b/1c. the BullMQ peer -------------------------------------------------------------
@@ -664,6 +697,51 @@ if want 7; then
     say "  rerun: $(rerun 1,7) (per-delivery numbers come from scenario 1)"
     row "7 cost" "$s7_cmds Redis commands, $s7_scripts script calls, $s7_reads round trips, $s7_cpu us Redis CPU per delivery; $m1 B/event+delivery, +$per_dlv B/extra delivery; child RSS $rss_busy KiB @64 in flight" \
         "" "$(rerun 1,7)"
+fi
+
+# ---- 8. two psw-worker processes -------------------------------------------------------------
+
+if want 8; then
+    s8_events=${BENCH_S8_EVENTS:-100000}
+    say ""
+    say "== 8. scaling: two psw-worker processes (as on two hosts, $workers children each)" \
+        "against one Redis; $s8_events events to one endpoint"
+    fresh
+    write_config s8 "endpoint.max_in_flight: $((2 * workers * concurrency))"
+    start_receiver s8 --secret "$secret"
+    PSW_CONFIG=$cfg "$tools/psw-bench" endpoints --account acct_s8 --url "$rx_url/s8" \
+        --secret "$secret" >/dev/null
+    start_service s8
+    PSW_CONFIG=$cfg "$bin/psw-worker" >"$tmp/worker-s8b.log" 2>&1 &
+    wpid2=$!
+    pids+=("$wpid2")
+    for _ in $(seq 1 100); do
+        [ "$(rcli zcard psw:workers)" -ge $((2 * workers)) ] && break
+        sleep 0.1
+    done
+    rx_reset
+    cpu0=$(redis_cpu_us)
+    t0=$(ms_now)
+    PSW_CONFIG=$cfg "$tools/psw-bench" publish --account acct_s8 --count "$s8_events" \
+        --procs "$publishers" >/dev/null
+    wait_rx unique_events "$s8_events" 300 || true
+    t1=$(ms_now)
+    cpu1=$(redis_cpu_us)
+    st=$(rx_stats)
+    kill -TERM "$wpid2" 2>/dev/null || true
+    wait "$wpid2" 2>/dev/null || true
+    stop_service s8
+    stop_receiver
+    uniq=$(jq -r .unique_events <<<"$st")
+    rate=$(jq -r 'if .last_ms > .first_ms then ((.unique_events - 1) * 1000 / (.last_ms - .first_ms)) | floor else 0 end' <<<"$st")
+    share=$(div $(( (cpu1 - cpu0) / 10 )) $((t1 - t0)) 0)
+    say "  $uniq of $s8_events delivered, $rate deliveries/s first -> last receive" \
+        "(scenario 1, one psw-worker: ${s1_rate:-n/a}/s)"
+    say "  Redis used $(div $((cpu1 - cpu0)) 1000000 2) CPU s in $(div $((t1 - t0)) 1000 1) s" \
+        "= ${share}% of one CPU ($(div $((cpu1 - cpu0)) "$uniq" 1) us per delivery)"
+    say "  rerun: $(rerun 1,8)"
+    row "8 two psw-workers" "$rate deliveries/s ($uniq of $s8_events); Redis ${share}% of one CPU" \
+        "" "$(rerun 1,8)"
 fi
 
 # ---- the table ------------------------------------------------------------------------------------
