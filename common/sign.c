@@ -15,7 +15,8 @@
  * Nothing here allocates memory the caller must free; random bytes and MACs
  * on the stack are wiped before return. The HMAC implementation is fetched
  * from OpenSSL once per process (fetching on every MAC was a measurable part
- * of signing) and kept until exit; concurrent first callers may each fetch,
+ * of signing) and kept until exit, as is one MAC context per thread (with a
+ * copy of the last key it was given, so it knows when to key it again); concurrent first callers may each fetch,
  * one of them wins and the others release theirs, so no lock is needed.
  */
 #include "common/sign.h"
@@ -59,11 +60,17 @@ static EVP_MAC *hmac(void)
 static int compute_mac(const char *secret, const char *t, size_t tlen, const char *body,
                        size_t body_len, unsigned char mac[MAC_LEN])
 {
-    EVP_MAC *alg = NULL;
-    EVP_MAC_CTX *ctx = NULL;
+    /* One context per thread, kept: a new context and an init with the
+     * digest parameter cost more than hashing a 400-byte body (the digest is
+     * looked up again each time). Keyed again only when the secret changes:
+     * init with a NULL key restarts the MAC with the key it has, without
+     * hashing the key pads again (docs/performance.md). */
+    static _Thread_local EVP_MAC_CTX *ctx;
+    static _Thread_local char key[PSW_SECRET_MAX_LEN + 1];
+    static _Thread_local size_t key_len;
     char prefix[32];
     size_t maclen = 0;
-    int rc = -1;
+    size_t slen = strlen(secret);
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
@@ -71,29 +78,42 @@ static int compute_mac(const char *secret, const char *t, size_t tlen, const cha
     };
 
     if (tlen == 0 || tlen + 1 >= sizeof(prefix))
-        goto cleanup;
+        return -1;
     memcpy(prefix, t, tlen);
     prefix[tlen] = '.';
     size_t n = tlen + 1;
-    alg = hmac();
-    if (!alg)
-        goto cleanup;
-    ctx = EVP_MAC_CTX_new(alg);
-    if (!ctx)
-        goto cleanup;
-    if (EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) != 1)
-        goto cleanup;
+    if (!ctx) {
+        EVP_MAC *alg = hmac();
+        if (!alg || !(ctx = EVP_MAC_CTX_new(alg)) || EVP_MAC_CTX_set_params(ctx, params) != 1)
+            goto fail;
+        key_len = 0;
+    }
+    int same = key_len > 0 && slen == key_len && memcmp(key, secret, slen) == 0;
+    if (EVP_MAC_init(ctx, same ? NULL : (const unsigned char *)secret, same ? 0 : slen,
+                     NULL) != 1)
+        goto fail;
+    if (!same) {
+        OPENSSL_cleanse(key, sizeof(key));
+        key_len = 0;
+        if (slen < sizeof(key)) { /* longer ones are refused when stored: not kept */
+            memcpy(key, secret, slen);
+            key_len = slen;
+        }
+    }
     if (EVP_MAC_update(ctx, (const unsigned char *)prefix, n) != 1)
-        goto cleanup;
+        goto fail;
     if (body_len > 0 && EVP_MAC_update(ctx, (const unsigned char *)body, body_len) != 1)
-        goto cleanup;
+        goto fail;
     if (EVP_MAC_final(ctx, mac, &maclen, MAC_LEN) != 1 || maclen != MAC_LEN)
-        goto cleanup;
-    rc = 0;
+        goto fail;
+    return 0;
 
-cleanup:
+fail: /* start from a fresh context next time */
     EVP_MAC_CTX_free(ctx);
-    return rc;
+    ctx = NULL;
+    OPENSSL_cleanse(key, sizeof(key));
+    key_len = 0;
+    return -1;
 }
 
 int psw_secret_generate(char out[PSW_SECRET_SIZE])
