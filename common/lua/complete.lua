@@ -65,7 +65,7 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   local dkey = K.delivery(did)
   local owned = redis.call('LREM', ik, '-1', did) > 0
   local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state', 'worker',
-                       'last_error', 'failed_reason')
+                       'failed_reason')
   local ep = d[1]
   if not ep then return 'gone', '', '' end
   if tonumber(d[2] or '0') >= n then return 'duplicate', '', '' end
@@ -97,16 +97,14 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
     if e.exists then e.reset = true end
     if state ~= 'delivered' then
       -- fields already empty are not written again (the claim emptied
-      -- next_attempt_at of a delivery in flight)
-      local f = {'completed_attempt', n_s, 'last_status', status, 'last_latency_ms', latency,
-                 'state', 'delivered', 'delivered_at', ended}
-      if err ~= '' or (d[5] or '') ~= '' then
-        f[#f + 1] = 'last_error'; f[#f + 1] = err
-      end
+      -- next_attempt_at of a delivery in flight; failed_reason is set only
+      -- by a failure)
+      local f = {'completed_attempt', n_s, 'last_status', status, 'last_error', err,
+                 'last_latency_ms', latency, 'state', 'delivered', 'delivered_at', ended}
       if state ~= 'in_flight' then
         f[#f + 1] = 'next_attempt_at'; f[#f + 1] = ''
       end
-      if (d[6] or '') ~= '' then
+      if (d[5] or '') ~= '' then
         f[#f + 1] = 'failed_reason'; f[#f + 1] = ''
       end
       redis.call('HSET', dkey, unpack(f))
