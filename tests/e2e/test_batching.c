@@ -664,7 +664,7 @@ static void test_claim_rules(void **state)
     assert_true(ids->elements >= 3);
     freeReplyObject(ids);
     assert_true(gone_dlv[0] != '\0');
-    freeReplyObject(cmd("DEL b:event:evt_t_00"));
+    freeReplyObject(cmd("DEL b:event:acct_t/evt_t_00"));
     /* EP0 disabled after publishing: its deliveries are skipped at claim */
     assert_int_equal(psw_endpoint_disable(&B.ctx, B.ep[0], NULL, NULL, NULL, err, sizeof(err)),
                      PSW_OK);
