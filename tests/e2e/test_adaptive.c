@@ -37,7 +37,7 @@ static int up_, done_;
 
 static void up(const char *const *extra)
 {
-    static const char *lines[32];
+    static const char *lines[34];
     static const char *const base[] = {
         "worker.processes: 1",
         "worker.concurrency: 32",
@@ -52,8 +52,11 @@ static void up(const char *const *extra)
         lines[n++] = base[i];
     for (size_t i = 0; extra && extra[i] && n < 30; i++)
         lines[n++] = extra[i];
-    /* the ceiling: 24 adaptive, 3 as the fixed cap */
+    /* the ceiling: 24 adaptive, 3 as the fixed cap (the harness's default is
+     * a fixed cap of 32: adaptive is turned on here) */
     lines[n++] = extra ? "endpoint.max_in_flight: 3" : "endpoint.max_in_flight: 24";
+    if (!extra)
+        lines[n++] = "endpoint.adaptive_in_flight: true";
     lines[n] = NULL;
     assert_int_equal(cluster_start(&C, lines, 1, 1), 0);
     up_ = 1;
