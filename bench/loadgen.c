@@ -55,6 +55,7 @@ struct args {
     long long delay_ms; /* retry-lag: the configured first retry delay */
     long long first;    /* endpoints: index of the first one */
     long long procs;    /* publish: processes publishing in parallel */
+    int normalized;     /* events: the bodies the service would send */
 };
 
 static int usage(FILE *out)
@@ -67,6 +68,8 @@ static int usage(FILE *out)
             "            [--first I]   (URL = BASE + P + index when --path-prefix is given)\n"
             "  retry-lag --account A --delay-ms D\n"
             "  slowlog\n"
+            "  events    --count N [--account A] [--normalized]   (NDJSON on stdout: the\n"
+            "            events publish sends, or with --normalized the bodies delivered)\n"
             "  body\n"
             "  sign      --secret S --body-file F\n"
             "every command takes --config FILE\n");
@@ -90,7 +93,7 @@ static int num(const char *name, const char *s, long long min, long long max, lo
 static int parse_args(int argc, char **argv, struct args *a)
 {
     enum { O_CONFIG = 1, O_ACCOUNT, O_URL, O_SECRET, O_PATH, O_BODY, O_COUNT, O_RATE, O_BATCH,
-           O_DELAY, O_FIRST, O_PROCS };
+           O_DELAY, O_FIRST, O_PROCS, O_NORMALIZED };
     static const struct option lopts[] = {
         { "config", required_argument, NULL, O_CONFIG },
         { "account", required_argument, NULL, O_ACCOUNT },
@@ -104,6 +107,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         { "delay-ms", required_argument, NULL, O_DELAY },
         { "first", required_argument, NULL, O_FIRST },
         { "procs", required_argument, NULL, O_PROCS },
+        { "normalized", no_argument, NULL, O_NORMALIZED },
         { NULL, 0, NULL, 0 },
     };
     memset(a, 0, sizeof(*a));
@@ -148,6 +152,7 @@ static int parse_args(int argc, char **argv, struct args *a)
             if (num("--procs", optarg, 1, 64, &a->procs) < 0)
                 return -1;
             break;
+        case O_NORMALIZED: a->normalized = 1; break;
         default:
             fprintf(stderr, "psw-bench: unknown or incomplete option \"%s\"\n", argv[optind - 1]);
             return -1;
@@ -634,6 +639,41 @@ static int cmd_slowlog(const struct args *a)
     return 0;
 }
 
+/* ---- events ------------------------------------------------------------------ */
+
+/* The events `publish` sends, one per line: as given to the library (for
+ * `psw publish`), or normalized with an id, as a receiver gets them (for the
+ * comparison peer in bench/peers/, which delivers the same bodies). */
+static int cmd_events(const struct args *a)
+{
+    char json[EVENT_MAX], err[512];
+    struct psw_event_limits lim = PSW_EVENT_LIMITS_INIT;
+    const char *account = a->account ? a->account : "acct_bench";
+    uint64_t ts = now_us();
+    static char out[1 << 16];
+    setvbuf(stdout, out, _IOFBF, sizeof(out));
+    for (long long i = 0; i < a->count; i++) {
+        int len = event_json(json, sizeof(json), account, i, ts);
+        if (len < 0) {
+            fprintf(stderr, "psw-bench: event too long\n");
+            return 1;
+        }
+        if (!a->normalized) {
+            fwrite(json, 1, (size_t)len, stdout);
+        } else {
+            struct psw_event ev;
+            if (psw_event_parse(json, (size_t)len, &lim, psw_now_ms(), &ev, err, sizeof(err)) < 0) {
+                fprintf(stderr, "psw-bench: %s\n", err);
+                return 1;
+            }
+            fwrite(ev.body, 1, ev.body_len, stdout);
+            psw_event_free(&ev);
+        }
+        putchar('\n');
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* ---- body, sign -------------------------------------------------------------- */
 
 static int cmd_body(void)
@@ -696,6 +736,8 @@ int main(int argc, char **argv)
         return cmd_retry_lag(&a);
     if (strcmp(cmd, "slowlog") == 0)
         return cmd_slowlog(&a);
+    if (strcmp(cmd, "events") == 0)
+        return cmd_events(&a);
     if (strcmp(cmd, "body") == 0)
         return cmd_body();
     if (strcmp(cmd, "sign") == 0)

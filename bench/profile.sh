@@ -13,7 +13,9 @@
 # Environment: BENCH_BIN, BENCH_TOOLS as for bench/run.sh; PROFILE_CONFIG adds
 # configuration lines; PROFILE_REDIS_ARGS adds redis-server options (the
 # default is AOF appendfsync everysec, as in production); PROFILE_KEEP=1 keeps
-# the callgrind files (callgrind_annotate FILE).
+# the callgrind files (callgrind_annotate FILE). Afterwards, psw publish of an
+# NDJSON file of N events runs under callgrind too: the publisher's own
+# instructions per event.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -99,8 +101,17 @@ evalsha=$(rcli info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_evalsha
 echo "delivered=$delivered redis_ir_per_delivery=$((r_ir / n)) worker_ir_per_delivery=$((w_ir / n))" \
      "redis_commands_per_delivery=$(awk -v a="$calls" -v b="$n" 'BEGIN { printf "%.1f", a / b }')" \
      "evalsha_per_delivery=$(awk -v a="$evalsha" -v b="$n" 'BEGIN { printf "%.2f", a / b }')"
+
+# The publisher: psw publish of an NDJSON file of N events (parsing,
+# normalizing, pipelining), its own instructions per event.
+"$tools/psw-bench" events --account acct_p --count "$n" >"$tmp/events.ndjson"
+valgrind --tool=callgrind --callgrind-out-file="$tmp/publish.cg" \
+    "$bin/psw" publish "$tmp/events.ndjson" >"$tmp/psw-publish.out" 2>"$tmp/psw-publish.vg"
+p_ir=$(ir "$tmp/publish.cg")
+echo "publisher_ir_per_event=$((p_ir / n)) (psw publish of $n NDJSON events)"
 if [ "${PROFILE_KEEP:-0}" = 1 ]; then
+    cp "$tmp/publish.cg" "$tmp/publish.profile"
     cp "$rfile" "$tmp/redis.profile"
     cp "$wfile" "$tmp/worker.profile"
-    echo "profiles: $tmp/redis.profile $tmp/worker.profile" >&2
+    echo "profiles: $tmp/redis.profile $tmp/worker.profile $tmp/publish.profile" >&2
 fi

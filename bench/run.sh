@@ -8,7 +8,7 @@
 # and the command that reruns it alone, and at the end one table.
 #
 # usage: bench/run.sh [--scenario LIST] [--events N]
-#   --scenario 1,3,7   run only these (default: all, 1-7; 2 and the
+#   --scenario 1,3,7   run only these (default: all, 1-8; 2 and the
 #                      percentages of 5 use scenario 1's result when it ran)
 #   --events N         events of scenario 1 (default 200000)
 # Environment: BENCH_BIN (programs, default bin/), BENCH_TOOLS (psw-bench and
@@ -27,9 +27,15 @@
 #   4 fan-out      1,000 endpoints of one account (different paths), 200 events
 #   5 isolation    20 endpoints, one hangs until the request timeout
 #   6 retry        10,000 deliveries failing once, 1 s retry: lag after due time
+#   1d             psw publish of an NDJSON file while the workers run, against 1's rate
+#                  (BENCH_PUBLISH=0 skips it, BENCH_PUBLISH_EVENTS: 50,000)
+#   1b, 1c         right after 1: the BullMQ peer (bench/peers/bullmq/) on the same
+#                  receiver with the same events; ratio = ours / BullMQ (BENCH_PEER=0
+#                  skips it, BENCH_PEER_EVENTS changes its event count)
 #   7 cost         Redis commands/round trips/CPU per delivery (from scenario 1's
 #                  run when it ran), memory per stored delivery, worker child RSS
 #                  with 64 requests in flight
+#   8 scaling      two psw-worker processes against one Redis: rate, Redis CPU share
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +44,7 @@ tools=${BENCH_TOOLS:-$bin}
 workers=${BENCH_WORKERS:-2}
 concurrency=${BENCH_CONCURRENCY:-64}
 publishers=${BENCH_PUBLISHERS:-2}
-only="1,2,3,4,5,6,7"
+only="1,2,3,4,5,6,7,8"
 s1_events=200000
 secret="whsec_bench_secret_0123456789abcdef"
 
@@ -80,27 +86,34 @@ ms_now() { date +%s%3N; }
 
 # ---- redis -------------------------------------------------------------------
 
-port=""
-for _ in $(seq 1 20); do
-    p=$((20000 + RANDOM % 20000))
-    # shellcheck disable=SC2086
-    redis-server --port "$p" --bind 127.0.0.1 --dir "$tmp" --appendonly yes \
-        --appendfsync everysec --save "" --maxmemory-policy noeviction \
-        --logfile "$tmp/redis.log" ${BENCH_REDIS_ARGS:-} &
-    rpid=$!
-    for _ in $(seq 1 50); do
-        if redis-cli -p "$p" info server 2>/dev/null | grep -q "^process_id:$rpid"; then
-            port=$p
-            break
-        fi
-        kill -0 "$rpid" 2>/dev/null || break
-        sleep 0.1
+# start_redis -> sets rport and rpid: a redis-server in $tmp/DIR on a free port
+start_redis() {
+    local dir=$tmp/$1 p
+    mkdir -p "$dir"
+    rport=""
+    for _ in $(seq 1 20); do
+        p=$((20000 + RANDOM % 20000))
+        # shellcheck disable=SC2086
+        redis-server --port "$p" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
+            --appendfsync everysec --save "" --maxmemory-policy noeviction \
+            --logfile "$dir/redis.log" ${BENCH_REDIS_ARGS:-} &
+        rpid=$!
+        for _ in $(seq 1 50); do
+            if redis-cli -p "$p" info server 2>/dev/null | grep -q "^process_id:$rpid"; then
+                rport=$p
+                break
+            fi
+            kill -0 "$rpid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if [ -n "$rport" ]; then pids+=("$rpid"); return 0; fi
+        kill "$rpid" 2>/dev/null || true
+        wait "$rpid" 2>/dev/null || true
     done
-    if [ -n "$port" ]; then pids+=("$rpid"); break; fi
-    kill "$rpid" 2>/dev/null || true
-    wait "$rpid" 2>/dev/null || true
-done
-[ -n "$port" ] || { say "no free port for redis-server"; exit 1; }
+    say "no free port for redis-server"; exit 1
+}
+start_redis redis
+port=$rport
 redis_pid=$rpid
 rcli() { redis-cli -p "$port" "$@"; }
 rinfo() { rcli info "$1" | tr -d '\r'; }
@@ -238,13 +251,10 @@ say "bench: redis $(info_field server redis_version) on port $port (AOF everysec
 s1_rate=""
 if want 1 || want 7; then
     say ""
-    s1_cap=$((workers * concurrency))
-    say "== 1. throughput: $s1_events events, one fast endpoint, published as fast as possible"
-    say "   ($publishers publishing processes; endpoint.max_in_flight $s1_cap = every request slot:"
-    say "   the per-endpoint cap, 32 by default, is for fairness between endpoints (scenario 5)"
-    say "   and would otherwise make this a measure of 32 requests' round-trip time)"
+    say "   ($publishers publishing processes; default settings: the endpoint's in-flight limit"
+    say "   adapts, up to endpoint.max_in_flight)"
     fresh
-    write_config s1 "log.level: info" "endpoint.max_in_flight: $s1_cap"
+    write_config s1 "log.level: info"
     start_receiver s1 --secret "$secret"
     PSW_CONFIG=$cfg "$tools/psw-bench" endpoints --account acct_s1 --url "$rx_url/s1" \
         --secret "$secret" >/dev/null
@@ -330,6 +340,111 @@ if want 1 || want 7; then
             sub("cmdstat_", "", $1); printf "  %-22s %8.2f calls  %8.2f usec\n", $1, $3 / n, $5 / n }' \
             "$tmp/s1-commandstats.txt" | sort -k2 -n -r
     } >"$tmp/s7-breakdown.txt"
+fi
+
+# ---- 1d. psw publish -----------------------------------------------------------------------
+# Publishing must never be what limits delivery: psw publish of an NDJSON file
+# (the same events) while the workers deliver them, against scenario 1's rate.
+
+if want 1 && [ "${BENCH_PUBLISH:-1}" = 1 ]; then
+    pub_events=${BENCH_PUBLISH_EVENTS:-50000}
+    say ""
+    say "== 1d. psw publish: $pub_events events of NDJSON from a file, workers delivering meanwhile"
+    fresh
+    write_config s1d
+    start_receiver s1d --secret "$secret"
+    PSW_CONFIG=$cfg "$tools/psw-bench" endpoints --account acct_s1 --url "$rx_url/s1d" \
+        --secret "$secret" >/dev/null
+    "$tools/psw-bench" events --account acct_s1 --count "$pub_events" >"$tmp/s1d-events.ndjson"
+    start_service s1d
+    rx_reset
+    t0=$(ms_now)
+    /usr/bin/time -f "%U %S" -o "$tmp/s1d.time" \
+        env PSW_CONFIG="$cfg" "$bin/psw" publish "$tmp/s1d-events.ndjson" >/dev/null
+    t1=$(ms_now)
+    wait_rx unique_events "$pub_events" 300 || true
+    stop_service s1d
+    stop_receiver
+    s1d_rate=$(div $((pub_events * 1000)) $((t1 - t0)) 0)
+    s1d_x=$(div "$s1d_rate" "$s1_rate" 2)
+    say "  $pub_events events in $((t1 - t0)) ms = $s1d_rate events/s = ${s1d_x}x scenario 1's" \
+        "delivery rate; psw publish used $(awk '{ print $1 + $2 }' "$tmp/s1d.time") CPU s"
+    row "1d psw publish (NDJSON file)" "$s1d_rate events/s = ${s1d_x}x scenario 1" ">= 2x" "$(rerun 1)"
+fi
+
+# ---- 1b/1c. the BullMQ peer -------------------------------------------------------------
+# The same events to the same kind of receiver, sent by a BullMQ webhook sender
+# (bench/peers/bullmq/) with its own redis-server (same options), N worker processes
+# like worker.processes: once at 50 jobs per process (how such a sender is usually
+# set up) and once with the same in-flight total as ours (workers x concurrency).
+
+if want 1 && [ "${BENCH_PEER:-1}" = 1 ]; then
+    peer_dir=$root/bench/peers/bullmq
+    if ! command -v node >/dev/null || [ ! -d "$peer_dir/node_modules/bullmq" ]; then
+        say ""
+        say "== 1b. BullMQ peer: not installed (scripts/deps.sh bench runs npm ci in $peer_dir)"
+        row "1b BullMQ peer" "not installed" "" "$(rerun 1)"
+    else
+        peer_events=${BENCH_PEER_EVENTS:-$s1_events}
+        "$tools/psw-bench" events --count "$peer_events" --normalized >"$tmp/peer-events.ndjson"
+        saved_port=$port
+        start_redis peer-redis
+        peer_port=$rport
+        peer_rpid=$rpid
+        # run_peer LABEL CONCURRENCY -> peer_rate, peer_line
+        run_peer() {
+            local label=$1 c=$2 ppid cpu_a cpu_b st u d b
+            port=$peer_port
+            fresh
+            cpu_a=$(redis_cpu_us)
+            start_receiver "peer-$label" --secret "$secret"
+            rx_reset
+            node "$peer_dir/peer.js" --redis "redis://127.0.0.1:$peer_port" --url "$rx_url/peer" \
+                --secret "$secret" --events "$tmp/peer-events.ndjson" --procs "$workers" \
+                --concurrency "$c" >"$tmp/peer-$label.out" 2>"$tmp/peer-$label.err" &
+            ppid=$!
+            pids+=("$ppid")
+            # node and BullMQ take a while to start on a busy machine: the
+            # no-progress bound of wait_rx starts with the first arrival
+            for _ in $(seq 1 600); do
+                [ "$(rx_stats | jq -r .unique_events)" -gt 0 ] && break
+                kill -0 "$ppid" 2>/dev/null || break
+                sleep 0.2
+            done
+            wait_rx unique_events "$peer_events" 900 || true
+            st=$(rx_stats)
+            cpu_b=$(redis_cpu_us)
+            kill -TERM "$ppid" 2>/dev/null || true
+            wait "$ppid" 2>/dev/null || true
+            stop_receiver
+            port=$saved_port
+            u=$(jq -r .unique_events <<<"$st")
+            d=$(jq -r .duplicates <<<"$st")
+            b=$(jq -r .bad_signatures <<<"$st")
+            peer_rate=$(jq -r 'if .last_ms > .first_ms then ((.unique_events - 1) * 1000 / (.last_ms - .first_ms)) | floor else 0 end' <<<"$st")
+            peer_line="$peer_rate deliveries/s ($u of $peer_events, dup $d, bad sig $b; its Redis $(div $((cpu_b - cpu_a)) "$u" 1) us CPU per delivery)"
+        }
+        ratio() { div "$s1_rate" "$1" 2; }
+        say ""
+        say "== 1b. BullMQ peer, as usually set up: $workers processes x 50 concurrent jobs" \
+            "($((workers * 50)) in flight), $peer_events events"
+        run_peer 50 50
+        say "  $peer_line"
+        say "  ratio = ours / BullMQ = $(ratio "$peer_rate")  (ours: scenario 1, $s1_rate/s)"
+        row "1b BullMQ peer, 50 per process" "$peer_line; ratio = ours / BullMQ = $(ratio "$peer_rate")" \
+            ">= 5" "$(rerun 1)"
+        same=$concurrency
+        say ""
+        say "== 1c. BullMQ peer, same in-flight total as ours: $workers processes x $same" \
+            "($((workers * same)) in flight), $peer_events events"
+        run_peer same "$same"
+        say "  $peer_line"
+        say "  ratio = ours / BullMQ = $(ratio "$peer_rate")"
+        row "1c BullMQ peer, same in flight as ours ($((workers * same)))" \
+            "$peer_line; ratio = ours / BullMQ = $(ratio "$peer_rate")" "" "$(rerun 1)"
+        kill -TERM "$peer_rpid" 2>/dev/null || true
+        wait "$peer_rpid" 2>/dev/null || true
+    fi
 fi
 
 # ---- 2. ceiling with wrk -------------------------------------------------------------
@@ -452,8 +567,10 @@ if want 5; then
     want_fast=$((s5_events * 19))
     wait_rx unique_events "$want_fast" 240 || true
     st=$(rx_stats)
-    inflight_max=$(rcli scard "psw:endpoint:$(rcli --raw smembers psw:endpoints | while read -r e; do
-        [ "$(rcli hget "psw:endpoint:$e" url)" = "$rx_url/s5/hang/0" ] && echo "$e"; done):inflight")
+    hang_ep=$(rcli --raw smembers psw:endpoints | while read -r e; do
+        if [ "$(rcli hget "psw:endpoint:$e" url)" = "$rx_url/s5/hang/0" ]; then echo "$e"; fi; done)
+    inflight_max=$(rcli scard "psw:endpoint:$hang_ep:inflight")
+    hang_limit=$(rcli hget "psw:endpoint:$hang_ep:stats" limit)
     stop_service s5
     stop_receiver
     uniq=$(jq -r .unique_events <<<"$st")
@@ -462,7 +579,7 @@ if want 5; then
     share="n/a"
     [ -n "$s1_rate" ] && share=$(pctof "$rate" "$s1_rate")
     say "  fast endpoints: $uniq of $want_fast delivered, $rate deliveries/s = $share% of scenario 1"
-    say "  hanging endpoint: $hung requests started (endpoint.max_in_flight 32; in flight at the end: $inflight_max)"
+    say "  hanging endpoint: $hung requests started (its adaptive limit at the end: ${hang_limit:-none}; in flight at the end: $inflight_max)"
     say "  rerun: $(rerun 1,5) (the percentage needs scenario 1)"
     row "5 isolation (1 of 20 hangs)" "fast: $rate deliveries/s = $share% of scenario 1; hung requests $hung" \
         ">= 80%" "$(rerun 1,5)"
@@ -586,6 +703,51 @@ if want 7; then
     say "  rerun: $(rerun 1,7) (per-delivery numbers come from scenario 1)"
     row "7 cost" "$s7_cmds Redis commands, $s7_scripts script calls, $s7_reads round trips, $s7_cpu us Redis CPU per delivery; $m1 B/event+delivery, +$per_dlv B/extra delivery; child RSS $rss_busy KiB @64 in flight" \
         "" "$(rerun 1,7)"
+fi
+
+# ---- 8. two psw-worker processes -------------------------------------------------------------
+
+if want 8; then
+    s8_events=${BENCH_S8_EVENTS:-100000}
+    say ""
+    say "== 8. scaling: two psw-worker processes (as on two hosts, $workers children each)" \
+        "against one Redis; $s8_events events to one endpoint"
+    fresh
+    write_config s8
+    start_receiver s8 --secret "$secret"
+    PSW_CONFIG=$cfg "$tools/psw-bench" endpoints --account acct_s8 --url "$rx_url/s8" \
+        --secret "$secret" >/dev/null
+    start_service s8
+    PSW_CONFIG=$cfg "$bin/psw-worker" >"$tmp/worker-s8b.log" 2>&1 &
+    wpid2=$!
+    pids+=("$wpid2")
+    for _ in $(seq 1 100); do
+        [ "$(rcli zcard psw:workers)" -ge $((2 * workers)) ] && break
+        sleep 0.1
+    done
+    rx_reset
+    cpu0=$(redis_cpu_us)
+    t0=$(ms_now)
+    PSW_CONFIG=$cfg "$tools/psw-bench" publish --account acct_s8 --count "$s8_events" \
+        --procs "$publishers" >/dev/null
+    wait_rx unique_events "$s8_events" 300 || true
+    t1=$(ms_now)
+    cpu1=$(redis_cpu_us)
+    st=$(rx_stats)
+    kill -TERM "$wpid2" 2>/dev/null || true
+    wait "$wpid2" 2>/dev/null || true
+    stop_service s8
+    stop_receiver
+    uniq=$(jq -r .unique_events <<<"$st")
+    rate=$(jq -r 'if .last_ms > .first_ms then ((.unique_events - 1) * 1000 / (.last_ms - .first_ms)) | floor else 0 end' <<<"$st")
+    share=$(div $(( (cpu1 - cpu0) / 10 )) $((t1 - t0)) 0)
+    say "  $uniq of $s8_events delivered, $rate deliveries/s first -> last receive" \
+        "(scenario 1, one psw-worker: ${s1_rate:-n/a}/s)"
+    say "  Redis used $(div $((cpu1 - cpu0)) 1000000 2) CPU s in $(div $((t1 - t0)) 1000 1) s" \
+        "= ${share}% of one CPU ($(div $((cpu1 - cpu0)) "$uniq" 1) us per delivery)"
+    say "  rerun: $(rerun 1,8)"
+    row "8 two psw-workers" "$rate deliveries/s ($uniq of $s8_events); Redis ${share}% of one CPU" \
+        "" "$(rerun 1,8)"
 fi
 
 # ---- the table ------------------------------------------------------------------------------------

@@ -175,8 +175,12 @@ static const struct key keys[] = {
 
     K_INT("endpoint.disable_after_failures", endpoint_disable_after_failures, "20", 1, 100000,
           "Consecutive failed attempts that disable an endpoint"),
-    K_INT("endpoint.max_in_flight", endpoint_max_in_flight, "32", 0, 100000,
-          "Requests in flight to one endpoint at once; 0 = no cap"),
+    K_INT("endpoint.max_in_flight", endpoint_max_in_flight, "512", 0, 100000,
+          "Requests in flight to one endpoint at once, at most (the adaptive limit's ceiling); 0 = no cap"),
+    K_INT("endpoint.min_in_flight", endpoint_min_in_flight, "4", 1, 100000,
+          "Floor of the adaptive in-flight limit (capped by endpoint.max_in_flight)"),
+    K_BOOL("endpoint.adaptive_in_flight", endpoint_adaptive_in_flight, "true",
+           "Adapt each endpoint's in-flight limit to its latency and answers; false = a fixed cap of endpoint.max_in_flight"),
 
     K_DUR("signing.rotation_grace", signing_rotation_grace_ms, "24h", 0, 30 * DAY,
           "How long the previous secret still signs after a rotation"),
@@ -1574,4 +1578,14 @@ void psw_config_print(const struct psw_config *cfg, FILE *out)
         print_value(out, cfg, k);
         fputc('\n', out);
     }
+}
+
+void psw_config_cap(const struct psw_config *cfg, char *out, size_t n)
+{
+    int cap = cfg->endpoint_max_in_flight;
+    int floor = cfg->endpoint_min_in_flight < cap ? cfg->endpoint_min_in_flight : cap;
+    if (cfg->endpoint_adaptive_in_flight && cap > 0)
+        snprintf(out, n, "%d/%d", cap, floor);
+    else
+        snprintf(out, n, "%d", cap);
 }

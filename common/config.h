@@ -62,7 +62,9 @@ struct psw_config {
 
     /* endpoint */
     int     endpoint_disable_after_failures; /* endpoint.disable_after_failures  20 */
-    int     endpoint_max_in_flight;     /* endpoint.max_in_flight  32 (0 = no cap) */
+    int     endpoint_max_in_flight;     /* endpoint.max_in_flight  512 (0 = no cap) */
+    int     endpoint_min_in_flight;     /* endpoint.min_in_flight  4 */
+    bool    endpoint_adaptive_in_flight; /* endpoint.adaptive_in_flight  true */
 
     /* signing */
     int64_t signing_rotation_grace_ms;  /* signing.rotation_grace  24h */
@@ -133,5 +135,10 @@ int psw_config_load_string(struct psw_config *cfg, const char *yaml, size_t len,
 void psw_config_print(const struct psw_config *cfg, FILE *out);
 
 void psw_config_free(struct psw_config *cfg);
+
+/* endpoint.max_in_flight as the scripts take it (common/lua/_prelude.lua,
+ * parse_cap): "N" for a fixed cap (0 = none), "N/F" for an adaptive limit
+ * between the floor F (endpoint.min_in_flight, at most N) and N. */
+void psw_config_cap(const struct psw_config *cfg, char *out, size_t n);
 
 #endif

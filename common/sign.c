@@ -15,14 +15,18 @@
  * Nothing here allocates memory the caller must free; random bytes and MACs
  * on the stack are wiped before return. The HMAC implementation is fetched
  * from OpenSSL once per process (fetching on every MAC was a measurable part
- * of signing) and kept until exit; concurrent first callers may each fetch,
+ * of signing) and kept until exit, as is one MAC context per thread (with a
+ * copy of the last key it was given, so it knows when to key it again; freed
+ * when the thread exits); concurrent first callers may each fetch,
  * one of them wins and the others release theirs, so no lock is needed.
  */
 #include "common/sign.h"
 #include "common/hex.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -56,44 +60,102 @@ static EVP_MAC *hmac(void)
  * exactly as they stand in the header (so a receiver that hashes the header's
  * text, as every example in docs/receiving.md does, agrees with us even on
  * odd spellings such as leading zeros). Returns 0 or -1. */
-static int compute_mac(const char *secret, const char *t, size_t tlen, const char *body,
-                       size_t body_len, unsigned char mac[MAC_LEN])
+/* One MAC context per thread, kept: a new context and an init with the
+ * digest parameter cost more than hashing a 400-byte body (the digest is
+ * looked up again each time). Keyed again only when the secret changes:
+ * init with a NULL key restarts the MAC with the key it has, without hashing
+ * the key pads again (docs/performance.md). A thread's context is freed, and
+ * its key copy wiped, when the thread exits (a pthread key's destructor), so
+ * receivers' and servers' thread pools do not leak them. */
+struct mac_cache {
+    EVP_MAC_CTX *ctx;
+    size_t key_len;
+    char key[PSW_SECRET_MAX_LEN + 1];
+};
+
+static pthread_key_t mac_key;
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static int mac_key_ok;
+
+static void mac_cache_free(void *p)
 {
-    EVP_MAC *alg = NULL;
-    EVP_MAC_CTX *ctx = NULL;
-    char prefix[32];
-    size_t maclen = 0;
-    int rc = -1;
+    struct mac_cache *c = p;
+    if (!c)
+        return;
+    EVP_MAC_CTX_free(c->ctx);
+    OPENSSL_cleanse(c, sizeof(*c));
+    free(c);
+}
+
+static void mac_key_init(void)
+{
+    mac_key_ok = pthread_key_create(&mac_key, mac_cache_free) == 0;
+}
+
+/* This thread's cache with a context, or NULL. */
+static struct mac_cache *mac_cache(void)
+{
+    pthread_once(&mac_once, mac_key_init);
+    if (!mac_key_ok)
+        return NULL;
+    struct mac_cache *c = pthread_getspecific(mac_key);
+    if (c)
+        return c;
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
         OSSL_PARAM_construct_end(),
     };
+    EVP_MAC *alg = hmac();
+    if (!alg || !(c = calloc(1, sizeof(*c))))
+        return NULL;
+    if (!(c->ctx = EVP_MAC_CTX_new(alg)) || EVP_MAC_CTX_set_params(c->ctx, params) != 1 ||
+        pthread_setspecific(mac_key, c) != 0) {
+        mac_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int compute_mac(const char *secret, const char *t, size_t tlen, const char *body,
+                       size_t body_len, unsigned char mac[MAC_LEN])
+{
+    char prefix[32];
+    size_t maclen = 0;
+    size_t slen = strlen(secret);
 
     if (tlen == 0 || tlen + 1 >= sizeof(prefix))
-        goto cleanup;
+        return -1;
     memcpy(prefix, t, tlen);
     prefix[tlen] = '.';
     size_t n = tlen + 1;
-    alg = hmac();
-    if (!alg)
-        goto cleanup;
-    ctx = EVP_MAC_CTX_new(alg);
-    if (!ctx)
-        goto cleanup;
-    if (EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) != 1)
-        goto cleanup;
-    if (EVP_MAC_update(ctx, (const unsigned char *)prefix, n) != 1)
-        goto cleanup;
-    if (body_len > 0 && EVP_MAC_update(ctx, (const unsigned char *)body, body_len) != 1)
-        goto cleanup;
-    if (EVP_MAC_final(ctx, mac, &maclen, MAC_LEN) != 1 || maclen != MAC_LEN)
-        goto cleanup;
-    rc = 0;
+    struct mac_cache *c = mac_cache();
+    if (!c)
+        return -1;
+    int same = c->key_len > 0 && slen == c->key_len && memcmp(c->key, secret, slen) == 0;
+    if (EVP_MAC_init(c->ctx, same ? NULL : (const unsigned char *)secret, same ? 0 : slen,
+                     NULL) != 1)
+        goto fail;
+    if (!same) {
+        OPENSSL_cleanse(c->key, sizeof(c->key));
+        c->key_len = 0;
+        if (slen < sizeof(c->key)) { /* longer ones are refused when stored: not kept */
+            memcpy(c->key, secret, slen);
+            c->key_len = slen;
+        }
+    }
+    if (EVP_MAC_update(c->ctx, (const unsigned char *)prefix, n) != 1)
+        goto fail;
+    if (body_len > 0 && EVP_MAC_update(c->ctx, (const unsigned char *)body, body_len) != 1)
+        goto fail;
+    if (EVP_MAC_final(c->ctx, mac, &maclen, MAC_LEN) != 1 || maclen != MAC_LEN)
+        goto fail;
+    return 0;
 
-cleanup:
-    EVP_MAC_CTX_free(ctx);
-    return rc;
+fail: /* start from a fresh context next time */
+    pthread_setspecific(mac_key, NULL);
+    mac_cache_free(c);
+    return -1;
 }
 
 int psw_secret_generate(char out[PSW_SECRET_SIZE])

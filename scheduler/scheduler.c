@@ -83,7 +83,7 @@ static int64_t promote(struct sched *s)
 {
     char batch[16], cap[16];
     snprintf(batch, sizeof(batch), "%d", s->cfg->scheduler_batch);
-    snprintf(cap, sizeof(cap), "%d", s->cfg->endpoint_max_in_flight);
+    psw_config_cap(s->cfg, cap, sizeof(cap));
     /* Due retries can make the loop call every millisecond; the check of
      * endpoints' waiting lists (promote.lua's safety net) stays once a tick. */
     int64_t mono = psw_mono_ms();

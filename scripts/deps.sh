@@ -9,7 +9,7 @@ set -eu
 pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev libidn2-dev"
 pkgs_test="$pkgs_build redis-server redis-sentinel libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl prometheus chromium"
 pkgs_run="$pkgs_build redis-server redis-tools curl"
-pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time nodejs chromium"
+pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time nodejs openssl chromium"
 pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
 
 want=""
@@ -20,7 +20,7 @@ for what in "$@"; do
     build) want="$want $pkgs_build" ;;
     test)  want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/node tests/browser" ;;
     run)   want="$want $pkgs_run" ;;
-    bench) want="$want $pkgs_bench"; npm_dirs="$npm_dirs tests/browser" ;;
+    bench) want="$want $pkgs_bench"; npm_dirs="$npm_dirs tests/browser bench/peers/bullmq" ;;
     fuzz)  want="$want $pkgs_fuzz" ;;
     *) echo "deps.sh: unknown set '$what' (build, test, run, bench, fuzz)" >&2; exit 2 ;;
     esac

@@ -792,7 +792,7 @@ static int child_init(struct child *c, const struct psw_config *cfg, volatile si
     c->policy.max_age_ms = cfg->retry_max_age_ms;
     snprintf(c->retention, sizeof(c->retention), "%lld",
              (long long)cfg->retention_days * 86400000LL);
-    snprintf(c->cap, sizeof(c->cap), "%d", cfg->endpoint_max_in_flight);
+    psw_config_cap(cfg, c->cap, sizeof(c->cap));
     /* A parked BLMOVE must expire before the scheduler can declare this
      * child dead (last heartbeat + worker_timeout; the park may come up to a
      * heartbeat interval after that heartbeat): Redis would otherwise still

@@ -83,6 +83,31 @@ local function int(n)
   return string.format('%d', n)
 end
 
+-- endpoint.max_in_flight as workers and the scheduler pass it: 'N' is a
+-- fixed cap of N (0 = none); 'N/F' an adaptive limit between the floor F and
+-- the ceiling N (docs/architecture.md, "Adaptive in-flight limit").
+-- Returns cap, floor (floor nil when the cap is fixed).
+local function parse_cap(s)
+  local c, f = string.match(s or '', '^(%d+)/(%d+)$')
+  if not c then return tonumber(s) or 0, nil end
+  c, f = tonumber(c), tonumber(f)
+  if c <= 0 then return 0, nil end
+  if f > c then f = c end
+  if f < 1 then f = 1 end
+  return c, f
+end
+
+-- How many requests endpoint ep may have in flight right now: the cap, or
+-- its adaptive limit (kept in its stats hash by complete.lua; an endpoint
+-- without one starts at the floor), whole requests, within floor and cap.
+local function limit_of(ep, cap, floor)
+  if cap <= 0 or not floor then return cap end
+  local l = tonumber(redis.call('HGET', K.endpoint_stats(ep), 'limit') or '') or floor
+  l = math.floor(l)
+  if l < floor then l = floor elseif l > cap then l = cap end
+  return l
+end
+
 -- cmd key v1 v2 … with every value of list, in order (in slices: unpack
 -- has a stack limit). Nothing is sent for an empty list.
 local function variadic(cmd, key, list)

@@ -1,12 +1,13 @@
--- Prelude: claim_work(wid, want, cap, adopt) is what claim.lua does (its
+-- Prelude: claim_work(wid, want, cap, floor, adopt) is what claim.lua does (its
 -- header says the rules and the reply); complete.lua uses it too, to claim
 -- for the slots its completions freed within the same call.
 --   wid    worker id
 --   want   how many to take at most, adopted ids included
 --   cap    endpoint.max_in_flight (0 = no cap)
+--   floor  the adaptive limit's floor, nil when the cap is fixed (parse_cap)
 --   adopt  ids in the worker's in-flight list it does not hold, taken first
 -- Returns claim.lua's reply as a table.
-local function claim_work(wid, want, cap, adopt)
+local function claim_work(wid, want, cap, floor, adopt)
   local ik = K.inflight(wid)
   local now = now_ms()
   local now_s = int(now)
@@ -34,6 +35,7 @@ local function claim_work(wid, want, cap, adopt)
       end
       if cap > 0 and e.status == 'enabled' then
         e.count = redis.call('SCARD', K.endpoint_inflight(ep))
+        e.limit = limit_of(ep, cap, floor)
       end
       eps[ep] = e
       order[#order + 1] = ep
@@ -76,7 +78,7 @@ local function claim_work(wid, want, cap, adopt)
       if e.status then e.skipped = e.skipped + 1 end
       return false
     end
-    if e.count and e.count >= cap then
+    if e.count and e.count >= e.limit then
       e.held[#e.held + 1] = did
       held = held + 1
       return false

@@ -1,5 +1,6 @@
 -- claim: a worker child takes up to N due deliveries, atomically.
--- ARGV: 1 prefix, 2 worker id, 3 N, 4 endpoint.max_in_flight (0 = no cap),
+-- ARGV: 1 prefix, 2 worker id, 3 N, 4 endpoint.max_in_flight (0 = no cap;
+--         'N/F': adaptive between F and N, see parse_cap),
 --       5… ids already in this worker's in-flight list that it does not hold
 --         (moved by its parked BLMOVE, or claimed by a call whose reply was
 --         lost with the connection); they are taken first
@@ -14,7 +15,7 @@
 -- scheduler finds them there. The attempt is counted here, when the request
 -- starts, so a job that crashes workers still uses up its attempts. A
 -- delivery whose endpoint is disabled or deleted is recorded 'skipped'
--- without a request. One over its endpoint's in-flight cap waits in
+-- without a request. One over its endpoint's in-flight limit waits in
 -- endpoint:<ep>:waiting, in order.
 --
 -- Per call, not per delivery: an endpoint's hash and its in-flight count are
@@ -24,4 +25,5 @@
 -- the in-flight list in one LPOP + LPUSH.
 local adopt = {}
 for i = 5, #ARGV do adopt[#adopt + 1] = ARGV[i] end
-return claim_work(ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), adopt)
+local cap, floor = parse_cap(ARGV[4])
+return claim_work(ARGV[2], tonumber(ARGV[3]), cap, floor, adopt)

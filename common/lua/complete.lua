@@ -2,7 +2,8 @@
 -- atomically, in the order given; then, optionally, claim new work.
 -- ARGV: 1 prefix, 2 worker id, 3 endpoint.disable_after_failures,
 --       4 retention (ms), 5 how many to claim afterwards ('0' = no claim),
---       6 endpoint.max_in_flight (for the claim), then 11 per attempt:
+--       6 endpoint.max_in_flight ('N' or 'N/F', see parse_cap: for the claim
+--         and the adaptive limit), then 11 per attempt:
 --       delivery id, attempt number, '1' success / '0' failure,
 --       HTTP status ('0' = none), error, latency ms, attempt record (JSON),
 --       attempt end (ms), next attempt (ms, '' = none),
@@ -41,7 +42,8 @@
 -- endpoint.max_in_flight as slots were freed go to the front of ready,
 -- the longest-waiting frontmost (unhold).
 local wid, limit, ttl = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local want, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
+local want = tonumber(ARGV[5])
+local cap, floor = parse_cap(ARGV[6])
 local ik = K.inflight(wid)
 local out = {}
 -- (attempts are counted by the claim that starts them, not here)
@@ -53,7 +55,7 @@ local function endpoint(ep)
   if not e then
     e = {exists = redis.call('EXISTS', K.endpoint(ep)) == 1, freed = {},
          delivered = 0, failed_attempts = 0, failed = 0,
-         reset = false}
+         reset = false, lat = {}, hard = false}
     eps[ep] = e
     order[#order + 1] = ep
   end
@@ -63,7 +65,8 @@ end
 local function one(did, n_s, ok, status, err, latency, record, ended, next_at, reason, kind)
   local n = tonumber(n_s)
   local dkey = K.delivery(did)
-  local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state', 'worker')
+  local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state', 'worker',
+                       'failed_reason')
   local ep = d[1]
   if not ep then
     redis.call('LREM', ik, '-1', did) -- a stale entry of an expired delivery
@@ -86,13 +89,32 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   if redis.call('RPUSH', ak, record) == 1 then redis.call('PEXPIRE', ak, ttl) end
   e.last_status = status
 
+  -- what the adaptive limit learns: a success's latency; 429, 503 and
+  -- timeouts are the endpoint asking for less (other failures say nothing
+  -- about its load; the worker's own failures nothing about the endpoint)
+  if ok then
+    e.lat[#e.lat + 1] = tonumber(latency) or 0
+  elseif kind ~= 'local' and (status == '429' or status == '503' or
+                              string.sub(err, 1, 8) == 'timeout:') then
+    e.hard = true
+  end
+
   if ok then
     e.last_success_at = ended
     if e.exists then e.reset = true end
     if state ~= 'delivered' then
-      redis.call('HSET', dkey, 'completed_attempt', n_s, 'last_status', status,
-                 'last_error', err, 'last_latency_ms', latency, 'state', 'delivered',
-                 'delivered_at', ended, 'next_attempt_at', '', 'failed_reason', '')
+      -- fields already empty are not written again (the claim emptied
+      -- next_attempt_at of a delivery in flight; failed_reason is set only
+      -- by a failure)
+      local f = {'completed_attempt', n_s, 'last_status', status, 'last_error', err,
+                 'last_latency_ms', latency, 'state', 'delivered', 'delivered_at', ended}
+      if state ~= 'in_flight' then
+        f[#f + 1] = 'next_attempt_at'; f[#f + 1] = ''
+      end
+      if (d[5] or '') ~= '' then
+        f[#f + 1] = 'failed_reason'; f[#f + 1] = ''
+      end
+      redis.call('HSET', dkey, unpack(f))
       -- only a scheduled or failed delivery can be in these sets
       if state ~= 'in_flight' and state ~= 'pending' then
         redis.call('ZREM', K.scheduled, did)
@@ -167,17 +189,67 @@ for i = 7, #ARGV, 11 do
   out[at + C.outcome], out[at + C.alert], out[at + C.reason] = o, a, w
 end
 
+-- The adaptive in-flight limit of endpoint ep after this call's attempts
+-- (docs/architecture.md, "Adaptive in-flight limit"), in the spirit of TCP's
+-- congestion window: from the floor, +1 per success (slow start) up to the
+-- threshold, then +1/limit per success (+1 per limit's worth of requests);
+-- on a 429/503/timeout the limit halves, on latency well above its long-run
+-- level it shrinks by a tenth, once per call either way, and the threshold
+-- becomes half the limit. It grows only while the endpoint uses at least half
+-- of it, and stays within floor and cap. Latencies: a short (1/5) and a
+-- long-run (1/50) moving average of successes, in ms; "well above" is
+-- short > 2 x long + 5 ms. Returns the stats hash fields to write and by how
+-- many whole requests the limit changed.
+local function adapt(ep, e)
+  local sk = K.endpoint_stats(ep)
+  local st = redis.call('HMGET', sk, 'limit', 'limit_threshold', 'latency_short_ms',
+                        'latency_long_ms')
+  local l = tonumber(st[1] or '') or floor
+  local thr = tonumber(st[2] or '') or cap
+  local short, long = tonumber(st[3] or ''), tonumber(st[4] or '')
+  if l < floor then l = floor elseif l > cap then l = cap end
+  local before = math.floor(l)
+  for _, x in ipairs(e.lat) do
+    short = short and short + (x - short) / 5 or x
+    long = long and long + (x - long) / 50 or x
+  end
+  local slow = short and long and short > 2 * long + 5
+  if e.hard or slow then
+    thr = math.max(floor, l / 2)
+    l = l * (e.hard and 0.5 or 0.9)
+    if slow then short = long end -- the next decrease needs new evidence
+  elseif #e.lat > 0 and
+         redis.call('SCARD', K.endpoint_inflight(ep)) * 2 >= l then
+    for _ = 1, #e.lat do
+      if l < thr then l = l + 1 else l = l + 1 / l end
+    end
+  end
+  if l < floor then l = floor elseif l > cap then l = cap end
+  local f = {'limit', string.format('%.3f', l), 'limit_threshold', string.format('%.3f', thr)}
+  if short then
+    f[#f + 1] = 'latency_short_ms'; f[#f + 1] = string.format('%.3f', short)
+    f[#f + 1] = 'latency_long_ms'; f[#f + 1] = string.format('%.3f', long)
+  end
+  return f, math.floor(l) - before
+end
+
 for _, ep in ipairs(order) do
   local e = eps[ep]
+  local lf, grown = nil, 0
+  if floor and e.exists then lf, grown = adapt(ep, e) end
   if #e.freed > 0 then
     variadic('SREM', K.endpoint_inflight(ep), e.freed)
-    unhold(ep, #e.freed)
+    -- as many held-back deliveries as slots came free, and as the limit grew
+    unhold(ep, #e.freed + grown)
   end
   if e.reset then redis.call('HSET', K.endpoint(ep), 'consecutive_failures', '0') end
   local sk = K.endpoint_stats(ep)
   local f = {'last_status', e.last_status}
   if e.last_success_at then f[#f + 1] = 'last_success_at'; f[#f + 1] = e.last_success_at end
   if e.last_failure_at then f[#f + 1] = 'last_failure_at'; f[#f + 1] = e.last_failure_at end
+  if lf then
+    for _, v in ipairs(lf) do f[#f + 1] = v end
+  end
   redis.call('HSET', sk, unpack(f))
   for _, k in ipairs({'delivered', 'failed_attempts', 'failed'}) do
     if e[k] > 0 then redis.call('HINCRBY', sk, k, int(e[k])) end
@@ -237,5 +309,5 @@ do
 end
 local reply = {}
 reply[R.at.complete_reply.results] = out
-reply[R.at.complete_reply.claim] = want > 0 and claim_work(wid, want, cap, {}) or {}
+reply[R.at.complete_reply.claim] = want > 0 and claim_work(wid, want, cap, floor, {}) or {}
 return reply

@@ -14,7 +14,8 @@
 -- It also lets held-back deliveries in when their endpoint has free slots —
 -- a safety net for the slot release in complete/recover, which normally does
 -- this at once — and forgets slots whose delivery is no longer in flight.
-local batch, sid, cap = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local batch, sid = tonumber(ARGV[2]), ARGV[3]
+local cap, floor = parse_cap(ARGV[4])
 local net = ARGV[5] ~= '0'
 local now = now_ms()
 local now_s = int(now)
@@ -42,7 +43,7 @@ if net then
       end
     end
     if cap > 0 then
-      unhold(ep, cap - redis.call('SCARD', fk))
+      unhold(ep, limit_of(ep, cap, floor) - redis.call('SCARD', fk))
     else
       unhold(ep, nil) -- the cap was lifted: nothing needs to wait
     end

@@ -485,7 +485,10 @@ static int str_in(const char *s, char *const *set, size_t n)
 static void test_child_crash(void **state)
 {
     (void)state;
-    static const char *const ov[] = { "http.timeout: 10s", NULL };
+    /* a fixed cap of 32 (not the adaptive limit, which starts lower): every
+     * slot of both children busy at once is this test's premise */
+    static const char *const ov[] = { "http.timeout: 10s", "endpoint.adaptive_in_flight: false",
+                                      "endpoint.max_in_flight: 32", NULL };
     const int N = 40;
     char ep[PSW_ID_SIZE];
 
@@ -705,7 +708,8 @@ static void test_graceful_stop(void **state)
 static void test_grace_expiry(void **state)
 {
     (void)state;
-    static const char *const ov[] = { "worker.shutdown_grace: 1s", "http.timeout: 30s", NULL };
+    static const char *const ov[] = { "worker.shutdown_grace: 1s", "http.timeout: 30s",
+                                      "endpoint.adaptive_in_flight: false", NULL };
     const int N = 6;
     char ep[PSW_ID_SIZE];
 

@@ -29,6 +29,11 @@ static const char *const test_defaults[] = {
     "http.connect_timeout: 1s",
     "http.timeout: 2s",
     "http.allow_private_networks: true",
+    /* The fixed cap of 32 most e2e tests were written around (every slot of
+     * both children busy at once, hanging endpoints holding 32); the adaptive
+     * limit, the product default, is tested in tests/e2e/test_adaptive.c. */
+    "endpoint.adaptive_in_flight: false",
+    "endpoint.max_in_flight: 32",
     NULL,
 };
 

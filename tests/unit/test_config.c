@@ -157,6 +157,8 @@ static void assert_config_equal(const struct psw_config *a, const struct psw_con
     assert_int_equal(a->retry_max_age_ms, b->retry_max_age_ms);
     assert_int_equal(a->endpoint_disable_after_failures, b->endpoint_disable_after_failures);
     assert_int_equal(a->endpoint_max_in_flight, b->endpoint_max_in_flight);
+    assert_int_equal(a->endpoint_min_in_flight, b->endpoint_min_in_flight);
+    assert_int_equal(a->endpoint_adaptive_in_flight, b->endpoint_adaptive_in_flight);
     assert_int_equal(a->signing_rotation_grace_ms, b->signing_rotation_grace_ms);
     assert_int_equal(a->retention_days, b->retention_days);
     assert_int_equal(a->scheduler_tick_ms, b->scheduler_tick_ms);
@@ -199,7 +201,9 @@ static void assert_defaults(const struct psw_config *c)
         assert_int_equal(c->retry_schedule_ms[i], schedule[i]);
     assert_int_equal(c->retry_max_age_ms, 24 * H);
     assert_int_equal(c->endpoint_disable_after_failures, 20);
-    assert_int_equal(c->endpoint_max_in_flight, 32);
+    assert_int_equal(c->endpoint_max_in_flight, 512);
+    assert_int_equal(c->endpoint_min_in_flight, 4);
+    assert_true(c->endpoint_adaptive_in_flight);
     assert_int_equal(c->signing_rotation_grace_ms, 24 * H);
     assert_int_equal(c->retention_days, 30);
     assert_int_equal(c->scheduler_tick_ms, 100);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -132,6 +134,36 @@ static void test_unique(void **state)
     free(ids);
 }
 
+/* Ids come from a pool of random bytes kept between calls: a child forked
+ * with a half-used pool must not hand out the ids its parent will. */
+static void test_unique_across_fork(void **state)
+{
+    (void)state;
+    char first[PSW_ID_SIZE], mine[PSW_ID_SIZE], theirs[PSW_ID_SIZE] = "";
+    int fds[2];
+    assert_int_equal(psw_id_new_at("evt_", 1795791845123LL, first), 0); /* pool filled */
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char id[PSW_ID_SIZE];
+        close(fds[0]);
+        int ok = psw_id_new_at("evt_", 1795791845123LL, id) == 0 &&
+                 write(fds[1], id, PSW_ID_SIZE) == PSW_ID_SIZE;
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    assert_int_equal(psw_id_new_at("evt_", 1795791845123LL, mine), 0);
+    assert_int_equal(read(fds[0], theirs, PSW_ID_SIZE), PSW_ID_SIZE);
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (strcmp(mine, theirs) == 0)
+        fail_msg("parent and forked child made the same id %s", mine);
+    assert_string_not_equal(first, mine);
+}
+
 static void test_valid(void **state)
 {
     (void)state;
@@ -205,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_time_round_trip),
         cmocka_unit_test(test_sorts_by_time),
         cmocka_unit_test(test_unique),
+        cmocka_unit_test(test_unique_across_fork),
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_token_valid),
     };

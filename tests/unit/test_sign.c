@@ -74,6 +74,34 @@ static void test_known_answers(void **state)
     }
 }
 
+/* The MAC context is kept between calls and keyed again only when the secret
+ * changes: the same secret twice in a row, a secret that is a prefix of the
+ * previous one, and back again must each give their own known answer. */
+static void test_key_kept_between_calls(void **state)
+{
+    (void)state;
+    static const struct kat seq[] = {
+        { "a-user-set-secret-123", 1234567890, "",
+          "94bb89d2108620046170441de43b70e0388b83ae3cdd6dd75bc7cd43952c0543" },
+        { "a-user-set-secret-123", 1234567890, "",
+          "94bb89d2108620046170441de43b70e0388b83ae3cdd6dd75bc7cd43952c0543" },
+        /* printf '%s' "1234567890." | openssl dgst -sha256 -hmac "a-user-set-secret-12" */
+        { "a-user-set-secret-12", 1234567890, "",
+          "6048047542eed1ed26f65b57d00e200a7e567ef85f6bc9596b6362ab4b471b60" },
+        { SECRET1, T1, BODY1, HEX1 },
+        { SECRET1, T1, BODY1, HEX1 },
+        { "a-user-set-secret-123", 1234567890, "",
+          "94bb89d2108620046170441de43b70e0388b83ae3cdd6dd75bc7cd43952c0543" },
+    };
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        const char *secrets[] = { seq[i].secret };
+        char out[PSW_SIGNATURE_SIZE], want[PSW_SIGNATURE_SIZE];
+        snprintf(want, sizeof(want), "t=%lld,v1=%s", (long long)seq[i].t, seq[i].hex);
+        psw_sign_header(secrets, 1, seq[i].t, seq[i].body, strlen(seq[i].body), out, sizeof(out));
+        assert_string_equal(out, want);
+    }
+}
+
 static void test_header_one_secret(void **state)
 {
     (void)state;
@@ -380,6 +408,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_answers),
+        cmocka_unit_test(test_key_kept_between_calls),
         cmocka_unit_test(test_header_one_secret),
         cmocka_unit_test(test_header_two_secrets_newest_first),
         cmocka_unit_test(test_verify_either_secret_of_rotation),
