@@ -43,6 +43,12 @@ for p in $want; do
     case " $missing " in *" $p "*) continue ;; esac
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
+# Debian's nodejs comes without npm (NodeSource's includes it): the pinned npm
+# packages need the command, from whichever package provides it.
+if [ -n "$npm_dirs" ] && ! command -v npm >/dev/null 2>&1; then
+    case " $missing " in *" nodejs "*) ;; *) dpkg -s nodejs >/dev/null 2>&1 || missing="$missing nodejs" ;; esac
+    missing="$missing npm"
+fi
 [ -z "$missing" ] && { npm_ci; exit 0; }
 
 echo "deps.sh: installing:$missing"
