@@ -107,7 +107,6 @@ struct child {
     int64_t err_until, err_backoff, err_since;
     unsigned err_count;
     unsigned hb_failing;     /* heartbeats refused in a row */
-    int64_t claim_mono;      /* monotonic ms when the last claim reply arrived */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -282,13 +281,7 @@ static void start_delivery(struct child *c, const redisReply *rep, size_t at, in
         finish_slot(c, s, CURLE_OK, 0);
         return;
     }
-    /* Redis's clock at the moment the request starts: the claim's TIME plus
-     * what has passed here since its reply arrived. Taking the claim's time
-     * as is would date the attempt's end early by the time spent between
-     * the claim and this start, and retries would come that much before
-     * their delay (docs/events.md: the delay counts from the previous
-     * attempt). */
-    s->a.started_at = now + (s->a.started_mono - c->claim_mono);
+    s->a.started_at = now;
     CURLMcode mc = curl_multi_add_handle(c->multi, s->a.easy);
     if (mc != CURLM_OK) {
         snprintf(s->err, sizeof(s->err), "worker: curl: %s", curl_multi_strerror(mc));
@@ -334,7 +327,6 @@ static int claim_reply(struct child *c, const redisReply *rep)
         return -1;
     }
     int64_t now = psw_reply_int(rep, PSW_CLAIM_NOW, psw_now_ms());
-    c->claim_mono = psw_mono_ms();
     int n = (int)psw_reply_int(rep, PSW_CLAIM_CLAIMED, 0);
     c->drained = psw_reply_int(rep, PSW_CLAIM_DRAINED, 0) != 0;
     if (n < 0 || rep->elements != PSW_CLAIM__HEAD + (size_t)n * PSW_JOB__COUNT) {
