@@ -12,12 +12,21 @@ pkgs_run="$pkgs_build redis-server redis-tools"
 pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time"
 pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
 
+# The Node.js packages the tests' receivers use (tests/node-receivers), exactly
+# as package-lock.json pins them; npm ci runs again only when the lock changed.
+node_receivers() {
+    d=$(dirname "$0")/../tests/node-receivers
+    [ -f "$d/node_modules/.package-lock.json" ] && cmp -s "$d/package-lock.json" "$d/node_modules/.lock-installed" && return 0
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && cp package-lock.json node_modules/.lock-installed)
+}
+
 want=""
+npm_test=0
 [ $# -eq 0 ] && set -- build
 for what in "$@"; do
     case "$what" in
     build) want="$want $pkgs_build" ;;
-    test)  want="$want $pkgs_test" ;;
+    test)  want="$want $pkgs_test"; npm_test=1 ;;
     run)   want="$want $pkgs_run" ;;
     bench) want="$want $pkgs_bench" ;;
     fuzz)  want="$want $pkgs_fuzz" ;;
@@ -30,7 +39,10 @@ for p in $want; do
     case " $missing " in *" $p "*) continue ;; esac
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    [ "$npm_test" -eq 0 ] || node_receivers
+    exit 0
+fi
 
 echo "deps.sh: installing:$missing"
 if [ "$(id -u)" -eq 0 ]; then
@@ -48,3 +60,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
 # shellcheck disable=SC2086
 $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
+[ "$npm_test" -eq 0 ] || node_receivers

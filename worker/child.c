@@ -39,7 +39,7 @@
 #include "common/timeutil.h"
 #include "worker/http.h"
 
-#define CLAIM_FIELDS 12
+#define CLAIM_FIELDS 15
 #define PARK_TIMEOUT_MS 1000 /* at most; see park_timeout */
 #define PARK_STUCK_MS 8000 /* a parked BLMOVE unanswered this long: drop the connection */
 
@@ -195,16 +195,25 @@ static void start_delivery(struct child *c, const redisReply *rep, size_t at, in
     job.secrets[0] = dup_reply_str(rep, at + 9, NULL);
     job.secrets[1] = dup_reply_str(rep, at + 10, NULL);
     job.body = dup_reply_str(rep, at + 11, &job.body_len);
-    /* Sealed secrets are opened here; if one cannot be, both are blanked,
+    job.signing = dup_reply_str(rep, at + 12, NULL);
+    job.signing_key = dup_reply_str(rep, at + 13, NULL);
+    job.headers = dup_reply_str(rep, at + 14, NULL);
+    /* Sealed values are opened here; if one cannot be, all are blanked,
      * so psw_attempt_start refuses (no request) and serr is recorded. */
     char serr[256] = "";
+    char *sealed[4] = { job.secrets[0], job.secrets[1], job.signing_key, job.headers };
     if (job.endpoint_id)
-        psw_secrets_open_all(&c->keys, job.endpoint_id, job.secrets, 2, serr, sizeof(serr));
+        psw_secrets_open_all(&c->keys, job.endpoint_id, sealed, 4, serr, sizeof(serr));
+    job.secrets[0] = sealed[0];
+    job.secrets[1] = sealed[1];
+    job.signing_key = sealed[2];
+    job.headers = sealed[3];
 
     s->err[0] = '\0';
     s->ok = 0;
     c->busy++;
-    if (!job.id || !job.body || !job.url || !job.trigger || !job.secrets[0] ||
+    if (!job.id || !job.body || !job.url || !job.trigger || !job.secrets[0] || !job.signing ||
+        !job.signing_key || !job.headers ||
         psw_attempt_start(&s->a, c->cfg, &c->guard, &job, now / 1000, err, sizeof(err)) < 0) {
         if (!job.id)
             snprintf(err, sizeof(err), "out of memory");

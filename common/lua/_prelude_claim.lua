@@ -19,9 +19,11 @@ local function claim_work(wid, want, cap, adopt)
     local e = eps[ep]
     if not e then
       local f = redis.call('HMGET', K.endpoint(ep), 'status', 'url', 'secret',
-                           'secret_prev', 'secret_prev_until')
+                           'secret_prev', 'secret_prev_until', 'signing', 'signing_key',
+                           'headers')
       e = {status = f[1], url = f[2], secret = f[3], prev = '', slots = {}, held = {},
-           skipped = 0, stale_prev = false}
+           skipped = 0, stale_prev = false, signing = f[6] or '', signing_key = f[7] or '',
+           headers = f[8] or ''}
       if f[4] and f[4] ~= '' then
         if (tonumber(f[5] or '0') or 0) > now then
           e.prev = f[4]
@@ -119,6 +121,9 @@ local function claim_work(wid, want, cap, adopt)
     out[o + 10] = e.secret
     out[o + 11] = e.prev
     out[o + 12] = body
+    out[o + 13] = e.signing
+    out[o + 14] = e.signing_key
+    out[o + 15] = e.headers
     claimed = claimed + 1
     return true
   end

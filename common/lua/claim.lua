@@ -4,9 +4,11 @@
 --         (moved by its parked BLMOVE, or claimed by a call whose reply was
 --         lost with the connection); they are taken first
 -- Returns {now, claimed, skipped, held, drained (1 = ready ran dry),
---   then 12 fields per claimed delivery:
+--   then 15 fields per claimed delivery:
 --   id, event_id, event_type, endpoint_id, url, attempt, trigger,
---   cycle_started_at, cycle_attempts, secret, secret_prev, body}
+--   cycle_started_at, cycle_attempts, secret, secret_prev, body,
+--   signing, signing_key, headers (the endpoint options of docs/cli.md;
+--   secrets, signing_key and headers as stored, sealed or not)}
 --
 -- The ids taken from ready go into queue:inflight:<worker> first (one RPOP
 -- and one LPUSH for the whole batch), so that none is ever outside a list

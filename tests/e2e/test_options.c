@@ -1,0 +1,403 @@
+/*
+ * test_options.c — the per-endpoint delivery options of docs/cli.md
+ * ("Endpoint options") through a real deployment: signing standard and
+ * ed25519 checked by a Node.js receiver with third-party verifiers
+ * (tests/node-receivers/verify-server.js: the npm `standardwebhooks` library,
+ * Node's crypto.verify), static headers, and the per-endpoint rate limit.
+ *
+ * One cluster (tests/harness/cluster.h) with a secrets key file runs for the
+ * whole group, with the Node receiver beside it; each test creates its own
+ * endpoints. The Node receiver logs one JSON line per request (whether it
+ * verified, with each secret, and whether a tampered copy would have) and
+ * answers 400 when a request does not verify, so a delivery only reaches
+ * "delivered" when the receiver accepted its signature.
+ *
+ * Ownership: the cluster, the work directory and the Node process live in G
+ * and are released by the group teardown.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "common/endpoint.h"
+#include "common/publish.h"
+#include "common/sign_std.h"
+#include "tests/harness/cluster.h"
+
+#define WAIT_MS 15000
+#define KEY_HEX "4f1c3a9e0b7d2265c8e1f4a6b3d9072e5a8c1f3e6b9d2047a5c8e1b4f7a0d3c6"
+
+static struct cluster C;
+static struct {
+    char *dir;
+    char keys[600], port_file[600], log[600];
+    pid_t node;
+    int port;
+    int evt_seq;
+} G;
+
+/* ---- helpers --------------------------------------------------------- */
+
+static int which(const char *name, char *out, size_t n)
+{
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+        size_t len = strcspn(p, ":");
+        snprintf(out, n, "%.*s/%s", (int)len, p, name);
+        if (len > 0 && access(out, X_OK) == 0)
+            return 0;
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    return -1;
+}
+
+static int port_written(void *arg)
+{
+    (void)arg;
+    char *t = read_file(G.port_file, NULL);
+    if (!t)
+        return 0;
+    G.port = atoi(t);
+    free(t);
+    return G.port > 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char node[512], key_path[600];
+    const char *src = getenv("PSW_SRC");
+
+    memset(&G, 0, sizeof(G));
+    if (!src || which("node", node, sizeof(node)) < 0) {
+        fprintf(stderr, "test_options: needs PSW_SRC and node on PATH (scripts/deps.sh test)\n");
+        return -1;
+    }
+    const char *server = harness_fmt("%s/tests/node-receivers/verify-server.js", src);
+    const char *lib = harness_fmt("%s/tests/node-receivers/node_modules/standardwebhooks", src);
+    if (access(lib, R_OK) != 0) {
+        fprintf(stderr, "test_options: %s is missing: run scripts/deps.sh test (npm ci)\n", lib);
+        return -1;
+    }
+    G.dir = tmpdir_new();
+    snprintf(G.keys, sizeof(G.keys), "%s/keys.json", G.dir);
+    snprintf(G.port_file, sizeof(G.port_file), "%s/port", G.dir);
+    snprintf(G.log, sizeof(G.log), "%s/requests.log", G.dir);
+    snprintf(key_path, sizeof(key_path), "%s/secrets.key", G.dir);
+    if (write_file(G.keys, "{\"standard\": [], \"ed25519\": \"\"}") < 0 ||
+        write_file(G.log, "") < 0 || write_file(key_path, KEY_HEX "\n") < 0 ||
+        chmod(key_path, 0600) < 0)
+        return -1;
+    char *argv[] = { node, (char *)server, G.keys, G.port_file, G.log, NULL };
+    G.node = harness_spawn(node, argv, harness_fmt("%s/node.out", G.dir), SIGTERM);
+    if (G.node < 0 || wait_until(port_written, NULL, 10000, 20) < 0) {
+        fprintf(stderr, "test_options: the Node receiver did not start\n");
+        file_tail(harness_fmt("%s/node.out", G.dir), 20);
+        return -1;
+    }
+    const char *over[] = { harness_fmt("secrets.key_file: %s", key_path), NULL };
+    if (cluster_start(&C, over, 1, 1) < 0) {
+        cluster_stop(&C, 1);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cluster_stop(&C, 0);
+    if (G.node > 0)
+        proc_stop(G.node, SIGTERM, 2000);
+    harness_kept_free();
+    return 0;
+}
+
+/* Creates an endpoint with spec (account "acct_opt_<n>" when unset). */
+static void create(struct psw_endpoint_spec *spec, struct psw_endpoint *ep)
+{
+    char err[512];
+    if (!spec->account_id)
+        spec->account_id = harness_fmt("acct_opt_%d", ++G.evt_seq);
+    int rc = psw_endpoint_create(&C.ctx, spec, ep, err, sizeof(err));
+    if (rc != PSW_OK)
+        fail_msg("create: %s", err);
+}
+
+/* Publishes one event to account; returns its id (kept until teardown). */
+static const char *publish_to(const char *account)
+{
+    struct psw_publish_result res;
+    const char *id = harness_fmt("evt_opt_%d", ++G.evt_seq);
+    const char *json = harness_fmt("{\"id\":\"%s\",\"type\":\"email.sent\",\"account_id\":\"%s\","
+                                   "\"domain\":\"o.example\",\"data\":{\"message_id\":\"<m@x>\",\"to\":\"bob@example.org\"}}",
+                                   id, account);
+    if (psw_publish(&C.ctx, json, strlen(json), &res) != PSW_OK)
+        fail_msg("publish: %s", res.err);
+    return id;
+}
+
+/* The only delivery of ep, once it is delivered. */
+static const char *delivered(const char *ep)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    long long until = harness_mono_ms() + WAIT_MS;
+    while ((n = cluster_deliveries(&C, ep, &ids)) == 0 && harness_mono_ms() < until)
+        harness_nap(20);
+    assert_int_equal(n, 1);
+    const char *dlv = harness_fmt("%s", ids[0]);
+    cluster_ids_free(ids, n);
+    if (cluster_wait_field(&C, harness_fmt("delivery:%s", dlv), "state", "delivered", WAIT_MS) < 0)
+        fail_msg("%s was not delivered (receiver log: %s)", dlv, read_file(G.log, NULL));
+    return dlv;
+}
+
+/* The Node receiver's log entry for event id (kept until teardown). */
+static struct json_object *logged(const char *event_id)
+{
+    char *text = read_file(G.log, NULL);
+    struct json_object *found = NULL;
+    assert_non_null(text);
+    for (char *line = strtok(text, "\n"); line && !found; line = strtok(NULL, "\n")) {
+        struct json_object *o = json_tokener_parse(line), *id;
+        if (o && json_object_object_get_ex(o, "id", &id) &&
+            strcmp(json_object_get_string(id) ? json_object_get_string(id) : "", event_id) == 0)
+            found = harness_keep_json(o);
+        else
+            json_object_put(o);
+    }
+    free(text);
+    if (!found)
+        fail_msg("the Node receiver logged no request for %s", event_id);
+    return found;
+}
+
+static int jbool(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    assert_true(json_object_object_get_ex(o, key, &v));
+    return json_object_get_boolean(v);
+}
+
+static void write_keys(const char *json)
+{
+    assert_int_equal(write_file(G.keys, json), 0);
+}
+
+/* ---- signing ----------------------------------------------------------- */
+
+static void test_standard_verifies_with_the_library(void **state)
+{
+    (void)state;
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep = { 0 }, rot = { 0 };
+    char err[512];
+
+    spec.url = harness_fmt("http://127.0.0.1:%d/standard", G.port);
+    spec.signing = "standard";
+    create(&spec, &ep);
+    assert_string_equal(ep.signing, "standard");
+    write_keys(harness_fmt("{\"standard\": [\"%s\"]}", ep.secret));
+
+    const char *evt = publish_to(ep.account_id);
+    delivered(ep.id);
+    struct json_object *e = logged(evt);
+    assert_true(jbool(e, "valid"));
+    assert_false(jbool(e, "tampered_valid"));
+
+    /* During a rotation the header carries both signatures: each secret
+     * verifies on its own with the library. */
+    assert_int_equal(psw_endpoint_rotate_secret(&C.ctx, ep.id, NULL, 3600000, &rot, err,
+                                                sizeof(err)),
+                     PSW_OK);
+    write_keys(harness_fmt("{\"standard\": [\"%s\", \"%s\"]}", rot.secret, ep.secret));
+    const char *evt2 = publish_to(ep.account_id);
+    char **ids = NULL;
+    size_t n = 0;
+    long long until = harness_mono_ms() + WAIT_MS;
+    while ((n = cluster_deliveries(&C, ep.id, &ids)) < 2 && harness_mono_ms() < until) {
+        cluster_ids_free(ids, n);
+        harness_nap(20);
+    }
+    assert_int_equal(n, 2);
+    assert_int_equal(cluster_wait_field(&C, harness_fmt("delivery:%s", ids[1]), "state",
+                                        "delivered", WAIT_MS),
+                     0);
+    cluster_ids_free(ids, n);
+    e = logged(evt2);
+    struct json_object *per;
+    assert_true(json_object_object_get_ex(e, "per_secret", &per));
+    assert_int_equal(json_object_array_length(per), 2);
+    assert_true(json_object_get_boolean(json_object_array_get_idx(per, 0)));
+    assert_true(json_object_get_boolean(json_object_array_get_idx(per, 1)));
+    assert_false(jbool(e, "tampered_valid"));
+
+    /* A receiver holding only a wrong secret refuses: the check can fail. */
+    write_keys("{\"standard\": [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"]}");
+    const char *evt3 = publish_to(ep.account_id);
+    until = harness_mono_ms() + WAIT_MS;
+    while (harness_mono_ms() < until) {
+        char *t = read_file(G.log, NULL);
+        int seen = t && strstr(t, evt3);
+        free(t);
+        if (seen)
+            break;
+        harness_nap(20);
+    }
+    assert_false(jbool(logged(evt3), "valid"));
+    psw_endpoint_free(&ep);
+    psw_endpoint_free(&rot);
+}
+
+static void test_ed25519_verifies_with_node_crypto(void **state)
+{
+    (void)state;
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep = { 0 };
+    char *out = NULL;
+
+    spec.url = harness_fmt("http://127.0.0.1:%d/ed25519", G.port);
+    spec.signing = "ed25519";
+    create(&spec, &ep);
+    assert_string_equal(ep.signing, "ed25519");
+    assert_int_equal(strncmp(ep.public_key, PSW_PUBLIC_KEY_PREFIX, 5), 0);
+    assert_int_equal(strlen(ep.public_key), 5 + 44);
+
+    /* psw endpoint show prints it; the endpoint JSON (the API's) carries it. */
+    const char *show[] = { "--config", C.config_path, "endpoint", "show", ep.id, NULL };
+    assert_int_equal(proc_run("psw", show, NULL, &out, NULL, 10000), 0);
+    assert_non_null(strstr(out, ep.public_key));
+    free(out);
+    struct json_object *j = harness_keep_json(psw_endpoint_to_json(&ep, 0)), *pk;
+    assert_true(json_object_object_get_ex(j, "public_key", &pk));
+    assert_string_equal(json_object_get_string(pk), ep.public_key);
+
+    /* The private key is sealed at rest. */
+    char *stored = cluster_hget(&C, harness_fmt("endpoint:%s", ep.id), "signing_key");
+    assert_non_null(stored);
+    assert_int_equal(strncmp(stored, "enc:v1:", 7), 0);
+    free(stored);
+
+    write_keys(harness_fmt("{\"ed25519\": \"%s\"}", ep.public_key));
+    const char *evt = publish_to(ep.account_id);
+    delivered(ep.id);
+    struct json_object *e = logged(evt);
+    assert_true(jbool(e, "valid"));
+    assert_false(jbool(e, "tampered_valid"));
+
+    /* Switching away and back keeps the key pair receivers already trust. */
+    struct psw_endpoint_spec up = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint after = { 0 };
+    char err[512];
+    up.signing = "poststack";
+    assert_int_equal(psw_endpoint_update(&C.ctx, ep.id, &up, NULL, err, sizeof(err)), PSW_OK);
+    up.signing = "ed25519";
+    assert_int_equal(psw_endpoint_update(&C.ctx, ep.id, &up, &after, err, sizeof(err)), PSW_OK);
+    assert_string_equal(after.public_key, ep.public_key);
+    psw_endpoint_free(&after);
+    psw_endpoint_free(&ep);
+}
+
+/* psw verify learns both schemes: a request signed here verifies, a
+ * tampered body does not. */
+static void test_psw_verify_both_schemes(void **state)
+{
+    (void)state;
+    char priv[PSW_ED25519_KEY_SIZE], pub[PSW_PUBLIC_KEY_SIZE], sig[PSW_SIGNATURE_SIZE];
+    char secret[PSW_SECRET_SIZE], *out = NULL;
+    const char *body = "{\"id\":\"evt_1\",\"type\":\"email.sent\"}";
+    const char *ts = harness_fmt("%lld", (long long)time(NULL));
+
+    assert_int_equal(psw_secret_generate(secret), 0);
+    const char *keys[] = { secret };
+    assert_true(psw_sign_std_header(PSW_SIGNING_STANDARD, keys, 1, "evt_1", atoll(ts), body,
+                                    strlen(body), sig, sizeof(sig)) > 0);
+    const char *std_ok[] = { "verify", "--signing", "standard", "--secret", secret, "--id",
+                             "evt_1", "--timestamp", ts, "--signature", sig, NULL };
+    assert_int_equal(proc_run("psw", std_ok, body, &out, NULL, 10000), 0);
+    assert_string_equal(out, "valid\n");
+    free(out);
+    assert_int_equal(proc_run("psw", std_ok, "{\"id\":\"evt_2\"}", &out, NULL, 10000), 1);
+    assert_string_equal(out, "no matching signature\n");
+    free(out);
+
+    assert_int_equal(psw_ed25519_generate(priv, pub), 0);
+    const char *ed_keys[] = { priv };
+    assert_true(psw_sign_std_header(PSW_SIGNING_ED25519, ed_keys, 1, "evt_1", atoll(ts), body,
+                                    strlen(body), sig, sizeof(sig)) > 0);
+    assert_int_equal(strncmp(sig, "v1a,", 4), 0);
+    const char *ed_ok[] = { "verify", "--signing", "ed25519", "--public-key", pub, "--id",
+                            "evt_1", "--timestamp", ts, "--signature", sig, NULL };
+    assert_int_equal(proc_run("psw", ed_ok, body, &out, NULL, 10000), 0);
+    assert_string_equal(out, "valid\n");
+    free(out);
+    assert_int_equal(proc_run("psw", ed_ok, "{\"id\":\"evt_1\",\"type\":\"email.sentx\"}", &out,
+                              NULL, 10000),
+                     1);
+    assert_string_equal(out, "no matching signature\n");
+    free(out);
+    const char *ed_id[] = { "verify", "--signing", "ed25519", "--public-key", pub, "--id",
+                            "evt_9", "--timestamp", ts, "--signature", sig, NULL };
+    assert_int_equal(proc_run("psw", ed_id, body, &out, NULL, 10000), 1);
+    free(out);
+    /* A missing --public-key is a usage error, not a verdict. */
+    const char *ed_nokey[] = { "verify", "--signing", "ed25519", "--id", "evt_1", "--timestamp",
+                               ts, "--signature", sig, NULL };
+    assert_int_equal(proc_run("psw", ed_nokey, body, NULL, NULL, 10000), 2);
+}
+
+/* Bad options are refused with a message naming them, and change nothing. */
+static void test_bad_signing_settings(void **state)
+{
+    (void)state;
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep = { 0 };
+    char err[512];
+
+    spec.account_id = "acct_opt_bad";
+    spec.url = harness_fmt("http://127.0.0.1:%d/standard", G.port);
+    spec.signing = "hmac";
+    assert_int_equal(psw_endpoint_create(&C.ctx, &spec, NULL, err, sizeof(err)), PSW_EINVAL);
+    assert_non_null(strstr(err, "signing"));
+    spec.signing = "standard";
+    spec.secret = "not-base64-secret-at-all";
+    assert_int_equal(psw_endpoint_create(&C.ctx, &spec, NULL, err, sizeof(err)), PSW_EINVAL);
+    assert_non_null(strstr(err, "whsec_"));
+
+    /* An endpoint with such a secret cannot switch to standard. */
+    spec.signing = NULL;
+    create(&spec, &ep);
+    struct psw_endpoint_spec up = PSW_ENDPOINT_SPEC_INIT;
+    up.signing = "standard";
+    assert_int_equal(psw_endpoint_update(&C.ctx, ep.id, &up, NULL, err, sizeof(err)), PSW_EINVAL);
+    assert_non_null(strstr(err, "whsec_"));
+    char *s = cluster_hget(&C, harness_fmt("endpoint:%s", ep.id), "signing");
+    assert_string_equal(s, "poststack");
+    free(s);
+    psw_endpoint_free(&ep);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_standard_verifies_with_the_library),
+        cmocka_unit_test(test_ed25519_verifies_with_node_crypto),
+        cmocka_unit_test(test_psw_verify_both_schemes),
+        cmocka_unit_test(test_bad_signing_settings),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
