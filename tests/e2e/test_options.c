@@ -34,6 +34,7 @@
 #include "common/publish.h"
 #include "common/sign_std.h"
 #include "tests/harness/cluster.h"
+#include "tests/harness/receiver.h"
 
 #define WAIT_MS 15000
 #define KEY_HEX "4f1c3a9e0b7d2265c8e1f4a6b3d9072e5a8c1f3e6b9d2047a5c8e1b4f7a0d3c6"
@@ -391,6 +392,129 @@ static void test_bad_signing_settings(void **state)
     psw_endpoint_free(&ep);
 }
 
+/* ---- static headers ---------------------------------------------------- */
+
+#define AUTH_VALUE "Basic dXNlcjpjb3JyZWN0LWhvcnNlLWJhdHRlcnk="
+
+/* psw with the cluster's config; exit code, *out (may be NULL) kept. */
+static int psw(const char **out, const char *const *args)
+{
+    const char *argv[32];
+    size_t n = 0;
+    char *o = NULL, *e = NULL;
+    argv[n++] = "--config";
+    argv[n++] = C.config_path;
+    for (size_t i = 0; args[i] && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int rc = proc_run("psw", argv, NULL, &o, &e, 10000);
+    if (out)
+        *out = harness_fmt("%s%s", o ? o : "", e ? e : "");
+    free(o);
+    free(e);
+    return rc;
+}
+
+static const char *json_field(const char *json, const char *key)
+{
+    struct json_object *o = harness_keep_json(json_tokener_parse(json)), *v;
+    if (!o || !json_object_object_get_ex(o, key, &v))
+        fail_msg("no %s in %s", key, json);
+    return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+static void test_static_headers(void **state)
+{
+    (void)state;
+    const char *out;
+    char url[256];
+
+    rx_url(C.rx, "/hdr", url, sizeof(url));
+    const char *create[] = { "endpoint", "create", "--account", "acct_hdr", "--url", url,
+                             "--header", "Authorization: " AUTH_VALUE, "--header",
+                             "X-Tenant: t-42", "--json", NULL };
+    assert_int_equal(psw(&out, create), 0);
+    const char *id = harness_fmt("%.*s", 29, strstr(out, "\"ep_") + 1);
+    assert_string_equal(json_field(out, "headers"),
+                        "[\"Authorization: Bas\xe2\x80\xa6***\",\"X-Tenant: \xe2\x80\xa6***\"]");
+    assert_null(strstr(out, "dXNlcjpjb3JyZWN0"));
+
+    /* Sealed at rest: nothing in the hash holds the value in plain text. */
+    redisReply *h = cluster_cmd(&C, "HGETALL %sendpoint:%s", C.cfg.redis_prefix, id);
+    assert_true(h->elements > 0);
+    int sealed = 0;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        assert_null(strstr(h->element[i + 1]->str, "dXNlcjpjb3JyZWN0"));
+        assert_null(strstr(h->element[i + 1]->str, "t-42"));
+        if (strcmp(h->element[i]->str, "headers") == 0)
+            sealed = strncmp(h->element[i + 1]->str, "enc:v1:", 7) == 0;
+    }
+    freeReplyObject(h);
+    assert_true(sealed);
+
+    /* The receiver gets them in full, next to the service's own headers. */
+    publish_to("acct_hdr");
+    const char *dlv = delivered(id);
+    struct rx_request *reqs = NULL;
+    size_t n = rx_requests(C.rx, "/hdr", &reqs);
+    assert_int_equal(n, 1);
+    assert_string_equal(rx_header(&reqs[0], "Authorization"), AUTH_VALUE);
+    assert_string_equal(rx_header(&reqs[0], "X-Tenant"), "t-42");
+    assert_non_null(rx_header(&reqs[0], "X-PostStack-Signature"));
+    rx_requests_free(reqs, n);
+
+    /* The delivery log records them masked, as show does. */
+    redisReply *att = cluster_cmd(&C, "LRANGE %sdelivery:%s:attempts 0 -1", C.cfg.redis_prefix, dlv);
+    assert_int_equal(att->elements, 1);
+    assert_null(strstr(att->element[0]->str, "dXNlcjpjb3JyZWN0"));
+    assert_non_null(strstr(att->element[0]->str, "\"Authorization\":\"Bas"));
+    freeReplyObject(att);
+    const char *show[] = { "endpoint", "show", id, NULL };
+    assert_int_equal(psw(&out, show), 0);
+    assert_non_null(strstr(out, "Authorization: Bas\xe2\x80\xa6***"));
+    assert_null(strstr(out, "dXNlcjpjb3JyZWN0"));
+
+    /* --header replaces the set, --clear-headers empties it. */
+    const char *replace[] = { "endpoint", "update", id, "--header", "X-Only: 1", "--json", NULL };
+    assert_int_equal(psw(&out, replace), 0);
+    assert_string_equal(json_field(out, "headers"), "[\"X-Only: \xe2\x80\xa6***\"]");
+    const char *clear[] = { "endpoint", "update", id, "--clear-headers", "--json", NULL };
+    assert_int_equal(psw(&out, clear), 0);
+    assert_string_equal(json_field(out, "headers"), "[]");
+}
+
+/* A header with CR or LF, or one that would override the service's own,
+ * is refused when the endpoint is created: nothing is stored. */
+static void test_bad_headers_refused_at_creation(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *header, *why;
+    } cases[] = {
+        { "X-A: one\r\nX-Injected: two", "CR or LF" },
+        { "X-A: one\nX-Injected: two", "CR or LF" },
+        { "X-PostStack-Signature: t=1,v1=00", "set by the service" },
+        { "webhook-id: evt_forged", "set by the service" },
+        { "Content-Type: text/plain", "set by the service" },
+        { "Bad Name: x", "not a valid header name" },
+    };
+    const char *out;
+    char url[256];
+    rx_url(C.rx, "/bad", url, sizeof(url));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *create[] = { "endpoint", "create", "--account", "acct_badhdr", "--url", url,
+                                 "--header", cases[i].header, NULL };
+        assert_int_equal(psw(&out, create), 2);
+        if (!strstr(out, cases[i].why) || !strstr(out, "--header"))
+            fail_msg("case %zu: %s", i, out);
+    }
+    struct psw_endpoint *eps = NULL;
+    size_t n = 9;
+    char err[256];
+    assert_int_equal(psw_endpoint_list(&C.ctx, "acct_badhdr", &eps, &n, err, sizeof(err)), PSW_OK);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +522,8 @@ int main(void)
         cmocka_unit_test(test_ed25519_verifies_with_node_crypto),
         cmocka_unit_test(test_psw_verify_both_schemes),
         cmocka_unit_test(test_bad_signing_settings),
+        cmocka_unit_test(test_static_headers),
+        cmocka_unit_test(test_bad_headers_refused_at_creation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
