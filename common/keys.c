@@ -32,6 +32,7 @@ static const struct {
     [PSW_KEY_DELIVERY_ATTEMPTS]   = { "delivery:", ":attempts", "delivery_attempts" },
     [PSW_KEY_INFLIGHT]            = { "queue:inflight:", "", "inflight" },
     [PSW_KEY_WORKER]              = { "worker:", "", "worker" },
+    [PSW_KEY_ENDPOINT_RATE]       = { "endpoint:", ":rate", "endpoint_rate" },
 };
 
 char *psw_key(char *out, size_t n, const char *prefix, enum psw_key key, const char *id)

@@ -33,6 +33,7 @@ enum psw_key {
     PSW_KEY_DELIVERY_ATTEMPTS,    /* list, id = delivery id */
     PSW_KEY_INFLIGHT,             /* list, id = worker id */
     PSW_KEY_WORKER,               /* hash, id = worker id */
+    PSW_KEY_ENDPOINT_RATE,        /* list, id = endpoint id: recent request starts */
     PSW_KEY__COUNT
 };
 

@@ -21,6 +21,7 @@ function K.endpoint_deliveries(id) return P .. 'endpoint:' .. id .. ':deliveries
 function K.endpoint_stats(id) return P .. 'endpoint:' .. id .. ':stats' end
 function K.endpoint_inflight(id) return P .. 'endpoint:' .. id .. ':inflight' end
 function K.endpoint_waiting(id) return P .. 'endpoint:' .. id .. ':waiting' end
+function K.endpoint_rate(id) return P .. 'endpoint:' .. id .. ':rate' end
 function K.account_endpoints(a) return P .. 'account:' .. a .. ':endpoints' end
 function K.event(id) return P .. 'event:' .. id end
 function K.delivery(id) return P .. 'delivery:' .. id end

@@ -515,6 +515,69 @@ static void test_bad_headers_refused_at_creation(void **state)
     assert_int_equal(n, 0);
 }
 
+/* ---- rate limit -------------------------------------------------------- */
+
+static int by_at(const void *a, const void *b)
+{
+    const struct rx_request *x = a, *y = b;
+    return x->at_ms < y->at_ms ? -1 : x->at_ms > y->at_ms;
+}
+
+/* 5 requests/s on one endpoint served by two worker processes (the
+ * cluster's worker.processes): no 1-second window at the receiver sees more
+ * than 5, nothing is lost or doubled, and another endpoint's burst is not
+ * held up behind the limited one. */
+static void test_rate_limit(void **state)
+{
+    (void)state;
+    enum { N = 20, LIMIT = 5 };
+    const char *out;
+    char url[256], fast_url[256];
+
+    rx_url(C.rx, "/limited", url, sizeof(url));
+    rx_url(C.rx, "/free", fast_url, sizeof(fast_url));
+    const char *bad[] = { "endpoint", "create", "--account", "acct_rl", "--url", url,
+                          "--rate-limit", "-1", NULL };
+    assert_int_equal(psw(&out, bad), 2);
+    assert_non_null(strstr(out, "--rate-limit"));
+    const char *create[] = { "endpoint", "create", "--account", "acct_rl", "--url", url,
+                             "--rate-limit", "5", "--json", NULL };
+    assert_int_equal(psw(&out, create), 0);
+    assert_string_equal(json_field(out, "rate_limit"), "5");
+    const char *create2[] = { "endpoint", "create", "--account", "acct_rl_free", "--url",
+                              fast_url, NULL };
+    assert_int_equal(psw(NULL, create2), 0);
+
+    for (int i = 0; i < N; i++) {
+        publish_to("acct_rl");
+        publish_to("acct_rl_free");
+    }
+    assert_int_equal(rx_wait(C.rx, "/free", N, WAIT_MS), 0);
+    assert_int_equal(rx_wait(C.rx, "/limited", N, 4 * WAIT_MS), 0);
+    harness_nap(300); /* anything extra would show up now */
+
+    struct rx_request *lim = NULL, *fr = NULL;
+    size_t nl = rx_requests(C.rx, "/limited", &lim), nf = rx_requests(C.rx, "/free", &fr);
+    assert_int_equal(nl, N);
+    assert_int_equal(nf, N);
+    qsort(lim, nl, sizeof(*lim), by_at);
+    qsort(fr, nf, sizeof(*fr), by_at);
+    for (size_t i = 0; i + LIMIT < nl; i++)
+        if (lim[i + LIMIT].at_ms - lim[i].at_ms < 1000)
+            fail_msg("requests %zu..%zu arrived within %lld ms: more than %d in one second", i,
+                     i + LIMIT, (long long)(lim[i + LIMIT].at_ms - lim[i].at_ms), LIMIT);
+    /* Every event arrived once. */
+    for (size_t i = 0; i < nl; i++)
+        for (size_t j = i + 1; j < nl; j++)
+            assert_string_not_equal(rx_header(&lim[i], "X-PostStack-Event-Id"),
+                                    rx_header(&lim[j], "X-PostStack-Event-Id"));
+    /* The unlimited endpoint was done long before the limited one could
+     * be (its 11th request cannot come before 2 s). */
+    assert_true(fr[nf - 1].at_ms < lim[2 * LIMIT].at_ms);
+    rx_requests_free(lim, nl);
+    rx_requests_free(fr, nf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_bad_signing_settings),
         cmocka_unit_test(test_static_headers),
         cmocka_unit_test(test_bad_headers_refused_at_creation),
+        cmocka_unit_test(test_rate_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
