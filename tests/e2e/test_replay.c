@@ -1025,7 +1025,19 @@ static void test_stats_queue_alerts(void **state)
     assert_int_equal(json_object_array_length(o), 0);
     json_object_put(o);
 
-    /* queue, idle, with one worker master of 2 children and 1 scheduler */
+    /* queue, idle, with one worker master of 2 children and 1 scheduler. A
+     * child registers with its first heartbeat: on a busy machine the second
+     * may not have beaten yet, so wait for both (bounded) before looking. */
+    char wkey[128];
+    psw_ctx_key(&C.ctx, wkey, sizeof(wkey), PSW_KEY_WORKERS, NULL);
+    for (int tries = 0; tries < 250; tries++) {
+        redisReply *zc = cluster_cmd(&C, "ZCARD %s", wkey);
+        long long nw = zc && zc->type == REDIS_REPLY_INTEGER ? zc->integer : -1;
+        freeReplyObject(zc);
+        if (nw == 2)
+            break;
+        harness_nap(20);
+    }
     assert_int_equal(psw_queue_get(&C.ctx, &o, err, sizeof(err)), PSW_OK);
     assert_int_equal(json_object_object_length(o), 9);
     assert_int_equal(jint(o, "ready"), 0);
