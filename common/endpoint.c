@@ -858,9 +858,20 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
         rc = status_word("deleted", id, err, errlen);
         goto cleanup;
     }
-    /* (A current secret that cannot be opened cannot be compared: the
-     * rotation replaces it, which is how an endpoint sealed under a lost
-     * key is repaired.) */
+    /* A current secret that cannot be opened (sealed under a lost key) can
+     * only be replaced, with no grace: kept as secret_prev it would make the
+     * worker refuse every request until the grace ends (it signs with every
+     * valid secret or with none), which would blank the endpoint for a day
+     * by default. Nor can it be compared with the new one. */
+    if (cur.secret_error[0] && !cur.secret[0] && grace_ms > 0) {
+        snprintf(err, errlen,
+                 "grace: the current secret cannot be opened (%s), so it cannot stay valid "
+                 "during a grace: every request would fail until the grace ends; rotate with "
+                 "grace 0 to replace it now",
+                 cur.secret_error);
+        rc = PSW_EINVAL;
+        goto cleanup;
+    }
     if (new_secret && strcmp(cur.signing, "standard") == 0 &&
         psw_std_secret_check(new_secret, err, errlen) < 0) {
         rc = PSW_EINVAL;

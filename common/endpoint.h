@@ -123,7 +123,9 @@ int psw_endpoint_disable(struct psw_ctx *ctx, const char *id, const char *reason
 /* A new secret (new_secret NULL = generated; else checked). The current one
  * stays valid as secret_prev until now + grace_ms (grace_ms < 0 = the
  * configured signing.rotation_grace; 0 = not kept). An older secret_prev is
- * dropped: at most two secrets are valid at once. out may be NULL. */
+ * dropped: at most two secrets are valid at once. A current secret that
+ * cannot be opened (its key is lost) is replaced only with grace 0: any
+ * grace is refused with PSW_EINVAL saying so. out may be NULL. */
 int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *new_secret,
                                long long grace_ms, struct psw_endpoint *out, char *err,
                                size_t errlen);

@@ -623,15 +623,21 @@ int psw_redis_eval_many(struct psw_redis *r, enum psw_script_id script, size_t n
 
     for (i = 0; i < n; i++)
         replies[i] = NULL;
-    if (psw_redis_ensure(r) < 0)
-        return -1;
-    if (!r->sha[script][0] && reload_script(r, script) < 0)
-        return -1;
+    /* Every call is checked before the first is queued: a refusal half-way
+     * would leave the calls before it in hiredis's output buffer, sent ahead
+     * of the connection's next command, whose caller would then read their
+     * replies as its own. */
     for (i = 0; i < n; i++) {
         if (argcs[i] > MAX_EVAL_ARGS) {
             snprintf(r->err, sizeof(r->err), "too many script arguments (%d)", argcs[i]);
             return -1;
         }
+    }
+    if (psw_redis_ensure(r) < 0)
+        return -1;
+    if (!r->sha[script][0] && reload_script(r, script) < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
         evalsha_args(r, script, argcs[i], (const char **)argvs[i], lens ? lens[i] : NULL, av, al);
         if (redisAppendCommandArgv(r->c, argcs[i] + 3, av, al) != REDIS_OK) {
             connection_failed(r);

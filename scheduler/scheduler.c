@@ -19,6 +19,13 @@
  *
  * All times that decide what is due come from Redis (TIME inside the
  * scripts), so schedulers on hosts with skewed clocks agree.
+ *
+ * An error reply (OOM under maxmemory with noeviction, BUSY while another
+ * script runs too long …) is not a lost connection: the connection stays,
+ * and retrying at once would spin. The loop backs off instead (doubling from
+ * ERR_BACKOFF_MIN_MS to ERR_BACKOFF_MAX_MS), logs the episode once when it
+ * starts and once when it ends, and still runs recover and trim, which free
+ * memory and need no new space.
  */
 #include "scheduler/scheduler.h"
 
@@ -39,6 +46,8 @@
 #define RECOVER_WORKERS_PER_CALL "16"
 #define ORPHAN_SCAN_EVERY_MS 5000
 #define ORPHAN_SCAN_KEYS 1000
+#define ERR_BACKOFF_MIN_MS 100
+#define ERR_BACKOFF_MAX_MS 5000
 
 struct sched {
     struct psw_config *cfg;
@@ -52,10 +61,14 @@ struct sched {
     int64_t next_trim;
     int64_t next_net;        /* promote.lua's waiting-list check, once a tick */
     long long promoted, recovered, crashed;
+    int64_t err_backoff;     /* > 0 while Redis answers promote with errors */
+    int64_t err_since;       /* monotonic start of that episode */
+    unsigned err_count;
 };
 
-/* Returns the ms until the earliest remaining due retry (-1 = none), or -2
- * when Redis failed. */
+/* Returns the ms until the earliest remaining due retry (-1 = none), -2
+ * when the connection failed, or -3 when Redis answered with an error
+ * (logged once per episode, see the file comment). */
 static int64_t promote(struct sched *s)
 {
     char batch[16], cap[16];
@@ -74,9 +87,22 @@ static int64_t promote(struct sched *s)
         if (!rep)
             return -2;
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 4) {
-            log_error("promote: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            if (s->err_count++ == 0) {
+                s->err_since = psw_mono_ms();
+                log_error("promote: %s; backing off until Redis accepts it again",
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            } else {
+                log_debug("promote: %s (still failing)",
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            }
             freeReplyObject(rep);
-            return -2;
+            return -3;
+        }
+        if (s->err_count > 0) {
+            log_info("promote works again after %.1fs (%u failed calls)",
+                     (double)(psw_mono_ms() - s->err_since) / 1000.0, s->err_count);
+            s->err_count = 0;
+            s->err_backoff = 0;
         }
         long long moved = psw_reply_int(rep, 0, 0);
         int more = psw_reply_int(rep, 1, 0) != 0;
@@ -263,7 +289,12 @@ int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
     s.cfg = cfg;
     snprintf(s.orphan_cursor, sizeof(s.orphan_cursor), "0");
     gethostname(host, sizeof(host) - 1);
-    psw_id_new("", rnd);
+    if (psw_id_new("", rnd) < 0) {
+        log_error("cannot make a scheduler id: the random generator failed");
+        psw_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
     snprintf(s.id, sizeof(s.id), "%s:%ld:%.6s", host, (long)getpid(), rnd + 20);
 
     if (psw_ctx_open(&s.ctx, cfg, PSW_REDIS_RETRY_BLOCKING, stop, err, sizeof(err)) != PSW_OK) {
@@ -290,7 +321,11 @@ int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
         }
         int64_t until_due = promote(&s);
         if (until_due == -2)
-            continue; /* reconnects on the next round */
+            continue; /* reconnects (with backoff) on the next round */
+        if (until_due == -3) /* an error reply: retrying at once would spin */
+            s.err_backoff = s.err_backoff ? s.err_backoff * 2 : ERR_BACKOFF_MIN_MS;
+        if (s.err_backoff > ERR_BACKOFF_MAX_MS)
+            s.err_backoff = ERR_BACKOFF_MAX_MS;
 
         if (now >= s.next_recover &&
             now - s.connected_since >= s.cfg->scheduler_worker_timeout_ms) {
@@ -307,6 +342,8 @@ int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
         int64_t wait = s.cfg->scheduler_tick_ms;
         if (until_due >= 0 && until_due < wait)
             wait = until_due;
+        if (until_due == -3 && s.err_backoff > wait)
+            wait = s.err_backoff;
         sleep_ms(wait, stop);
     }
     log_info("scheduler stopped: %lld promoted, %lld recovered, %lld failed as crashed",

@@ -16,6 +16,14 @@
  * Every id in queue:inflight:<wid> is either held by a slot here, or about
  * to be taken by the next claim (adopted). After any reconnect the list is
  * reconciled: ids no slot holds are adopted again.
+ *
+ * An error reply (OOM under maxmemory with noeviction, BUSY …) leaves the
+ * connection up, so nothing waits for a reconnect: the child then backs off
+ * (no claim, completion write, reconcile or park before err_until, the delay
+ * doubling up to ERR_BACKOFF_MAX_MS) instead of retrying every loop turn,
+ * and logs the episode once at its start and once at its end. Completions
+ * refused by such a transient error stay DONE and are written afterwards
+ * (nothing of a script runs when Redis refuses it for memory).
  */
 #include "worker/child.h"
 
@@ -28,8 +36,8 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
-#include <openssl/rand.h>
 
+#include "common/check.h"
 #include "common/ctx.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -42,6 +50,8 @@
 #define CLAIM_FIELDS 15
 #define PARK_TIMEOUT_MS 1000 /* at most; see park_timeout */
 #define PARK_STUCK_MS 8000 /* a parked BLMOVE unanswered this long: drop the connection */
+#define ERR_BACKOFF_MIN_MS 100
+#define ERR_BACKOFF_MAX_MS 5000
 
 enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_DONE };
 
@@ -92,6 +102,10 @@ struct child {
     struct curl_slist *alert_headers;
     struct psw_secrets_keyring keys; /* opens sealed endpoint secrets */
     struct psw_netguard guard; /* SSRF guard for deliveries (not for alerts) */
+    /* error replies: back off until err_until (monotonic ms), see the file comment */
+    int64_t err_until, err_backoff, err_since;
+    unsigned err_count;
+    unsigned hb_failing;     /* heartbeats refused in a row */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -131,6 +145,54 @@ static int holds(const struct child *c, const char *id)
     for (int i = 0; i < c->nslots; i++)
         if (c->slots[i].state != SLOT_FREE && c->slots[i].a.job.id &&
             strcmp(c->slots[i].a.job.id, id) == 0)
+            return 1;
+    return 0;
+}
+
+/* Redis refused a call with an error reply: back off (logged once per
+ * episode). */
+static void redis_refused(struct child *c, const char *what, const redisReply *rep)
+{
+    const char *why = rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply";
+    int64_t now = psw_mono_ms();
+    if (c->err_count++ == 0) {
+        c->err_since = now;
+        log_error("%s: %s; backing off until Redis accepts it again", what, why);
+    } else {
+        log_debug("%s: %s (still failing)", what, why);
+    }
+    c->err_backoff = c->err_backoff ? c->err_backoff * 2 : ERR_BACKOFF_MIN_MS;
+    if (c->err_backoff > ERR_BACKOFF_MAX_MS)
+        c->err_backoff = ERR_BACKOFF_MAX_MS;
+    c->err_until = now + c->err_backoff;
+}
+
+/* Still within the backoff of an error reply. */
+static int refused_lately(const struct child *c)
+{
+    return c->err_until && psw_mono_ms() < c->err_until;
+}
+
+/* A call that writes went through: the end of an error episode, if any. */
+static void redis_accepted(struct child *c)
+{
+    if (c->err_count == 0)
+        return;
+    log_info("Redis accepts writes again after %.1fs (%u refused calls)",
+             (double)(psw_mono_ms() - c->err_since) / 1000.0, c->err_count);
+    c->err_count = 0;
+    c->err_backoff = 0;
+    c->err_until = 0;
+}
+
+/* An error that goes away by itself (memory freed, a long script ended, a
+ * replica promoted): what it refused is simply tried again later. */
+static int transient_error(const redisReply *rep)
+{
+    static const char *const kinds[] = { "OOM", "BUSY", "LOADING", "READONLY", "MASTERDOWN",
+                                         "TRYAGAIN", "NOREPLICAS" };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (psw_redis_reply_is_error(rep, kinds[i]))
             return 1;
     return 0;
 }
@@ -178,8 +240,9 @@ static void start_delivery(struct child *c, const redisReply *rep, size_t at, in
     struct psw_delivery_job job;
     char err[256];
 
-    if (!s) { /* cannot happen: claims never ask for more than the free slots */
-        log_error("no free slot for a claimed delivery; it will be recovered");
+    if (!s) { /* claims never ask for more than the free slots */
+        PSW_BUG("no free slot for a claimed delivery; it stays in the in-flight list");
+        c->reconcile = 1;
         return;
     }
     memset(&job, 0, sizeof(job));
@@ -268,7 +331,7 @@ static int claim_args(struct child *c, int free_n, const char *const *adopt, int
 static int claim_reply(struct child *c, const redisReply *rep)
 {
     if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 5) {
-        log_error("claim: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        redis_refused(c, "claim", rep);
         return -1;
     }
     int64_t now = psw_reply_int(rep, 0, psw_now_ms());
@@ -278,6 +341,8 @@ static int claim_reply(struct child *c, const redisReply *rep)
         log_error("claim: short reply");
         n = 0;
     }
+    if (n > 0) /* an empty claim may have written nothing: it proves nothing */
+        redis_accepted(c);
     for (int i = 0; i < n; i++)
         start_delivery(c, rep, 5 + (size_t)i * CLAIM_FIELDS, now);
     c->claimed += n;
@@ -369,12 +434,14 @@ static void parked_readable(struct child *c)
         c->reconcile = 1;
         return;
     }
+    if (rep->type != REDIS_REPLY_ERROR)
+        redis_accepted(c);
     if (rep->type == REDIS_REPLY_STRING) {
         const char *id = rep->str;
         if (claim(c, &id, 1) < 0)
             c->reconcile = 1; /* the id waits in our list */
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        log_error("BLMOVE: %s", rep->str);
+        redis_refused(c, "BLMOVE", rep);
     }
     c->drained = 0; /* there was (or may be) more: claim again before parking */
     freeReplyObject(rep);
@@ -530,10 +597,18 @@ static int flush_completions(struct child *c, int with_claim)
         size_t at = (size_t)(k % COMPLETE_BATCH) * 3;
         if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2)
             rep = rep->element[0]; /* {results, claim} */
+        if (transient_error(rep)) {
+            /* Nothing of the call ran: kept DONE, written after the backoff. */
+            if (k % COMPLETE_BATCH == 0)
+                redis_refused(c, "complete", rep);
+            continue;
+        }
         if (rep->type == REDIS_REPLY_ERROR) {
             /* A script error will not heal by retrying. What the call did
              * not record stays in our in-flight list: take it up again. */
             log_error("complete %s: %s", s->a.job.id, rep->str);
+            if (k % COMPLETE_BATCH == 0)
+                redis_refused(c, "complete", rep);
             c->reconcile = 1;
         } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= at + 3) {
             const char *outcome = psw_reply_str(rep, at);
@@ -548,13 +623,15 @@ static int flush_completions(struct child *c, int with_claim)
                 post_alert(c, alert, s->a.job.endpoint_id, psw_reply_str(rep, at + 2), s->end_ms);
             }
         }
+        if (rep->type == REDIS_REPLY_ARRAY)
+            redis_accepted(c);
         free(s->record);
         s->record = NULL;
         psw_attempt_reset(&s->a);
         s->state = SLOT_FREE;
         c->busy--;
+        c->completed++;
     }
-    c->completed += n;
     if (claim_argc > 0) {
         const redisReply *last = replies[ncalls - 1];
         if (last->type == REDIS_REPLY_ARRAY && last->elements == 2)
@@ -591,8 +668,11 @@ static void heartbeat(struct child *c)
     redisReply *rep = psw_redis_eval(c->r, PSW_SCRIPT_HEARTBEAT, 8, argv, NULL);
     if (rep) {
         c->rt_heartbeat++;
-        if (rep->type == REDIS_REPLY_ERROR)
+        /* once per episode: it comes back every worker.heartbeat */
+        if (rep->type == REDIS_REPLY_ERROR && !c->hb_failing++)
             log_error("heartbeat: %s", rep->str);
+        else if (rep->type != REDIS_REPLY_ERROR)
+            c->hb_failing = 0;
         freeReplyObject(rep);
     }
 }
@@ -622,28 +702,25 @@ static void drive_curl(struct child *c)
 
 /* ---- setup and the loop ------------------------------------------------ */
 
-static void make_worker_id(struct child *c)
+void psw_worker_id(char *out, size_t n, long pid, const unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
-    char raw[64] = "host";
-    unsigned char rnd[3];
+    char raw[64] = "host", host[64];
     gethostname(raw, sizeof(raw) - 1);
     size_t j = 0;
-    for (size_t i = 0; raw[i] && j < sizeof(c->host) - 1; i++) {
+    for (size_t i = 0; raw[i] && j < sizeof(host) - 1; i++) {
         char ch = raw[i];
         int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
                  ch == '-' || ch == '.';
-        c->host[j++] = ok ? ch : '_';
+        host[j++] = ok ? ch : '_';
     }
-    c->host[j] = '\0';
-    /* pid alone repeats across hosts and restarts; the random suffix keeps
-     * an old child's in-flight list from being mistaken for a new one's. */
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        memset(rnd, 0, sizeof(rnd));
-    snprintf(c->wid, sizeof(c->wid), "%s:%ld:%02x%02x%02x", c->host, (long)getpid(), rnd[0],
-             rnd[1], rnd[2]);
+    host[j] = '\0';
+    /* pid alone repeats across hosts and restarts; the random tag keeps an
+     * old child's in-flight list from being mistaken for a new one's. */
+    snprintf(out, n, "%s:%ld:%02x%02x%02x", host, pid, tag[0], tag[1], tag[2]);
 }
 
-static int child_init(struct child *c, const struct psw_config *cfg, volatile sig_atomic_t *stop)
+static int child_init(struct child *c, const struct psw_config *cfg, volatile sig_atomic_t *stop,
+                      const unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
     struct psw_redis_options opt = PSW_REDIS_OPTIONS_INIT;
     char err[512];
@@ -672,7 +749,8 @@ static int child_init(struct child *c, const struct psw_config *cfg, volatile si
              (long long)(park % 1000));
     snprintf(c->disable_after, sizeof(c->disable_after), "%d",
              cfg->endpoint_disable_after_failures);
-    make_worker_id(c);
+    psw_worker_id(c->wid, sizeof(c->wid), (long)getpid(), tag);
+    snprintf(c->host, sizeof(c->host), "%.*s", (int)strcspn(c->wid, ":"), c->wid);
     if (psw_secrets_load(cfg, &c->keys, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return PSW_EXIT_CONFIG;
@@ -758,10 +836,11 @@ static void release_all(struct child *c)
     freeReplyObject(rep);
 }
 
-int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
+int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop,
+                  const unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
     struct child c;
-    int rc = child_init(&c, cfg, stop);
+    int rc = child_init(&c, cfg, stop, tag);
     int stopping = 0;
     int64_t deadline = 0;
 
@@ -802,6 +881,10 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
                 heartbeat(&c);
                 c.next_heartbeat = now + cfg->worker_heartbeat_ms;
             }
+        }
+        /* After an error reply, nothing is asked of Redis until err_until. */
+        int backing_off = now < c.err_until;
+        if (!backing_off && psw_redis_connected(c.r)) {
             /* The claim rides with the completions (one call) unless a
              * reconcile must adopt ids first. Also while a BLMOVE is parked:
              * deliveries these completions let back in from waiting lists
@@ -811,15 +894,16 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
             /* Not while a BLMOVE is parked: the id it may have moved into
              * our list (its answer not read yet) would be adopted here and
              * then claimed again from that answer, restarting its attempt. */
-            if (!stopping && c.reconcile && !c.parked && psw_redis_connected(c.r))
+            if (!stopping && c.reconcile && !c.parked && psw_redis_connected(c.r) &&
+                !refused_lately(&c))
                 reconcile(&c);
             if (!claim_now && !stopping && !c.parked && c.busy < c.nslots &&
-                psw_redis_connected(c.r))
+                psw_redis_connected(c.r) && !refused_lately(&c))
                 got = claim(&c, NULL, 0);
             else if (!claim_now)
                 got = -1;
             if (got >= 0 && !stopping && !c.parked && c.drained && c.busy < c.nslots &&
-                psw_redis_connected(c.r) && psw_redis_ensure(c.rb) == 0)
+                psw_redis_connected(c.r) && !refused_lately(&c) && psw_redis_ensure(c.rb) == 0)
                 park(&c);
         }
 
@@ -839,7 +923,9 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop)
         int done_pending = 0;
         for (int i = 0; i < c.nslots && !done_pending; i++)
             done_pending = c.slots[i].state == SLOT_DONE;
-        if (can_claim || (done_pending && psw_redis_connected(c.r)))
+        if (now < c.err_until)
+            timeout = (long)(c.err_until - now < 1000 ? c.err_until - now : 1000);
+        else if (can_claim || (done_pending && psw_redis_connected(c.r)))
             timeout = 0;
         else if (!psw_redis_connected(c.r) || done_pending)
             timeout = 100;

@@ -10,7 +10,15 @@
  * Slots: slot i holds the pid of child i of the current generation (0 while
  * it waits to be respawned). On SIGHUP with a valid new config, a new
  * generation is started first and the old children are then told to stop
- * gracefully ("retiring"), so capacity never drops to zero.
+ * gracefully ("retiring", a list that grows as needed: a child is never
+ * forgotten), so capacity never drops to zero.
+ *
+ * Each child's worker id is known here (the random tag is drawn before the
+ * fork, see psw_worker_id()). When a child dies other than by a clean exit,
+ * the master hands back its in-flight list at once (worker_lost.lua) on a
+ * Redis connection of its own, opened when first needed and never used by
+ * a child. If Redis cannot be reached, the scheduler's recovery after
+ * scheduler.worker_timeout does it later, as for a host that died whole.
  */
 #include "worker/master.h"
 
@@ -23,7 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
+#include "common/check.h"
 #include "common/log.h"
+#include "common/redis.h"
+#include "common/reply.h"
 #include "common/secrets.h"
 #include "common/timeutil.h"
 #include "worker/child.h"
@@ -36,9 +49,15 @@
 
 struct slot {
     pid_t   pid;
+    unsigned char tag[PSW_WORKER_TAG_SIZE]; /* of the worker id, see psw_worker_id() */
     int64_t started;
     int64_t respawn_at;
     int64_t backoff;
+};
+
+struct retiree {
+    pid_t pid;
+    unsigned char tag[PSW_WORKER_TAG_SIZE];
 };
 
 struct master {
@@ -46,11 +65,12 @@ struct master {
     const char *config_path;
     struct slot slots[MAX_CHILDREN];
     int     nslots;
-    pid_t   retiring[MAX_CHILDREN * 2];
-    int     nretiring;
+    struct retiree *retiring; /* grown as needed */
+    int     nretiring, retiring_cap;
     int     stopping;
     int64_t kill_at;
     int     fatal;
+    struct psw_redis *redis;  /* for worker_lost.lua; NULL until first needed */
 };
 
 static volatile sig_atomic_t child_stop;
@@ -61,8 +81,14 @@ static void on_child_stop(int sig)
     child_stop = 1;
 }
 
-static pid_t spawn(struct master *m)
+static pid_t spawn(struct master *m, unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
+    /* Unique enough if the generator fails: pid and time differ anyway. */
+    if (RAND_bytes(tag, PSW_WORKER_TAG_SIZE) != 1) {
+        int64_t t = psw_mono_ms();
+        for (int i = 0; i < PSW_WORKER_TAG_SIZE; i++)
+            tag[i] = (unsigned char)(t >> (8 * i));
+    }
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
@@ -87,7 +113,11 @@ static pid_t spawn(struct master *m)
     sigprocmask(SIG_SETMASK, &none, NULL);
     psw_log_init("worker", (enum psw_log_level)m->cfg->log_level,
                  (enum psw_log_format)m->cfg->log_format);
-    int rc = psw_child_run(m->cfg, &child_stop);
+    psw_redis_free(m->redis); /* the master's: never used here (closes our copy) */
+    m->redis = NULL;
+    free(m->retiring);
+    m->retiring = NULL;
+    int rc = psw_child_run(m->cfg, &child_stop, tag);
     psw_config_free(m->cfg);
     free(m->cfg);
     exit(rc);
@@ -107,7 +137,52 @@ static void signal_all(struct master *m, int sig)
         if (m->slots[i].pid > 0)
             kill(m->slots[i].pid, sig);
     for (int i = 0; i < m->nretiring; i++)
-        kill(m->retiring[i], sig);
+        kill(m->retiring[i].pid, sig);
+}
+
+/* Hands back the in-flight list of a child that died (worker_lost.lua). A
+ * child that exited cleanly has released everything itself. */
+static void hand_back(struct master *m, pid_t pid, const unsigned char tag[PSW_WORKER_TAG_SIZE],
+                      int status)
+{
+    char wid[256], maxrec[16], retention[24], err[512];
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return;
+    if (!m->redis) {
+        struct psw_redis_options opt = PSW_REDIS_OPTIONS_INIT;
+        opt.url = m->cfg->redis_url;
+        opt.connect_timeout_ms = m->cfg->redis_connect_timeout_ms;
+        opt.command_timeout_ms = m->cfg->redis_command_timeout_ms;
+        opt.retry = PSW_REDIS_FAIL_FAST; /* the scheduler's recovery is the net */
+        m->redis = psw_redis_new(&opt, err, sizeof(err));
+        if (!m->redis) {
+            log_warn("cannot hand back the work of worker %ld: %s", (long)pid, err);
+            return;
+        }
+    }
+    psw_worker_id(wid, sizeof(wid), (long)pid, tag);
+    snprintf(maxrec, sizeof(maxrec), "%d", m->cfg->scheduler_max_recoveries);
+    snprintf(retention, sizeof(retention), "%lld",
+             (long long)m->cfg->retention_days * 86400000LL);
+    const char *argv[] = { m->cfg->redis_prefix, wid, maxrec, retention };
+    redisReply *rep = psw_redis_eval(m->redis, PSW_SCRIPT_WORKER_LOST, 4, argv, NULL);
+    if (!rep) {
+        log_warn("could not hand back the work of worker %s (%s); the scheduler will recover it "
+                 "after scheduler.worker_timeout",
+                 wid, psw_redis_errstr(m->redis));
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
+        long long requeued = psw_reply_int(rep, 0, 0), crashed = psw_reply_int(rep, 1, 0);
+        if (requeued + crashed > 0)
+            log_warn("handed back the work of dead worker %s: %lld deliveries requeued, %lld "
+                     "failed as crashed",
+                     wid, requeued, crashed);
+    } else {
+        log_error("worker_lost %s: %s; the scheduler will recover it", wid,
+                  rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+    }
+    freeReplyObject(rep);
 }
 
 static void describe_exit(pid_t pid, int status, const char *what)
@@ -126,8 +201,9 @@ static void reap(struct master *m)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         int found = 0;
         for (int i = 0; i < m->nretiring && !found; i++) {
-            if (m->retiring[i] == pid) {
+            if (m->retiring[i].pid == pid) {
                 describe_exit(pid, status, "retired worker");
+                hand_back(m, pid, m->retiring[i].tag, status);
                 m->retiring[i] = m->retiring[--m->nretiring];
                 found = 1;
             }
@@ -138,6 +214,7 @@ static void reap(struct master *m)
                 continue;
             found = 1;
             describe_exit(pid, status, "worker");
+            hand_back(m, pid, s->tag, status);
             s->pid = 0;
             if (WIFEXITED(status) && WEXITSTATUS(status) == PSW_EXIT_CONFIG) {
                 log_error("worker %ld reported a configuration error; stopping, not respawning",
@@ -163,8 +240,10 @@ static void reap(struct master *m)
             if (s->backoff)
                 log_info("respawning worker slot %d in %lld ms", i, (long long)s->backoff);
         }
-        if (!found)
+        if (!found) { /* every child is in a slot or retiring */
             describe_exit(pid, status, "unknown child");
+            PSW_BUG("worker master reaped child %ld it has no record of", (long)pid);
+        }
     }
 }
 
@@ -174,7 +253,7 @@ static void respawn_due(struct master *m)
     for (int i = 0; i < m->nslots; i++) {
         struct slot *s = &m->slots[i];
         if (s->pid == 0 && now >= s->respawn_at) {
-            pid_t pid = spawn(m);
+            pid_t pid = spawn(m, s->tag);
             if (pid > 0) {
                 s->pid = pid;
                 s->started = now;
@@ -209,13 +288,34 @@ static void reload(struct master *m)
     log_info("configuration reloaded; replacing %d worker(s) with %d", live_children(m),
              next->worker_processes);
     /* Old children finish gracefully while the new generation starts. */
+    int old = 0;
+    for (int i = 0; i < m->nslots; i++)
+        old += m->slots[i].pid > 0;
+    if (m->nretiring + old > m->retiring_cap) {
+        int cap = (m->nretiring + old) * 2;
+        struct retiree *r = realloc(m->retiring, (size_t)cap * sizeof(*r));
+        if (!r) {
+            /* Forgetting a child would make it an unknown one and the stop
+             * wait miss it: keep the running generation instead. */
+            log_error("reload refused: out of memory");
+            psw_config_free(next);
+            free(next);
+            return;
+        }
+        m->retiring = r;
+        m->retiring_cap = cap;
+    }
     for (int i = 0; i < m->nslots; i++) {
         if (m->slots[i].pid > 0) {
             kill(m->slots[i].pid, SIGTERM);
-            if (m->nretiring < (int)(sizeof(m->retiring) / sizeof(m->retiring[0])))
-                m->retiring[m->nretiring++] = m->slots[i].pid;
+            m->retiring[m->nretiring].pid = m->slots[i].pid;
+            memcpy(m->retiring[m->nretiring].tag, m->slots[i].tag, PSW_WORKER_TAG_SIZE);
+            m->nretiring++;
         }
     }
+    /* the new config may name another Redis: connect again when needed */
+    psw_redis_free(m->redis);
+    m->redis = NULL;
     psw_config_free(m->cfg);
     free(m->cfg);
     m->cfg = next;
@@ -296,6 +396,8 @@ int psw_master_run(struct psw_config *cfg, const char *config_path)
             respawn_due(&m);
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
+    psw_redis_free(m.redis);
+    free(m.retiring);
     log_info("master stopped");
     int rc = m.fatal ? PSW_EXIT_CONFIG : 0;
     psw_config_free(m.cfg);

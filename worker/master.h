@@ -1,7 +1,8 @@
 /*
  * master.h — the psw-worker master process: forks worker.processes children,
- * respawns those that die, forwards stop requests, reloads on SIGHUP. It
- * never makes HTTP requests and never talks to Redis itself.
+ * respawns those that die (handing back a dead child's in-flight work at
+ * once), forwards stop requests, reloads on SIGHUP. It never makes HTTP
+ * requests; its only Redis call is that hand-back.
  */
 #ifndef PSW_MASTER_H
 #define PSW_MASTER_H

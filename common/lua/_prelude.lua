@@ -114,6 +114,35 @@ local function hand_back(w, note, ttl, now, cut)
   return pending
 end
 
+-- Hands back the in-flight list of worker w, which is dead (its heartbeat
+-- stopped, or its master saw it exit): each delivery it was requesting gets
+-- an attempt record saying the result is unknown and goes back to the front
+-- of ready, or is failed ('crashed') once recovered more than maxrec times.
+-- Returns how many were requeued and how many failed.
+local function recover_worker(w, ttl, now, maxrec)
+  local requeued, crashed = 0, 0
+  local pending = hand_back(w, 'worker ' .. w .. ' stopped during the attempt; result unknown',
+                            ttl, now, function(did, d)
+    local dkey = K.delivery(did)
+    local rec = redis.call('HINCRBY', dkey, 'recoveries', 1)
+    redis.call('HSET', dkey, 'worker', '', 'last_error', 'worker lost during the attempt')
+    if rec > maxrec then
+      redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'crashed',
+                 'failed_at', now, 'next_attempt_at', '')
+      redis.call('ZADD', K.failed, now, did)
+      redis.call('HINCRBY', K.stats, 'failed', 1)
+      redis.call('HINCRBY', K.endpoint_stats(d[2]), 'failed', 1)
+      crashed = crashed + 1
+    else
+      redis.call('HSET', dkey, 'state', 'pending', 'next_attempt_at', now)
+      redis.call('RPUSH', K.ready, did)
+      redis.call('HINCRBY', K.stats, 'recovered', 1)
+      requeued = requeued + 1
+    end
+  end)
+  return requeued + pending, crashed
+end
+
 -- Disables an endpoint that is enabled, adds one alert and counts it.
 -- Returns the alert's stream id, or false when it was not enabled.
 local function disable_endpoint(ep, reason, now, who)

@@ -198,6 +198,9 @@ local function claim_work(wid, want, cap, adopt)
   for _, ep in ipairs(order) do
     local e = eps[ep]
     variadic('SADD', K.endpoint_inflight(ep), e.slots)
+    -- attempts are counted where they start, as in the delivery hash: one
+    -- cut off by a dead worker counts as much as one that got its answer
+    if #e.slots > 0 then redis.call('HINCRBY', K.endpoint_stats(ep), 'attempts', int(#e.slots)) end
     if #e.held > 0 then
       variadic('RPUSH', K.endpoint_waiting(ep), e.held)
       redis.call('SADD', K.waiting, ep)
@@ -211,6 +214,7 @@ local function claim_work(wid, want, cap, adopt)
     end
   end
   if skipped > 0 then redis.call('HINCRBY', K.stats, 'skipped', int(skipped)) end
+  if claimed > 0 then redis.call('HINCRBY', K.stats, 'attempts', int(claimed)) end
   if failed > 0 then redis.call('HINCRBY', K.stats, 'failed', int(failed)) end
 
   out[2], out[3], out[4], out[5] = claimed, skipped, held + deferred, drained

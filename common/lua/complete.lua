@@ -42,15 +42,15 @@ local wid, limit, ttl = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local want, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
 local ik = K.inflight(wid)
 local out = {}
-local G = {attempts = 0, delivered = 0, failed_attempts = 0, retries_scheduled = 0,
-           failed = 0}
+-- (attempts are counted by the claim that starts them, not here)
+local G = {delivered = 0, failed_attempts = 0, retries_scheduled = 0, failed = 0}
 local eps, order = {}, {}
 
 local function endpoint(ep)
   local e = eps[ep]
   if not e then
     e = {exists = redis.call('EXISTS', K.endpoint(ep)) == 1, freed = {},
-         attempts = 0, delivered = 0, failed_attempts = 0, failed = 0,
+         delivered = 0, failed_attempts = 0, failed = 0,
          reset = false}
     eps[ep] = e
     order[#order + 1] = ep
@@ -61,11 +61,18 @@ end
 local function one(did, n_s, ok, status, err, latency, record, ended, next_at, reason, gone)
   local n = tonumber(n_s)
   local dkey = K.delivery(did)
-  local owned = redis.call('LREM', ik, '-1', did) > 0
   local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state', 'worker')
   local ep = d[1]
-  if not ep then return 'gone', '', '' end
+  if not ep then
+    redis.call('LREM', ik, '-1', did) -- a stale entry of an expired delivery
+    return 'gone', '', ''
+  end
+  -- The duplicate check comes before the id leaves the in-flight list: a
+  -- completion resent after this worker claimed the delivery again must not
+  -- take the new claim's entry with it (the delivery would be left in_flight
+  -- in no list, which nothing recovers).
   if tonumber(d[2] or '0') >= n then return 'duplicate', '', '' end
+  local owned = redis.call('LREM', ik, '-1', did) > 0
   local state = d[3]
   local e = endpoint(ep)
   if owned then e.freed[#e.freed + 1] = did end
@@ -75,8 +82,6 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   -- config keeps below the retention: only a new attempt list needs one.
   local ak = K.delivery_attempts(did)
   if redis.call('RPUSH', ak, record) == 1 then redis.call('PEXPIRE', ak, ttl) end
-  G.attempts = G.attempts + 1
-  e.attempts = e.attempts + 1
   e.last_status = status
 
   if ok then
@@ -167,11 +172,11 @@ for _, ep in ipairs(order) do
   if e.last_success_at then f[#f + 1] = 'last_success_at'; f[#f + 1] = e.last_success_at end
   if e.last_failure_at then f[#f + 1] = 'last_failure_at'; f[#f + 1] = e.last_failure_at end
   redis.call('HSET', sk, unpack(f))
-  for _, k in ipairs({'attempts', 'delivered', 'failed_attempts', 'failed'}) do
+  for _, k in ipairs({'delivered', 'failed_attempts', 'failed'}) do
     if e[k] > 0 then redis.call('HINCRBY', sk, k, int(e[k])) end
   end
 end
-for _, k in ipairs({'attempts', 'delivered', 'failed_attempts', 'retries_scheduled', 'failed'}) do
+for _, k in ipairs({'delivered', 'failed_attempts', 'retries_scheduled', 'failed'}) do
   if G[k] > 0 then redis.call('HINCRBY', K.stats, k, int(G[k])) end
 end
 return {out, want > 0 and claim_work(wid, want, cap, {}) or {}}

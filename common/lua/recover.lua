@@ -26,25 +26,7 @@ for i = 6, #ARGV do
 end
 
 for _, w in ipairs(dead) do
-  local pending = hand_back(w, 'worker ' .. w .. ' stopped during the attempt; result unknown',
-                            ttl, now, function(did, d)
-    local dkey = K.delivery(did)
-    local rec = redis.call('HINCRBY', dkey, 'recoveries', 1)
-    redis.call('HSET', dkey, 'worker', '', 'last_error', 'worker lost during the attempt')
-    if rec > maxrec then
-      redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'crashed',
-                 'failed_at', now, 'next_attempt_at', '')
-      redis.call('ZADD', K.failed, now, did)
-      redis.call('HINCRBY', K.stats, 'failed', 1)
-      redis.call('HINCRBY', K.endpoint_stats(d[2]), 'failed', 1)
-      crashed = crashed + 1
-    else
-      redis.call('HSET', dkey, 'state', 'pending', 'next_attempt_at', now)
-      redis.call('RPUSH', K.ready, did)
-      redis.call('HINCRBY', K.stats, 'recovered', 1)
-      requeued = requeued + 1
-    end
-  end)
-  requeued = requeued + pending
+  local r, c = recover_worker(w, ttl, now, maxrec)
+  requeued, crashed = requeued + r, crashed + c
 end
 return {#dead, requeued, crashed, now}

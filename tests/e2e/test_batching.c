@@ -787,6 +787,51 @@ static void test_publish_behind_held(void **state)
     assert_int_equal(ll("HGET b:stats deliveries_created") > 0, 1);
 }
 
+/* A completion sent again after the delivery was claimed again (its first
+ * reply was lost; the retry came due and this worker took it) is a
+ * duplicate, and leaves the new claim's in-flight entry alone: before the
+ * fix the resent completion removed it, stranding the delivery in_flight in
+ * no list. */
+static void test_resent_completion_keeps_new_claim(void **state)
+{
+    (void)state;
+    static struct psw_publish_result res[NEVT];
+    static struct claimed cb[128];
+    flush();
+    publish_all(&B, 0, res);
+    size_t nb = claim_all(&B, cb);
+    assert_true(nb >= 1);
+    const struct claimed *d = &cb[0];
+    /* attempt 1 failed, retry due at once */
+    const char *v[6 + 11] = { B.prefix, "w1", "20", "2592000000", "0", "2",
+                              d->id, d->n, "0", "500", "http: status 500", "3", "{}",
+                              "1795000000000", "1", "", "0" };
+    redisReply *r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v);
+    assert_string_equal(r->element[0]->element[0]->str, "scheduled");
+    freeReplyObject(r);
+    const char *pv[] = { B.prefix, "1000", "", "0", "0" };
+    freeReplyObject(eval(&B, PSW_SCRIPT_PROMOTE, 5, pv));
+    /* everything due, no cap: this worker claims it again (attempt 2) */
+    const char *cv[] = { B.prefix, "w1", "1000", "0" };
+    freeReplyObject(eval(&B, PSW_SCRIPT_CLAIM, 4, cv));
+    assert_int_equal(ll("HGET b:delivery:%s attempts", d->id), 2);
+    redisReply *pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
+    assert_int_equal(pos->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(pos);
+
+    /* the completion of attempt 1 again */
+    r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v);
+    assert_string_equal(r->element[0]->element[0]->str, "duplicate");
+    freeReplyObject(r);
+    pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
+    assert_int_equal(pos->type, REDIS_REPLY_INTEGER); /* still listed: recoverable */
+    freeReplyObject(pos);
+    redisReply *st = cmd("HMGET b:delivery:%s state worker", d->id);
+    assert_string_equal(st->element[0]->str, "in_flight");
+    assert_string_equal(st->element[1]->str, "w1");
+    freeReplyObject(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -796,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_complete_then_claim),
         cmocka_unit_test(test_claim_rules),
         cmocka_unit_test(test_publish_behind_held),
+        cmocka_unit_test(test_resent_completion_keeps_new_claim),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1586,12 +1586,98 @@ static void test_reconnect_jitter(void **state)
     C_ok = 1;
 }
 
+/* ---- Redis refusing writes (maxmemory, noeviction) ------------------------------ */
+
+/* CPU time (user + system, clock ticks) pid has used, from /proc/PID/stat. */
+static long long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long long ut = 0, st = 0;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+     * cmajflt utime stime */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long long)(ut + st);
+}
+
+/* Redis answers writes with an OOM error (maxmemory reached, noeviction): the
+ * scheduler's promote.lua and the worker child's parked BLMOVE get error
+ * replies, not I/O errors. Neither may spin: each process stays under 10% of
+ * a CPU while Redis refuses, the refusal is logged once, and delivery
+ * resumes once memory is there again. */
+static void test_redis_refuses_writes(void **state)
+{
+    (void)state;
+    static const char *const ov[] = { "worker.processes: 1", "scheduler.tick: 100ms", NULL };
+    char ep[PSW_ID_SIZE];
+    struct psw_publish_result res;
+
+    start_cluster(ov, 1, 1);
+    assert_int_equal(cluster_endpoint(&C, "acct_oom", "/oom", NULL, NULL, NULL, ep, NULL, 0), 0);
+    assert_int_equal(wait_workers(1, 10000), 0);
+    publish_one("oom", 0, &res);
+    assert_int_equal(res.status, PSW_OK);
+    assert_int_equal(cluster_wait_stat(&C, "delivered", 1, 10000), 0);
+
+    freeReplyObject(cluster_cmd(&C, "CONFIG SET maxmemory-policy noeviction"));
+    freeReplyObject(cluster_cmd(&C, "CONFIG SET maxmemory 1"));
+    /* both have met the refusal (the child once its parked BLMOVE timed out) */
+    long long until = harness_mono_ms() + 10000;
+    while ((log_count(C.sched_log[0], "OOM") == 0 || log_count(C.work_log[0], "OOM") == 0) &&
+           harness_mono_ms() < until)
+        harness_nap(50);
+    assert_true(log_count(C.sched_log[0], "OOM") > 0);
+    assert_true(log_count(C.work_log[0], "OOM") > 0);
+
+    pid_t procs[2 + MAXKIDS];
+    int np = 0;
+    procs[np++] = C.sched[0];
+    procs[np++] = C.work[0];
+    np += children_of(C.work[0], procs + np, MAXKIDS);
+    assert_int_equal(np, 3);
+    long long before[2 + MAXKIDS], after[2 + MAXKIDS];
+    for (int i = 0; i < np; i++)
+        before[i] = cpu_ticks(procs[i]);
+    long long t0 = harness_mono_ms();
+    harness_nap(3000);
+    long long span_ms = harness_mono_ms() - t0;
+    for (int i = 0; i < np; i++)
+        after[i] = cpu_ticks(procs[i]);
+    long hz = sysconf(_SC_CLK_TCK);
+    for (int i = 0; i < np; i++) {
+        assert_true(before[i] >= 0 && after[i] >= before[i]);
+        double share = (double)(after[i] - before[i]) / (double)hz / ((double)span_ms / 1000.0);
+        fprintf(stderr, "  faults: oom: pid %ld used %.1f%% of a CPU while Redis refused writes\n",
+                (long)procs[i], share * 100.0);
+        assert_true(share < 0.10);
+    }
+    /* an episode is logged once at error level, not once per try */
+    assert_int_equal(log_count(C.sched_log[0], "backing off until Redis accepts it again"), 1);
+    assert_true(log_count(C.work_log[0], "backing off until Redis accepts it again") <= 2);
+
+    freeReplyObject(cluster_cmd(&C, "CONFIG SET maxmemory 0"));
+    publish_one("oom", 1, &res);
+    assert_int_equal(res.status, PSW_OK);
+    assert_int_equal(cluster_wait_stat(&C, "delivered", 2, 15000), 0);
+    assert_true(log_count(C.sched_log[0], "promote works again") >= 1);
+    C_ok = 1;
+}
+
 int main(void)
 {
     const char *full = getenv("PSW_FAULTS_FULL");
     FULL = full && strcmp(full, "1") == 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_reconnect_jitter, teardown),
+        cmocka_unit_test_teardown(test_redis_refuses_writes, teardown),
         cmocka_unit_test_teardown(test_redis_restart_midload, teardown),
         cmocka_unit_test_teardown(test_redis_frozen, teardown),
         cmocka_unit_test_teardown(test_redis_down, teardown),

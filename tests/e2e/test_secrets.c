@@ -840,6 +840,23 @@ static void test_rekey_failures_and_compare_and_set(void **state)
     assert_non_null(rep);
     assert_string_equal(rep->str, "notfound");
     freeReplyObject(rep);
+    /* rotating a secret nobody can open: a grace would keep it valid and
+     * make every request fail until the grace ends, so it is refused with
+     * the reason; grace 0 replaces it */
+    r = psw(NULL, "endpoint", "rotate-secret", e2, NULL);
+    assert_int_not_equal(r.rc, 0);
+    expect_in(r.err, "cannot be opened", "rotate refuses a grace for a lost secret");
+    expect_in(r.err, "grace 0", "rotate says what to do");
+    res_free(&r);
+    assert_string_equal(H(harness_fmt("endpoint:%s", e2), "secret"), lost); /* nothing changed */
+    r = psw(NULL, "endpoint", "rotate-secret", e2, "--grace", "2h", NULL);
+    assert_int_not_equal(r.rc, 0);
+    res_free(&r);
+    r = psw(NULL, "endpoint", "rotate-secret", e2, "--grace", "0", "--json", NULL);
+    expect_rc(&r, 0, "rotate with grace 0 replaces a lost secret");
+    res_free(&r);
+    assert_string_equal(H(harness_fmt("endpoint:%s", e2), "secret_prev"), "");
+    assert_string_not_equal(H(harness_fmt("endpoint:%s", e2), "secret"), lost);
     psw_secrets_free(lost);
     T_done = 1;
 }

@@ -163,6 +163,42 @@ static void test_connect_scripts_noscript(void **state)
     redis_srv_stop(&srv);
 }
 
+/* A call over the argument limit in a pipelined batch fails the batch
+ * before anything is queued: nothing runs, and the connection's next command
+ * gets its own reply (not one of a half-written pipeline's). */
+static void test_eval_many_over_limit_sends_nothing(void **state)
+{
+    (void)state;
+    struct redis_srv srv;
+    char err[512];
+    static const char *big[1100];
+    assert_int_equal(redis_srv_start(&srv, NULL), 0);
+    struct psw_redis *r = open_url(srv.url, PSW_REDIS_FAIL_FAST, err, sizeof(err));
+    assert_non_null(r);
+    assert_int_equal(psw_redis_ensure(r), 0);
+    const char *hb[] = { "t:", "w3", "host", "1", "0", "0", "1", "60000" };
+    for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+        big[i] = "x";
+    const char *const *argvs[2] = { hb, big };
+    int argcs[2] = { 8, (int)(sizeof(big) / sizeof(big[0])) };
+    redisReply *reps[2];
+    assert_int_equal(psw_redis_eval_many(r, PSW_SCRIPT_HEARTBEAT, 2, argcs, argvs, NULL, reps), -1);
+    assert_null(reps[0]);
+    assert_null(reps[1]);
+    assert_non_null(strstr(psw_redis_errstr(r), "too many script arguments"));
+    redisReply *p = psw_redis_command(r, "PING");
+    assert_non_null(p);
+    assert_int_equal(p->type, REDIS_REPLY_STATUS);
+    assert_string_equal(p->str, "PONG");
+    freeReplyObject(p);
+    redisReply *z = psw_redis_command(r, "ZSCORE t:workers w3");
+    assert_non_null(z);
+    assert_int_equal(z->type, REDIS_REPLY_NIL); /* the first call never ran */
+    freeReplyObject(z);
+    psw_redis_free(r);
+    redis_srv_stop(&srv);
+}
+
 static void test_auth_acl_and_select(void **state)
 {
     (void)state;
@@ -418,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_url_parse),
         cmocka_unit_test(test_url_redact),
         cmocka_unit_test(test_connect_scripts_noscript),
+        cmocka_unit_test(test_eval_many_over_limit_sends_nothing),
         cmocka_unit_test(test_auth_acl_and_select),
         cmocka_unit_test(test_unix_socket),
         cmocka_unit_test(test_reconnect_polled_logs_once),
