@@ -17,7 +17,7 @@
 -- backlog is spread over the coming seconds instead of all coming back at
 -- once. The window is a second plus RATE_MARGIN: requests start on the
 -- Redis clock but arrive a few ms later, and not all equally late.
-local RATE_MARGIN = 50
+local RATE_MARGIN = 100
 local RATE_WINDOW = 1000 + RATE_MARGIN
 local function claim_work(wid, want, cap, adopt)
   local ik = K.inflight(wid)

@@ -57,15 +57,23 @@ const server = http.createServer((req, res) => {
   req.on('end', () => {
     const body = Buffer.concat(chunks);
     const tampered = Buffer.concat([body, Buffer.from(' ')]);
-    const keys = JSON.parse(fs.readFileSync(keysPath, 'utf8'));
+    let keys;
+    try {
+      keys = JSON.parse(fs.readFileSync(keysPath, 'utf8'));
+    } catch (e) {
+      res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('keys unreadable: ' + e.message);
+      return;
+    }
     const entry = { path: req.url, id: req.headers['webhook-id'] || null };
+    const secrets = keys.standard || [];
     if (req.url === '/standard') {
-      entry.per_secret = keys.standard.map((s) => verifyStandard(s, body, req.headers));
+      entry.per_secret = secrets.map((s) => verifyStandard(s, body, req.headers));
       entry.valid = entry.per_secret.length > 0 && entry.per_secret.every((v) => v);
-      entry.tampered_valid = keys.standard.some((s) => verifyStandard(s, tampered, req.headers));
+      entry.tampered_valid = secrets.some((s) => verifyStandard(s, tampered, req.headers));
     } else if (req.url === '/ed25519') {
-      entry.valid = verifyEd25519(keys.ed25519, body, req.headers);
-      entry.tampered_valid = verifyEd25519(keys.ed25519, tampered, req.headers);
+      entry.valid = verifyEd25519(keys.ed25519 || '', body, req.headers);
+      entry.tampered_valid = verifyEd25519(keys.ed25519 || '', tampered, req.headers);
     } else {
       entry.valid = false;
     }
