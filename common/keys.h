@@ -28,7 +28,7 @@ enum psw_key {
     PSW_KEY_ENDPOINT_INFLIGHT,    /* set, id = endpoint id */
     PSW_KEY_ENDPOINT_WAITING,     /* list, id = endpoint id */
     PSW_KEY_ACCOUNT_ENDPOINTS,    /* set, id = account id */
-    PSW_KEY_EVENT,                /* hash, id = event id */
+    PSW_KEY_EVENT,                /* hash, id = "<account_id>/<event id>" (docs/redis.md) */
     PSW_KEY_DELIVERY,             /* hash, id = delivery id */
     PSW_KEY_DELIVERY_ATTEMPTS,    /* list, id = delivery id */
     PSW_KEY_INFLIGHT,             /* list, id = worker id */

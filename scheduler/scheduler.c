@@ -13,6 +13,11 @@
  *           been connected for a whole worker_timeout: after a Redis outage
  *           every heartbeat looks old, and live workers must get the chance
  *           to heartbeat again before anyone is declared dead.
+ *  sweep    once a second: sweep.lua checks the delivery keys one bounded
+ *           SCAN step (SWEEP_SCAN_KEYS) returns, and requeues any whose state
+ *           no list backs (stranded), counted in psw:stats
+ *           stranded_requeued. The cursor goes on next time, so the whole
+ *           key space is covered in turn.
  *  trim     once a minute: drops index entries (per-endpoint delivery
  *           indexes, the failed set, the alerts stream) older than
  *           retention.days; the keys they point to expire by TTL.
@@ -46,6 +51,9 @@
 #define RECOVER_WORKERS_PER_CALL "16"
 #define ORPHAN_SCAN_EVERY_MS 5000
 #define ORPHAN_SCAN_KEYS 1000
+#define SWEEP_EVERY_MS 1000
+#define SWEEP_SCAN_KEYS 500
+#define SWEEP_MAX_READY "10000" /* pending ones are not searched in a longer ready list */
 #define ERR_BACKOFF_MIN_MS 100
 #define ERR_BACKOFF_MAX_MS 5000
 
@@ -59,6 +67,8 @@ struct sched {
     int64_t next_orphan_scan;
     char    orphan_cursor[32];
     int64_t next_trim;
+    int64_t next_sweep;
+    char    sweep_cursor[32];
     int64_t next_net;        /* promote.lua's waiting-list check, once a tick */
     long long promoted, recovered, crashed;
     int64_t err_backoff;     /* > 0 while Redis answers promote with errors */
@@ -184,6 +194,50 @@ static void recover(struct sched *s, int with_orphans)
     freeReplyObject(rep);
 }
 
+/* One bounded step of the stranded-delivery sweep (see the file comment). */
+static void sweep(struct sched *s)
+{
+    char pattern[PSW_KEY_SIZE], retention[24];
+    const char *argv[3 + SWEEP_SCAN_KEYS];
+    int n = 0;
+
+    psw_ctx_key(&s->ctx, pattern, sizeof(pattern), PSW_KEY_DELIVERY, "*");
+    redisReply *keys = psw_redis_command(s->ctx.redis, "SCAN %s MATCH %s COUNT %d",
+                                         s->sweep_cursor, pattern, SWEEP_SCAN_KEYS);
+    if (!keys)
+        return;
+    if (keys->type != REDIS_REPLY_ARRAY || keys->elements != 2 ||
+        keys->element[0]->type != REDIS_REPLY_STRING) {
+        freeReplyObject(keys);
+        return;
+    }
+    snprintf(s->sweep_cursor, sizeof(s->sweep_cursor), "%s", keys->element[0]->str);
+    size_t plen = strlen(pattern) - 1; /* without the '*' */
+    snprintf(retention, sizeof(retention), "%lld", psw_ctx_retention_ms(&s->ctx));
+    argv[0] = s->cfg->redis_prefix;
+    argv[1] = retention;
+    argv[2] = SWEEP_MAX_READY;
+    const redisReply *ks = keys->element[1];
+    for (size_t i = 0; i < ks->elements && n < SWEEP_SCAN_KEYS; i++) {
+        const char *k = ks->element[i]->str;
+        if (!k || strlen(k) <= plen || strchr(k + plen, ':')) /* the :attempts lists */
+            continue;
+        argv[3 + n++] = k + plen;
+    }
+    if (n > 0) {
+        redisReply *rep = psw_redis_eval(s->ctx.redis, PSW_SCRIPT_SWEEP, 3 + n, argv, NULL);
+        if (rep && rep->type == REDIS_REPLY_ARRAY && psw_reply_int(rep, 1, 0) > 0)
+            log_warn("requeued %lld stranded deliveries (their state named a list that did not "
+                     "hold them)",
+                     psw_reply_int(rep, 1, 0));
+        else if (rep && rep->type == REDIS_REPLY_ERROR)
+            log_debug("sweep: %s", rep->str);
+        if (rep)
+            freeReplyObject(rep);
+    }
+    freeReplyObject(keys);
+}
+
 static void trim(struct sched *s)
 {
     char key[PSW_KEY_SIZE], cut[32], cursor[32] = "0";
@@ -288,6 +342,7 @@ int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
     memset(&s, 0, sizeof(s));
     s.cfg = cfg;
     snprintf(s.orphan_cursor, sizeof(s.orphan_cursor), "0");
+    snprintf(s.sweep_cursor, sizeof(s.sweep_cursor), "0");
     gethostname(host, sizeof(host) - 1);
     if (psw_id_new("", rnd) < 0) {
         log_error("cannot make a scheduler id: the random generator failed");
@@ -334,6 +389,10 @@ int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
             s.next_recover = now + RECOVER_EVERY_MS;
             if (orphans)
                 s.next_orphan_scan = now + ORPHAN_SCAN_EVERY_MS;
+        }
+        if (now >= s.next_sweep) {
+            sweep(&s);
+            s.next_sweep = now + SWEEP_EVERY_MS;
         }
         if (now >= s.next_trim) {
             trim(&s);

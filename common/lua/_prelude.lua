@@ -24,10 +24,25 @@ function K.endpoint_waiting(id) return P .. 'endpoint:' .. id .. ':waiting' end
 function K.endpoint_rate(id) return P .. 'endpoint:' .. id .. ':rate' end
 function K.account_endpoints(a) return P .. 'account:' .. a .. ':endpoints' end
 function K.event(id) return P .. 'event:' .. id end
+-- Event ids are unique per account (docs/redis.md): an event's hash is
+-- event:<account_id>/<event id> ('/' is in neither alphabet, so no two
+-- pairs share a key). K.event(id) alone names a hash stored before that.
+function K.event_of(acct, evt) return K.event(acct .. '/' .. evt) end
 function K.delivery(id) return P .. 'delivery:' .. id end
 function K.delivery_attempts(id) return P .. 'delivery:' .. id .. ':attempts' end
 function K.inflight(w) return P .. 'queue:inflight:' .. w end
 function K.worker(w) return P .. 'worker:' .. w end
+
+-- The body of account acct's event evt, or false when it expired. An event
+-- stored before ids were per account sits under its bare id; it is used
+-- only when it belongs to the same account.
+local function event_body(acct, evt)
+  local b = redis.call('HGET', K.event_of(acct, evt), 'body')
+  if b then return b end
+  local f = redis.call('HMGET', K.event(evt), 'body', 'account_id')
+  if f[1] and f[2] == acct then return f[1] end
+  return false
+end
 
 local function now_ms()
   local t = redis.call('TIME')

@@ -26,7 +26,7 @@ local function claim_work(wid, want, cap, adopt)
   local out = {now, 0, 0, 0, 0}
   local claimed, skipped, held, failed, deferred = 0, 0, 0, 0, 0
   local eps, order = {}, {}   -- endpoint id -> what this call knows of it
-  local bodies = {}           -- event id -> body (false: the event expired)
+  local bodies = {}           -- account/event id -> body (false: the event expired)
 
   local function endpoint(ep)
     local e = eps[ep]
@@ -62,11 +62,12 @@ local function claim_work(wid, want, cap, adopt)
     return e
   end
 
-  local function body_of(evt)
-    local b = bodies[evt]
+  local function body_of(acct, evt)
+    local k = (acct or '') .. '/' .. evt
+    local b = bodies[k]
     if b == nil then
-      b = redis.call('HGET', K.event(evt), 'body') or false
-      bodies[evt] = b
+      b = event_body(acct or '', evt)
+      bodies[k] = b
     end
     return b
   end
@@ -77,7 +78,8 @@ local function claim_work(wid, want, cap, adopt)
     local dkey = K.delivery(did)
     local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id',
                          'event_type', 'trigger', 'cycle_started_at',
-                         'cycle_attempts', 'first_attempt_at', 'worker', 'attempts')
+                         'cycle_attempts', 'first_attempt_at', 'worker', 'attempts',
+                         'account_id')
     local ep = d[2]
     if adopted and d[1] == 'in_flight' and d[9] == wid then
       -- our own claim whose reply never arrived: start that attempt again
@@ -100,7 +102,7 @@ local function claim_work(wid, want, cap, adopt)
       held = held + 1
       return false
     end
-    local body = body_of(d[3])
+    local body = body_of(d[11], d[3])
     if not body then
       redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'event_expired',
                  'next_attempt_at', '')

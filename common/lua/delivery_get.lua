@@ -6,10 +6,11 @@
 local did = ARGV[2]
 local h = redis.call('HGETALL', K.delivery(did))
 if #h == 0 then return {'notfound'} end
-local evt
+local evt, acct = nil, ''
 for i = 1, #h, 2 do
-  if h[i] == 'event_id' then evt = h[i + 1] break end
+  if h[i] == 'event_id' then evt = h[i + 1] end
+  if h[i] == 'account_id' then acct = h[i + 1] end
 end
 local body = false
-if evt and evt ~= '' then body = redis.call('HGET', K.event(evt), 'body') end
+if evt and evt ~= '' then body = event_body(acct, evt) end
 return {'ok', h, redis.call('LRANGE', K.delivery_attempts(did), 0, -1), body}

@@ -4,7 +4,9 @@
 --       first delivery id ("dlv_" + 26)
 -- Returns one array per event, in order:
 --   {'created', deliveries, skipped, dlv_id...}
---   or {'duplicate', deliveries} when the event id exists (nothing written).
+--   or {'duplicate', deliveries} when the account already published an
+--   event with this id (nothing written). Ids are unique per account: the
+--   same id from another account is another event (docs/redis.md).
 --
 -- Endpoints match when their domain is empty or equal to the event's, and
 -- their events list is '*' or names the type. Delivery ids are the given id
@@ -68,10 +70,14 @@ local function endpoints_of(acct)
 end
 
 local function publish(evt, etype, acct, domain, created_at, body, did)
-  local ekey = K.event(evt)
+  local ekey = K.event_of(acct, evt)
   if redis.call('EXISTS', ekey) == 1 then
     return {'duplicate', tonumber(redis.call('HGET', ekey, 'deliveries') or '0')}
   end
+  -- stored under the bare id before ids were per account: the same account's
+  -- is still a duplicate
+  local old = redis.call('HMGET', K.event(evt), 'account_id', 'deliveries')
+  if old[1] == acct then return {'duplicate', tonumber(old[2] or '0')} end
   local type_pat = ',' .. etype .. ','
   local res = {'created', 0, 0}
   local created, skipped = 0, 0

@@ -34,7 +34,7 @@ local queued = 0
 
 local function replay_one(did)
   local dkey = K.delivery(did)
-  local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id')
+  local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id', 'account_id')
   if not d[1] then return 'not_found', '' end
   local ep = d[2] or ''
   local st = ep ~= '' and redis.call('HGET', K.endpoint(ep), 'status')
@@ -53,7 +53,10 @@ local function replay_one(did)
   redis.call('RPUSH', K.ready, did)
   redis.call('PEXPIRE', dkey, ttl)
   redis.call('PEXPIRE', K.delivery_attempts(did), ttl)
-  if d[3] then redis.call('PEXPIRE', K.event(d[3]), ttl) end
+  if d[3] then
+    redis.call('PEXPIRE', K.event_of(d[4] or '', d[3]), ttl)
+    redis.call('PEXPIRE', K.event(d[3]), ttl) -- stored before ids were per account
+  end
   redis.call('HINCRBY', K.stats, 'replayed', 1)
   queued = queued + 1
   return 'queued', ep

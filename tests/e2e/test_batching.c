@@ -665,7 +665,7 @@ static void test_claim_rules(void **state)
     assert_true(ids->elements >= 3);
     freeReplyObject(ids);
     assert_true(gone_dlv[0] != '\0');
-    freeReplyObject(cmd("DEL b:event:evt_t_00"));
+    freeReplyObject(cmd("DEL b:event:acct_t/evt_t_00"));
     /* EP0 disabled after publishing: its deliveries are skipped at claim */
     assert_int_equal(psw_endpoint_disable(&B.ctx, B.ep[0], NULL, NULL, NULL, err, sizeof(err)),
                      PSW_OK);
@@ -832,6 +832,59 @@ static void test_resent_completion_keeps_new_claim(void **state)
     freeReplyObject(st);
 }
 
+/* sweep.lua: a delivery whose state names a list that does not hold it is
+ * requeued and counted (stranded_requeued); one that is where its state
+ * says is left alone. */
+static void test_sweep_requeues_stranded(void **state)
+{
+    (void)state;
+    static struct psw_publish_result res[NEVT];
+    static struct claimed cb[128];
+    flush();
+    publish_all(&B, 0, res);
+    size_t nb = claim_all(&B, cb); /* w1 holds these, in_flight */
+    assert_true(nb >= 2);
+    /* stranded in_flight: out of its worker's list */
+    freeReplyObject(cmd("LREM b:queue:inflight:w1 0 %s", cb[0].id));
+    /* stranded pending: out of ready */
+    redisReply *rd = cmd("LINDEX b:queue:ready -1");
+    char pend[PSW_ID_SIZE], fine[PSW_ID_SIZE];
+    snprintf(pend, sizeof(pend), "%s", rd->str);
+    freeReplyObject(rd);
+    freeReplyObject(cmd("LREM b:queue:ready 0 %s", pend));
+    rd = cmd("LINDEX b:queue:ready 0");
+    snprintf(fine, sizeof(fine), "%s", rd->str); /* pending, in ready: fine */
+    freeReplyObject(rd);
+    long long ready0 = ll("LLEN b:queue:ready");
+
+    const char *v[] = { B.prefix, "2592000000", "10000", cb[0].id, cb[1].id, pend, fine };
+    redisReply *r = eval(&B, PSW_SCRIPT_SWEEP, 7, v);
+    assert_int_equal(r->element[0]->integer, 4);
+    assert_int_equal(r->element[1]->integer, 2);
+    freeReplyObject(r);
+    assert_int_equal(ll("HGET b:stats stranded_requeued"), 2);
+    assert_true(ll("LLEN b:queue:ready") >= ready0 + 2); /* + one let in by the freed slot */
+    assert_true(ll("LPOS b:queue:ready %s", pend) >= 0);
+    assert_true(ll("LPOS b:queue:ready %s", cb[0].id) >= 0);
+    redisReply *st = cmd("HMGET b:delivery:%s state worker", cb[0].id);
+    assert_string_equal(st->element[0]->str, "pending");
+    assert_string_equal(st->element[1]->str, "");
+    freeReplyObject(st);
+    assert_int_equal(ll("SISMEMBER b:endpoint:%s:inflight %s",
+                        B.ep[0], cb[0].id), 0);
+    assert_int_equal(ll("LLEN b:delivery:%s:attempts", cb[0].id), 1); /* outcome unknown */
+    /* cb[1] is still w1's, in its list */
+    st = cmd("HMGET b:delivery:%s state worker", cb[1].id);
+    assert_string_equal(st->element[0]->str, "in_flight");
+    assert_string_equal(st->element[1]->str, "w1");
+    freeReplyObject(st);
+    /* nothing stranded any more: a second sweep changes nothing */
+    r = eval(&B, PSW_SCRIPT_SWEEP, 7, v);
+    assert_int_equal(r->element[1]->integer, 0);
+    freeReplyObject(r);
+    assert_int_equal(ll("HGET b:stats stranded_requeued"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -842,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_claim_rules),
         cmocka_unit_test(test_publish_behind_held),
         cmocka_unit_test(test_resent_completion_keeps_new_claim),
+        cmocka_unit_test(test_sweep_requeues_stranded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

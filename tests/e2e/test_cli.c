@@ -749,7 +749,7 @@ static void test_publish(void **state)
     expect_rc(&r, 2, "publish invalid");
     expect_in(r.err, "psw publish: data.to", "publish invalid names the field");
     res_free(&r);
-    assert_null(cluster_hget(&C, "event:evt_cli_bad", "id"));
+    assert_null(cluster_hget(&C, "event:acct_cli_pub/evt_cli_bad", "id"));
     /* a broken multi-line document is one bad event, not many bad lines */
     r = run_in("{\n  \"id\": \"evt_cli_broken\",\n  \"type\": \n}\n", "publish", NULL);
     expect_rc(&r, 2, "broken document");
@@ -833,7 +833,7 @@ static void test_publish(void **state)
     expect_in(r.out, "2500 events published, 0 duplicates, 0 deliveries; 0 lines failed\n", "bulk");
     res_free(&r);
     assert_int_equal(cluster_hget_ll(&C, "stats", "events_published", 0) - before, 2500);
-    char *v = cluster_hget(&C, "event:evt_cli_bulk_1000", "type");
+    char *v = cluster_hget(&C, "event:acct_cli_bulk/evt_cli_bulk_1000", "type");
     assert_non_null(v);
     assert_string_equal(v, "email.sent");
     free(v);
@@ -972,7 +972,7 @@ static void test_deliveries(void **state)
     res_free(&r);
 
     /* delivery show, human */
-    char *body = cluster_hget(&C, "event:evt_cli_dl_f", "body");
+    char *body = cluster_hget(&C, "event:acct_cli_dl2/evt_cli_dl_f", "body");
     assert_non_null(body);
     r = run("delivery", "show", f, NULL);
     expect_rc(&r, 0, "delivery show");

@@ -414,7 +414,7 @@ static void check_happy_request(const struct rx_request *r, const char *ep_id, c
     happy_expected(i, expected, sizeof(expected));
     if (r->body_len != strlen(expected) || memcmp(r->body, expected, r->body_len) != 0)
         fail_msg("body of %s:\n got  %.*s\n want %s", evt, (int)r->body_len, r->body, expected);
-    const char *stored = H(harness_fmt("event:%s", evt), "body");
+    const char *stored = H(harness_fmt("event:acct_h/%s", evt), "body");
     assert_non_null(stored);
     assert_string_equal(stored, expected);
 
@@ -448,7 +448,7 @@ static void check_happy_request(const struct rx_request *r, const char *ep_id, c
     assert_true(HL(dk, "first_attempt_at") > 0);
     /* event, delivery and attempt keys expire after retention.days (30) */
     const long long month = 30LL * 86400000, slack = 60000;
-    long long ttl[3] = { cmd_int("PTTL %s%s", P(), dk), cmd_int("PTTL %sevent:%s", P(), evt),
+    long long ttl[3] = { cmd_int("PTTL %s%s", P(), dk), cmd_int("PTTL %sevent:acct_h/%s", P(), evt),
                          cmd_int("PTTL %sdelivery:%s:attempts", P(), dlv) };
     for (int k = 0; k < 3; k++)
         if (ttl[k] <= month - slack || ttl[k] > month)
@@ -969,7 +969,7 @@ static void test_success_statuses_and_response_capture(void **state)
     int rc = psw_publish(&C.ctx, event, strlen(event), &res);
     char *stored = NULL;
     if (rc == PSW_OK)
-        stored = cluster_hget(&C, "event:evt_ok_big", "body");
+        stored = cluster_hget(&C, "event:acct_ok_big/evt_ok_big", "body");
     int same_stored = stored && strcmp(stored, event) == 0;
     free(stored);
     size_t event_len = strlen(event);
@@ -1444,7 +1444,7 @@ static void test_idempotent_publish(void **state)
     assert_int_equal(psw_publish(&C.ctx, json, strlen(json), &res), PSW_OK);
     assert_int_equal(res.duplicate, 0);
     assert_int_equal(res.deliveries, 1);
-    char *body1 = cluster_hget(&C, "event:evt_same", "body");
+    char *body1 = cluster_hget(&C, "event:acct_i/evt_same", "body");
     assert_non_null(body1);
     char saved[2048];
     snprintf(saved, sizeof(saved), "%s", body1);
@@ -1458,8 +1458,8 @@ static void test_idempotent_publish(void **state)
     const char *json2 = event_json("evt_same", "email.queued", "acct_i", "i.example");
     assert_int_equal(psw_publish(&C.ctx, json2, strlen(json2), &res), PSW_OK);
     assert_int_equal(res.duplicate, 1);
-    assert_field("event:evt_same", "body", saved);
-    assert_field("event:evt_same", "type", "email.sent");
+    assert_field("event:acct_i/evt_same", "body", saved);
+    assert_field("event:acct_i/evt_same", "type", "email.sent");
 
     const char *dlv = only_delivery(ep);
     wait_state(dlv, "delivered", WAIT_MS);
@@ -1469,6 +1469,41 @@ static void test_idempotent_publish(void **state)
     assert_int_equal(HL("stats", "events_published"), 1);
     assert_int_equal(HL("stats", "deliveries_created"), 1);
     assert_int_equal(HL("stats", "attempts"), 1);
+
+    /* ids are per account: the same id from another account is another
+     * event, with its own body and deliveries (it used to come back as
+     * acct_i's duplicate, delivering nothing) */
+    char ep_j[PSW_ID_SIZE];
+    endpoint("acct_j", "/idem_j", NULL, NULL, NULL, ep_j, NULL, 0);
+    const char *json_j = event_json("evt_same", "email.queued", "acct_j", "j.example");
+    assert_int_equal(psw_publish(&C.ctx, json_j, strlen(json_j), &res), PSW_OK);
+    assert_int_equal(res.duplicate, 0);
+    assert_int_equal(res.deliveries, 1);
+    const char *dlv_j = only_delivery(ep_j);
+    wait_state(dlv_j, "delivered", WAIT_MS);
+    assert_int_equal(rx_count(C.rx, "/idem_j"), 1);
+    struct rx_request *rq;
+    size_t nrq = rx_requests(C.rx, "/idem_j", &rq);
+    assert_int_equal(nrq, 1);
+    assert_non_null(strstr(rq[0].body, "\"account_id\":\"acct_j\""));
+    assert_non_null(strstr(rq[0].body, "\"type\":\"email.queued\""));
+    rx_requests_free(rq, nrq);
+    assert_field("event:acct_i/evt_same", "body", saved); /* acct_i's untouched */
+    assert_int_equal(rx_count(C.rx, "/idem"), 1);
+    assert_int_equal(psw_publish(&C.ctx, json_j, strlen(json_j), &res), PSW_OK);
+    assert_int_equal(res.duplicate, 1); /* and acct_j's own repeat is its duplicate */
+
+    /* an event stored before ids were per account (under its bare id) is
+     * still its account's duplicate, and nobody else's */
+    freeReplyObject(cluster_cmd(&C, "HSET %sevent:evt_old id evt_old account_id acct_i "
+                                    "deliveries 3 body {}", P()));
+    const char *old_i = event_json("evt_old", "email.sent", "acct_i", "i.example");
+    assert_int_equal(psw_publish(&C.ctx, old_i, strlen(old_i), &res), PSW_OK);
+    assert_int_equal(res.duplicate, 1);
+    assert_int_equal(res.deliveries, 3);
+    const char *old_j = event_json("evt_old", "email.sent", "acct_j", "j.example");
+    assert_int_equal(psw_publish(&C.ctx, old_j, strlen(old_j), &res), PSW_OK);
+    assert_int_equal(res.duplicate, 0);
     T_done = 1;
 }
 

@@ -725,7 +725,7 @@ static void test_redis_restart_midload(void **state)
             continue;
         char evt[64], key[96];
         snprintf(evt, sizeof(evt), "evt_a_%d", i);
-        snprintf(key, sizeof(key), "%sevent:%s", C.cfg.redis_prefix, evt);
+        snprintf(key, sizeof(key), "%sevent:acct_a/%s", C.cfg.redis_prefix, evt);
         if (cmd_ll("EXISTS %s", key) != 1 || !hit_ok(h, nh, evt)) {
             fprintf(stderr, "acknowledged event %s lost (exists %lld)\n", evt,
                     cmd_ll("EXISTS %s", key));
@@ -919,7 +919,7 @@ static void redis_unreachable(int frozen)
     int outage_stored = 0;
     for (int i = K; i < next; i++) {
         char key[96];
-        snprintf(key, sizeof(key), "%sevent:evt_%s_%d", C.cfg.redis_prefix, tag, i);
+        snprintf(key, sizeof(key), "%sevent:acct_%s/evt_%s_%d", C.cfg.redis_prefix, tag, tag, i);
         outage_stored += cmd_ll("EXISTS %s", key) == 1;
     }
     assert_int_equal(outage_stored, late_applied);
@@ -1667,6 +1667,10 @@ static void test_redis_refuses_writes(void **state)
     publish_one("oom", 1, &res);
     assert_int_equal(res.status, PSW_OK);
     assert_int_equal(cluster_wait_stat(&C, "delivered", 2, 15000), 0);
+    /* the scheduler's next try comes within its backoff (at most 5 s) */
+    until = harness_mono_ms() + 10000;
+    while (log_count(C.sched_log[0], "promote works again") == 0 && harness_mono_ms() < until)
+        harness_nap(50);
     assert_true(log_count(C.sched_log[0], "promote works again") >= 1);
     C_ok = 1;
 }

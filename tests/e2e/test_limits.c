@@ -177,7 +177,9 @@ static const char *event_deep(const char *id, int extra)
 
 static int event_exists(const char *id)
 {
-    redisReply *r = cluster_cmd(&C, "EXISTS %sevent:%s", C.cfg.redis_prefix, id);
+    /* the accounts this file's events are published under (ids are per account) */
+    redisReply *r = cluster_cmd(&C, "EXISTS %sevent:acct_ev/%s %sevent:acct_deep/%s",
+                                C.cfg.redis_prefix, id, C.cfg.redis_prefix, id);
     int n = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
     freeReplyObject(r);
     return n;

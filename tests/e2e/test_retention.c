@@ -61,7 +61,7 @@ static void test_ttls_and_trim(void **state)
 
     /* event, delivery and attempts expire after the retention (2 days) */
     const char *p = C.cfg.redis_prefix;
-    long long ttl = cmd_int("PTTL %sevent:%s", p, evt);
+    long long ttl = cmd_int("PTTL %sevent:acct_r/%s", p, evt);
     assert_true(ttl > 2 * day - 60000 && ttl <= 2 * day);
     ttl = cmd_int("PTTL %sdelivery:%s", p, ids[0]);
     assert_true(ttl > 2 * day - 60000 && ttl <= 2 * day);

@@ -73,6 +73,16 @@ static void test_c_and_lua_agree(void **state)
                      want, r->element[k]->str);
     }
     freeReplyObject(r);
+
+    /* an event's key names its account (ids are per account) */
+    char want[PSW_KEY_SIZE];
+    psw_key(want, sizeof(want), "pfx:", PSW_KEY_EVENT, "acct_A/order-1001");
+    snprintf(src, cap, "%s\nreturn K.event_of('acct_A', 'order-1001')\n", psw_script_prelude);
+    r = redisCommand(c, "EVAL %s 0 %s", src, "pfx:");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, want);
+    freeReplyObject(r);
     free(src);
     redisFree(c);
     redis_srv_stop(&srv);
