@@ -1,6 +1,6 @@
 # PostStack Webhooks.
 #
-#   make            build bin/psw, bin/psw-scheduler, bin/psw-worker, bin/psw-receiver
+#   make            build bin/psw, bin/psw-scheduler, bin/psw-worker, bin/psw-api, bin/psw-receiver
 #                   (installs build deps)
 #   make test       every test under ASan+UBSan (installs test deps first)
 #   make run        the whole service on this machine (see README)
@@ -12,7 +12,7 @@
 
 BUILD   ?= rel
 O       := build/$(BUILD)
-PKGS    := hiredis libcurl openssl yaml-0.1 json-c
+PKGS    := hiredis libcurl openssl yaml-0.1 json-c libidn2
 TESTPKGS := cmocka libmicrohttpd
 
 CC      ?= cc
@@ -37,7 +37,7 @@ LDFLAGS_BUILD = $(LDFLAGS_$(BUILD))
 LUA      := $(sort $(wildcard common/lua/*.lua))
 LIB_SRC  := $(sort $(wildcard common/*.c scheduler/*.c worker/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o) $(O)/gen/psw_scripts.o
-PROGS    := psw psw-scheduler psw-worker psw-receiver psw-bench
+PROGS    := psw psw-scheduler psw-worker psw-receiver psw-bench psw-api
 PROG_BIN := $(PROGS:%=$(O)/bin/%)
 
 HARNESS_SRC := $(sort $(wildcard tests/harness/*.c))
@@ -129,6 +129,35 @@ $(O)/bin/psw-receiver: $(O)/bench/receiver.o $(O)/libpsw.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $< $(O)/libpsw.a $(call pkg_libs,libmicrohttpd) \
 	    $(LDLIBS_LIB) -lpthread -o $@
 
+# psw-api: cmd/psw-api.c + api/*.c on libmicrohttpd, with api/openapi.json
+# embedded (a minimal document stands in while the file does not exist).
+API_SRC := $(sort $(wildcard api/*.c))
+API_OBJ := $(API_SRC:%.c=$(O)/%.o) $(O)/gen/psw_openapi.o $(O)/gen/psw_assets.o
+OPENAPI_FALLBACK := {"openapi":"3.1.0","info":{"title":"psw-api","version":"0"},"paths":{}}
+
+$(O)/gen/psw_openapi.c: $(wildcard api/openapi.json) scripts/embed-file.sh
+	@mkdir -p $(O)/gen
+	scripts/embed-file.sh $@ psw_openapi_json api/openapi.json '$(OPENAPI_FALLBACK)'
+
+$(O)/gen/psw_openapi.o: $(O)/gen/psw_openapi.c
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
+
+$(O)/api/%.o: api/%.c | $(O)/gen/psw_scripts.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,libmicrohttpd) $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+# Everything of psw-api but the socket (server.c): the fuzz harness and the
+# tests call the router directly.
+API_LIB_OBJ := $(filter-out $(O)/api/server.o,$(API_SRC:%.c=$(O)/%.o)) $(O)/gen/psw_assets.o
+$(O)/libpswapi.a: $(API_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/bin/psw-api: $(O)/cmd/psw-api.o $(API_OBJ) $(O)/libpsw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BUILD) $< $(API_OBJ) $(O)/libpsw.a \
+	    $(call pkg_libs,libmicrohttpd) $(LDLIBS_LIB) -lpthread -o $@
+
 # psw-bench, the benchmark's load generator and measuring tools.
 $(O)/bin/psw-bench: $(O)/bench/loadgen.o $(O)/libpsw.a
 	@mkdir -p $(dir $@)
@@ -138,15 +167,26 @@ $(O)/tests/harness/%.o: tests/harness/%.c | $(O)/gen/psw_scripts.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) -MMD -MP -c $< -o $@
 
-$(O)/tests/%: tests/%.c $(HARNESS_OBJ) $(O)/libpsw.a
+$(O)/tests/%: tests/%.c $(HARNESS_OBJ) $(O)/libpswapi.a $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP \
-	    $< $(HARNESS_OBJ) $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
+	    $< $(HARNESS_OBJ) $(O)/libpswapi.a $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
 
 # A harness links alone with libFuzzer's main (the shorter stem wins over tests/%).
-$(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libpsw.a
+$(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libpswapi.a $(O)/libpsw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(O)/libpsw.a $(LDLIBS_LIB) -o $@
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(O)/libpswapi.a $(O)/libpsw.a \
+	    $(LDLIBS_LIB) -o $@
+
+# The dashboard (api/web/) embedded in psw-api: api/assets.h, docs/dashboard.md.
+WEB := $(sort $(wildcard api/web/*))
+
+$(O)/gen/psw_assets.c: $(WEB) scripts/embed-assets.sh
+	@mkdir -p $(O)/gen
+	scripts/embed-assets.sh $@ $(WEB)
+
+$(O)/gen/psw_assets.o: $(O)/gen/psw_assets.c
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -c $< -o $@
 
 print-tests:
 	@echo $(TEST_BIN)

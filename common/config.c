@@ -36,6 +36,7 @@
 #include <yaml.h>
 
 #include "common/netguard.h"
+#include "common/sentinel.h"
 #include "common/timeutil.h"
 
 #define SEC  1000LL
@@ -112,6 +113,7 @@ static int check_http_url(const char *s, char *msg, size_t msglen);
 static int check_no_space(const char *s, char *msg, size_t msglen);
 static int check_no_ctl(const char *s, char *msg, size_t msglen);
 static int check_cidr(const char *s, char *msg, size_t msglen);
+static int check_sentinel(const char *s, char *msg, size_t msglen);
 
 /* Sections must stay contiguous: print emits one mapping per section. */
 static const struct key keys[] = {
@@ -123,6 +125,14 @@ static const struct key keys[] = {
           "Time allowed to connect to Redis"),
     K_DUR("redis.command_timeout", redis_command_timeout_ms, "10s", 1, 10 * MIN,
           "Time allowed for one Redis command"),
+    K_SLIST("redis.sentinels", redis_sentinels, redis_sentinels_n, "", 1, 300, 0, check_sentinel,
+            "Redis Sentinels (host:port) that name the primary; empty = redis.url's address"),
+    K_STR("redis.sentinel_master", redis_sentinel_master, "", 0, 255, check_no_space, false,
+          "Name the sentinels know the primary by (with redis.sentinels)"),
+    K_INT("redis.min_replicas_acked", redis_min_replicas_acked, "0", 0, 100,
+          "Replicas that must hold a published event before publish confirms it; 0 = no wait"),
+    K_DUR("redis.min_replicas_timeout", redis_min_replicas_timeout_ms, "1s", 1, 10 * MIN,
+          "How long publish waits for those replicas before it reports an error"),
 
     K_INT("worker.processes", worker_processes, "0", 0, 1024,
           "Worker children each psw-worker forks; 0 = one per online CPU"),
@@ -141,10 +151,16 @@ static const struct key keys[] = {
           "Time allowed for a whole delivery request, connecting included"),
     K_INT("http.max_response_bytes", http_max_response_bytes, "4096", 0, 1048576,
           "Bytes of each response body kept in the attempt log"),
+    K_INT("http.max_record_bytes", http_max_record_bytes, "32768", 8192, 16777216,
+          "Bytes an attempt record may take in Redis, JSON escapes included; response headers "
+          "and body are cut to fit"),
     K_STR("http.source_interface", http_source_interface, "", 0, 255, check_no_space, false,
           "Interface name or local address requests are sent from; empty = system default"),
     K_STR("http.proxy", http_proxy, "", 0, 4096, check_no_space, true,
-          "Proxy for every delivery (http://host:port, socks5://host:port); empty = none"),
+          "Proxy for every delivery and alert (http://host:port, socks5://host:port); empty = none"),
+    K_STR("http.no_proxy", http_no_proxy, "", 0, 4096, check_no_space, false,
+          "Hosts reached directly despite http.proxy, comma-separated (a name covers its "
+          "subdomains; * = all); NO_PROXY in the environment is ignored"),
     K_BOOL("http.allow_private_networks", http_allow_private_networks, "false",
            "Allow receivers on loopback, private, link-local and other non-public addresses"),
     K_SLIST("http.allowed_networks", http_allowed_networks, http_allowed_networks_n, "", 1, 64, 0,
@@ -198,6 +214,27 @@ static const struct key keys[] = {
           "File holding the key that encrypts endpoint secrets at rest; empty = no encryption"),
     K_STR("secrets.previous_key_file", secrets_previous_key_file, "", 0, 4096, check_no_ctl, false,
           "File holding the previous key, still accepted for decryption while rekeying; empty = none"),
+
+    K_STR("api.listen", api_listen, "127.0.0.1:8080", 1, 300, check_no_space, false,
+          "Address psw-api listens on: host:port, [ipv6]:port or :port (every address)"),
+    K_STR("api.public_url", api_public_url, "", 0, 2048, check_no_space, false,
+          "Base URL users reach psw-api at, for dashboard links; empty = relative links"),
+    K_INT("api.max_body_bytes", api_max_body_bytes, "10485760", 1024, 1073741824,
+          "Largest request body psw-api accepts, in bytes (413 above)"),
+    K_INT("api.max_batch", api_max_batch, "1000", 1, 100000,
+          "Most events one POST /v1/events may carry"),
+    K_INT("api.rate_limit", api_rate_limit, "100", 0, 10000000,
+          "Requests per second one token (or session) may make, across every psw-api; 0 = no limit"),
+    K_INT("api.max_header_bytes", api_max_header_bytes, "16384", 4096, 1048576,
+          "Memory for one connection's request line and headers, in bytes (431 above)"),
+    K_DUR("api.connection_timeout", api_connection_timeout_ms, "30s", 1000, HOUR,
+          "An idle or slow connection is closed after this long without traffic"),
+    K_INT("api.threads", api_threads, "4", 1, 1024,
+          "Threads psw-api serves requests with"),
+    K_DUR("api.session_ttl", api_session_ttl_ms, "12h", 1000, 30 * DAY,
+          "How long a dashboard session lasts"),
+    K_STR("api.metrics_token", api_metrics_token, "", 0, 256, check_no_space, false,
+          "Bearer token GET /metrics needs; empty = no token needed"),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -389,6 +426,12 @@ static int check_cidr(const char *s, char *msg, size_t msglen)
     quote(q, sizeof(q), s, strlen(s));
     snprintf(msg, msglen, "expected a CIDR network (e.g. 10.0.0.0/8, fd00::/8), got %s", q);
     return -1;
+}
+
+static int check_sentinel(const char *s, char *msg, size_t msglen)
+{
+    struct psw_sentinel_addr a;
+    return psw_sentinel_addr_parse(s, &a, msg, msglen);
 }
 
 /* ---- parsing one value from text ---------------------------------------- */
@@ -1035,6 +1078,41 @@ static int cross_check(struct loader *L)
     struct psw_config *c = L->cfg;
     const struct key *a, *b;
     char va[32], vb[32], msg[MSG_SIZE];
+
+    /* Sentinel: both keys or neither, and a URL that can lend its
+     * credentials to whichever server the sentinels name. */
+    a = find_key("redis.sentinels");
+    b = find_key("redis.sentinel_master");
+    if ((c->redis_sentinels_n > 0) != (c->redis_sentinel_master[0] != '\0')) {
+        if (c->redis_sentinels_n > 0)
+            snprintf(msg, sizeof(msg), "%s: needs %s (the name the sentinels know the primary by)",
+                     a->name, b->name);
+        else {
+            snprintf(msg, sizeof(msg), "%s: needs %s (where the sentinels are)", b->name,
+                     a->name);
+            const struct key *t = a;
+            a = b;
+            b = t;
+        }
+        goto fail;
+    }
+    a = find_key("redis.url");
+    if (c->redis_sentinels_n > 0 && strncmp(c->redis_url, "redis://", 8) != 0) {
+        snprintf(msg, sizeof(msg), "%s: with %s it must be redis:// (the sentinels name the "
+                 "server; the URL gives the user, password and database)", a->name, b->name);
+        b = find_key("redis.sentinels");
+        goto fail;
+    }
+    a = find_key("redis.min_replicas_timeout");
+    b = find_key("redis.command_timeout");
+    if (c->redis_min_replicas_acked > 0 &&
+        c->redis_min_replicas_timeout_ms >= c->redis_command_timeout_ms) {
+        fmt_duration(c->redis_min_replicas_timeout_ms, va, sizeof(va));
+        fmt_duration(c->redis_command_timeout_ms, vb, sizeof(vb));
+        snprintf(msg, sizeof(msg), "%s: must be shorter than %s (%s), got %s", a->name, b->name,
+                 vb, va);
+        goto fail;
+    }
 
     a = find_key("scheduler.worker_timeout");
     b = find_key("worker.heartbeat");

@@ -21,6 +21,7 @@
 
 #define PSW_MAX_SCHEDULE 32
 #define PSW_MAX_NETWORKS 64
+#define PSW_MAX_SENTINELS 16
 #define PSW_CONFIG_DEFAULT_PATH "/etc/psw/psw.yaml"
 
 struct psw_config {
@@ -29,6 +30,11 @@ struct psw_config {
     char   *redis_prefix;               /* redis.prefix  "psw:" */
     int64_t redis_connect_timeout_ms;   /* redis.connect_timeout  2s */
     int64_t redis_command_timeout_ms;   /* redis.command_timeout  10s */
+    char   *redis_sentinels[PSW_MAX_SENTINELS]; /* redis.sentinels  [] (host:port each) */
+    size_t  redis_sentinels_n;
+    char   *redis_sentinel_master;      /* redis.sentinel_master  "" */
+    int     redis_min_replicas_acked;   /* redis.min_replicas_acked  0 = no WAIT */
+    int64_t redis_min_replicas_timeout_ms; /* redis.min_replicas_timeout  1s */
 
     /* worker */
     int     worker_processes;           /* worker.processes  0 = number of CPUs */
@@ -41,8 +47,10 @@ struct psw_config {
     int64_t http_connect_timeout_ms;    /* http.connect_timeout  5s */
     int64_t http_timeout_ms;            /* http.timeout  15s */
     int     http_max_response_bytes;    /* http.max_response_bytes  4096 */
+    int     http_max_record_bytes;      /* http.max_record_bytes  32768 */
     char   *http_source_interface;      /* http.source_interface  "" */
     char   *http_proxy;                 /* http.proxy  "" */
+    char   *http_no_proxy;              /* http.no_proxy  "" */
     bool    http_allow_private_networks; /* http.allow_private_networks  false */
     char   *http_allowed_networks[PSW_MAX_NETWORKS]; /* http.allowed_networks  [] */
     size_t  http_allowed_networks_n;
@@ -84,6 +92,18 @@ struct psw_config {
     /* secrets */
     char   *secrets_key_file;           /* secrets.key_file  "" */
     char   *secrets_previous_key_file;  /* secrets.previous_key_file  "" */
+
+    /* api (psw-api, docs/api.md) */
+    char   *api_listen;                 /* api.listen  "127.0.0.1:8080" */
+    char   *api_public_url;             /* api.public_url  "" */
+    int     api_max_body_bytes;         /* api.max_body_bytes  10485760 */
+    int     api_max_batch;              /* api.max_batch  1000 */
+    int     api_rate_limit;             /* api.rate_limit  100 requests/s per token; 0 = none */
+    int     api_max_header_bytes;       /* api.max_header_bytes  16384 */
+    int64_t api_connection_timeout_ms;  /* api.connection_timeout  30s */
+    int     api_threads;                /* api.threads  4 */
+    int64_t api_session_ttl_ms;         /* api.session_ttl  12h */
+    char   *api_metrics_token;          /* api.metrics_token  "" */
 
     /* where the values came from, for messages: the file path, or "" */
     char   *source_path;

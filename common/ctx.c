@@ -6,15 +6,27 @@
 #include <stdio.h>
 #include <string.h>
 
+void psw_ctx_redis_options(const struct psw_config *cfg, struct psw_redis_options *opt)
+{
+    struct psw_redis_options init = PSW_REDIS_OPTIONS_INIT;
+    *opt = init;
+    opt->url = cfg->redis_url;
+    opt->connect_timeout_ms = cfg->redis_connect_timeout_ms;
+    opt->command_timeout_ms = cfg->redis_command_timeout_ms;
+    if (cfg->redis_sentinels_n > 0) {
+        opt->sentinels = (const char *const *)cfg->redis_sentinels;
+        opt->nsentinels = cfg->redis_sentinels_n;
+        opt->sentinel_master = cfg->redis_sentinel_master;
+    }
+}
+
 int psw_ctx_open(struct psw_ctx *ctx, const struct psw_config *cfg, int retry,
                  volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
-    struct psw_redis_options opt = PSW_REDIS_OPTIONS_INIT;
+    struct psw_redis_options opt;
     memset(ctx, 0, sizeof(*ctx));
     ctx->cfg = cfg;
-    opt.url = cfg->redis_url;
-    opt.connect_timeout_ms = cfg->redis_connect_timeout_ms;
-    opt.command_timeout_ms = cfg->redis_command_timeout_ms;
+    psw_ctx_redis_options(cfg, &opt);
     opt.retry = retry;
     opt.stop = stop;
     ctx->redis = psw_redis_new(&opt, err, errlen);

@@ -38,6 +38,11 @@ int psw_ctx_open(struct psw_ctx *ctx, const struct psw_config *cfg, int retry,
                  volatile sig_atomic_t *stop, char *err, size_t errlen);
 void psw_ctx_close(struct psw_ctx *ctx);
 
+/* The connection options cfg describes (URL, timeouts, sentinels), over
+ * PSW_REDIS_OPTIONS_INIT; the caller sets retry and the rest. Pointers in
+ * *opt borrow from cfg. */
+void psw_ctx_redis_options(const struct psw_config *cfg, struct psw_redis_options *opt);
+
 /* psw_key() with the configured prefix. */
 char *psw_ctx_key(const struct psw_ctx *ctx, char *out, size_t n, enum psw_key key,
                   const char *id);

@@ -30,6 +30,7 @@
 #include <json-c/json.h>
 
 #include "common/endpoint.h"
+#include "common/event.h"
 #include "common/jsonout.h"
 #include "common/reply.h"
 #include "common/timeutil.h"
@@ -214,7 +215,70 @@ void psw_delivery_list_free(struct psw_delivery *d, size_t n)
 int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
                       struct psw_delivery **out, size_t *n, char *err, size_t errlen)
 {
-    char states[128], upper[32], lower[32], skip[24], want[24], scan[24];
+    char next[PSW_DELIVERY_CURSOR_SIZE];
+    return psw_delivery_page(ctx, q, out, n, next, err, errlen);
+}
+
+/* ",t1,t2," from a comma list of event types ("" = all). */
+static int parse_types(const char *list, char *out, size_t n, char *err, size_t errlen)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    if (!list || !*list)
+        return PSW_OK;
+    out[o++] = ',';
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        char name[32];
+        if (l == 0 || l >= sizeof(name)) {
+            snprintf(err, errlen, "type: not an event type list");
+            return PSW_EINVAL;
+        }
+        memcpy(name, p, l);
+        name[l] = '\0';
+        if (psw_event_type_parse(name) < 0) {
+            snprintf(err, errlen, "type: unknown event type \"%s\"", name);
+            return PSW_EINVAL;
+        }
+        if (o + l + 2 > n) {
+            snprintf(err, errlen, "type: too many types");
+            return PSW_EINVAL;
+        }
+        memcpy(out + o, name, l);
+        o += l;
+        out[o++] = ',';
+        out[o] = '\0';
+        p = e ? e + 1 : p + l;
+    }
+    return PSW_OK;
+}
+
+/* A cursor is "<upper score>.<entries at that score already seen>". */
+static int parse_cursor(const char *c, char *upper, size_t un, char *skip, size_t sn, char *err,
+                        size_t errlen)
+{
+    const char *dot = c ? strchr(c, '.') : NULL;
+    size_t ul = dot ? (size_t)(dot - c) : 0;
+    int ok = dot && ul > 0 && ul < un && dot[1] && strlen(dot + 1) < sn;
+    for (size_t i = 0; ok && c[i]; i++)
+        if (i != ul && (c[i] < '0' || c[i] > '9'))
+            ok = 0;
+    if (!ok) {
+        snprintf(err, errlen, "cursor: not a cursor this list gave out");
+        return PSW_EINVAL;
+    }
+    snprintf(upper, un, "%.*s", (int)ul, c);
+    snprintf(skip, sn, "%s", dot + 1);
+    return PSW_OK;
+}
+
+int psw_delivery_page(struct psw_ctx *ctx, const struct psw_delivery_query *q,
+                      struct psw_delivery **out, size_t *n,
+                      char next_cursor[PSW_DELIVERY_CURSOR_SIZE], char *err, size_t errlen)
+{
+    char states[128], types[320], upper[32], lower[32], skip[24], want[24], scan[24];
+    int done = 0;
     struct psw_delivery *list = NULL;
     size_t got = 0, limit;
     redisReply *rep = NULL;
@@ -222,9 +286,12 @@ int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
 
     *out = NULL;
     *n = 0;
+    next_cursor[0] = '\0';
     if ((rc = check_endpoint_id(q->endpoint_id, err, errlen)) != PSW_OK)
         return rc;
     if ((rc = parse_states(q->states, NULL, states, sizeof(states), err, errlen)) != PSW_OK)
+        return rc;
+    if ((rc = parse_types(q->types, types, sizeof(types), err, errlen)) != PSW_OK)
         return rc;
     if ((rc = check_range(q->since, q->until, err, errlen)) != PSW_OK)
         return rc;
@@ -247,13 +314,19 @@ int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
     else
         snprintf(lower, sizeof(lower), "-inf");
     snprintf(skip, sizeof(skip), "0");
+    if (q->cursor && *q->cursor &&
+        (rc = parse_cursor(q->cursor, upper, sizeof(upper), skip, sizeof(skip), err, errlen)) !=
+            PSW_OK) {
+        free(list);
+        return rc;
+    }
     snprintf(scan, sizeof(scan), "%d", LIST_SCAN);
 
     for (;;) {
         snprintf(want, sizeof(want), "%zu", limit - got);
         const char *argv[] = { ctx->cfg->redis_prefix, q->endpoint_id, upper, lower, skip,
-                               states, want, scan };
-        rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_DELIVERY_LIST, 8, argv, NULL);
+                               states, want, scan, types };
+        rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_DELIVERY_LIST, 9, argv, NULL);
         if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 4 ||
             !psw_reply_str(rep, 2)) {
             rc = psw_ctx_redis_failure(ctx, rep, "delivery_list", err, errlen);
@@ -272,7 +345,7 @@ int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
             }
             got++;
         }
-        int done = psw_reply_int(rep, 1, 1) != 0;
+        done = psw_reply_int(rep, 1, 1) != 0;
         snprintf(upper, sizeof(upper), "%s", psw_reply_str(rep, 2));
         snprintf(skip, sizeof(skip), "%lld", psw_reply_int(rep, 3, 0));
         freeReplyObject(rep);
@@ -280,6 +353,8 @@ int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
         if (done || got >= limit)
             break;
     }
+    if (!done && strcmp(upper, "+inf") != 0)
+        snprintf(next_cursor, PSW_DELIVERY_CURSOR_SIZE, "%s.%s", upper, skip);
     if (got == 0) {
         free(list);
         list = NULL;
@@ -550,6 +625,37 @@ static long long redis_now(struct psw_ctx *ctx)
     return ms;
 }
 
+/* A dry run: how many deliveries a range replay would pick, read page by
+ * page through the same listing as psw_delivery_page. st is ",s1,s2,". */
+static int count_range(struct psw_ctx *ctx, const char *endpoint_id, long long since,
+                       long long until, const char *st, size_t *matched, char *err,
+                       size_t errlen)
+{
+    char states[128], cursor[PSW_DELIVERY_CURSOR_SIZE] = "";
+    size_t o = 0;
+    /* ",failed,skipped," back to "failed,skipped" */
+    for (const char *p = st; *p && o + 1 < sizeof(states); p++)
+        if (!(*p == ',' && (o == 0 || p[1] == '\0')))
+            states[o++] = *p;
+    states[o] = '\0';
+    for (;;) {
+        struct psw_delivery_query q = { endpoint_id, states, since, until, LIST_MAX, NULL,
+                                        cursor[0] ? cursor : NULL };
+        struct psw_delivery *list = NULL;
+        size_t n = 0;
+        char next[PSW_DELIVERY_CURSOR_SIZE];
+        int rc = psw_delivery_page(ctx, &q, &list, &n, next, err, errlen);
+        if (rc != PSW_OK)
+            return rc;
+        psw_delivery_list_free(list, n);
+        if (matched)
+            *matched += n;
+        if (!next[0] || n == 0)
+            return 0;
+        snprintf(cursor, sizeof(cursor), "%s", next);
+    }
+}
+
 int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long since,
                      long long until, const char *states, const struct psw_replay_options *opt,
                      size_t *matched, char *err, size_t errlen)
@@ -566,6 +672,8 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
         return rc;
     if ((rc = check_range(since, until, err, errlen)) != PSW_OK)
         return rc;
+    if (opt && opt->dry_run)
+        return count_range(ctx, endpoint_id, since, until, st, matched, err, errlen);
     if (until == 0) {
         /* a fixed end, so the walk finishes while new deliveries arrive */
         if ((until = redis_now(ctx)) < 0)

@@ -37,7 +37,11 @@ struct psw_delivery_query {
     const char *states;       /* comma list of states, NULL = all */
     long long since, until;   /* created_at range in ms, inclusive; 0 = open */
     size_t limit;             /* 0 = default 50; at most 10000 */
+    const char *types;        /* comma list of event types, NULL = all */
+    const char *cursor;       /* where an earlier page stopped (psw_delivery_page), NULL = top */
 };
+
+#define PSW_DELIVERY_CURSOR_SIZE 64
 
 /* Newest first. *out is an array of *n deliveries (psw_delivery_list_free).
  * PSW_EINVAL for a bad state name or since > until, PSW_ENOTFOUND for an
@@ -45,6 +49,14 @@ struct psw_delivery_query {
 int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
                       struct psw_delivery **out, size_t *n, char *err, size_t errlen);
 void psw_delivery_list_free(struct psw_delivery *d, size_t n);
+
+/* psw_delivery_list, plus where to go on: next_cursor receives an opaque
+ * cursor for q->cursor ("" when the range holds nothing more). The cursor
+ * is a position in the index, so deliveries created meanwhile do not shift
+ * the pages. PSW_EINVAL for a malformed cursor or an unknown type. */
+int psw_delivery_page(struct psw_ctx *ctx, const struct psw_delivery_query *q,
+                      struct psw_delivery **out, size_t *n,
+                      char next_cursor[PSW_DELIVERY_CURSOR_SIZE], char *err, size_t errlen);
 
 /* One delivery with its event body and every attempt record (parsed JSON,
  * oldest first). */
@@ -69,6 +81,7 @@ struct psw_replay_result {
 
 struct psw_replay_options {
     int enable; /* enable a disabled endpoint first instead of refusing */
+    int dry_run; /* psw_replay_range: only count what matches; queue nothing */
 };
 
 /* Replays the given deliveries; res has n entries. Returns the number

@@ -34,6 +34,7 @@
 #include "common/secrets.h"
 #include "common/sign.h"
 #include "common/sign_std.h"
+#include "common/termsafe.h"
 #include "common/timeutil.h"
 #include "common/validate.h"
 
@@ -176,31 +177,8 @@ static int check_domain(const char *domain, char *out, char *err, size_t errlen)
     return PSW_OK;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-            return 0;
-        if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f))
-            return 0; /* overlong, surrogate */
-        return 3;
-    }
-    if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-            return 0;
-        if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-            return 0; /* overlong, above U+10FFFF */
-        return 4;
-    }
-    return 0;
-}
-
-/* Free text (description, disable reason): UTF-8, no control characters. */
+/* Free text (description, disable reason): UTF-8, no control characters
+ * (C0, DEL, C1). */
 static int check_text(const char *what, const char *d, char *err, size_t errlen)
 {
     size_t n = strlen(d);
@@ -216,12 +194,18 @@ static int check_text(const char *what, const char *d, char *err, size_t errlen)
                      i + 1);
             return PSW_EINVAL;
         }
-        size_t k = utf8_seq(p);
-        if (k == 0) {
+        int k = psw_utf8_len(p, n - i);
+        if (k <= 0) {
             snprintf(err, errlen, "%s: not valid UTF-8 at byte %zu", what, i + 1);
             return PSW_EINVAL;
         }
-        i += k;
+        /* U+0080-U+009F act on terminals as ESC sequences do */
+        if (psw_utf8_is_c1(p, k)) {
+            snprintf(err, errlen, "%s: control character U+%04X at byte %zu is not allowed",
+                     what, (unsigned)p[1], i + 1);
+            return PSW_EINVAL;
+        }
+        i += (size_t)k;
     }
     return PSW_OK;
 }
@@ -372,19 +356,33 @@ void psw_endpoint_list_free(struct psw_endpoint *eps, size_t n)
 
 /* psw_url_check, then the SSRF guard on a literal host (names are checked
  * by the worker when it connects): refused with the guard's reason. */
-static int check_url(struct psw_ctx *ctx, const char *url, char *err, size_t errlen)
+/* Checks url for storing. An internationalized host is converted to its
+ * ASCII form first and the checks run on that, the SSRF check included:
+ * *ascii gets the URL to store instead of url (caller frees), or NULL when
+ * url is stored as given. */
+static int check_url(struct psw_ctx *ctx, const char *url, char **ascii, char *err,
+                     size_t errlen)
 {
     struct psw_netguard g;
     char why[PSW_NETGUARD_WHY_SIZE];
 
-    if (psw_url_check(url, (size_t)ctx->cfg->limits_max_url_length, err, errlen) < 0)
+    *ascii = NULL;
+    if (psw_url_idn_to_ascii(url, ascii, err, errlen) < 0)
         return PSW_EINVAL;
+    if (*ascii)
+        url = *ascii;
+    if (psw_url_check(url, (size_t)ctx->cfg->limits_max_url_length, err, errlen) < 0)
+        goto invalid;
     if (psw_netguard_init(&g, ctx->cfg, why, sizeof(why)) < 0 ||
         psw_netguard_check_url(&g, url, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "url: %s", why);
-        return PSW_EINVAL;
+        goto invalid;
     }
     return PSW_OK;
+invalid:
+    free(*ascii);
+    *ascii = NULL;
+    return PSW_EINVAL;
 }
 
 /* The options of a spec, checked and in their stored form. */
@@ -469,7 +467,7 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE], generated[PSW_SECRET_SIZE];
     char id[PSW_ID_SIZE], limit[24];
     struct options opt = { 0 };
-    char *sealed = NULL;
+    char *sealed = NULL, *ascii_url = NULL;
     redisReply *rep = NULL;
     const char *word;
     int rc;
@@ -483,8 +481,6 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
     }
     if ((rc = check_account(spec->account_id, err, errlen)) != PSW_OK)
         return rc;
-    if ((rc = check_url(ctx, spec->url, err, errlen)) != PSW_OK)
-        return rc;
     if ((rc = check_domain(spec->domain ? spec->domain : "", domain, err, errlen)) != PSW_OK)
         return rc;
     if (psw_events_normalize(spec->events ? spec->events : "*", events, sizeof(events), err,
@@ -497,10 +493,13 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
     if (spec->signing && strcmp(spec->signing, "standard") == 0 && spec->secret &&
         psw_std_secret_check(spec->secret, err, errlen) < 0)
         return PSW_EINVAL;
+    if ((rc = check_url(ctx, spec->url, &ascii_url, err, errlen)) != PSW_OK)
+        return rc;
 
     if (!spec->secret && psw_secret_generate(generated) < 0) {
         snprintf(err, errlen, "could not generate a secret (random generator failed)");
-        return PSW_EFAIL;
+        rc = PSW_EFAIL;
+        goto cleanup;
     }
     if (psw_id_new("ep_", id) < 0) {
         snprintf(err, errlen, "could not generate an endpoint id (random generator failed)");
@@ -513,7 +512,8 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
     if (rc != PSW_OK)
         goto cleanup;
     snprintf(limit, sizeof(limit), "%d", ctx->cfg->limits_max_endpoints_per_account);
-    const char *argv[] = { ctx->cfg->redis_prefix, id, spec->account_id, domain, spec->url,
+    const char *argv[] = { ctx->cfg->redis_prefix, id, spec->account_id, domain,
+                           ascii_url ? ascii_url : spec->url,
                            events, sealed, spec->description ? spec->description : "", limit,
                            psw_signing_name(opt.signing),
                            opt.signing_key ? opt.signing_key : "", opt.public_key,
@@ -539,6 +539,7 @@ cleanup:
     explicit_bzero(generated, sizeof(generated));
     wipe_free(sealed);
     options_free(&opt);
+    free(ascii_url);
     freeReplyObject(rep);
     return rc;
 }
@@ -655,6 +656,7 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE];
     const char *argv[3 + 18];
     struct options opt = { 0 };
+    char *ascii_url = NULL;
     redisReply *rep = NULL;
     const char *word;
     int argc = 3, rc;
@@ -684,12 +686,6 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     argv[0] = ctx->cfg->redis_prefix;
     argv[1] = id;
     argv[2] = spec->account_id ? spec->account_id : "";
-    if (spec->url) {
-        if ((rc = check_url(ctx, spec->url, err, errlen)) != PSW_OK)
-            return rc;
-        argv[argc++] = "url";
-        argv[argc++] = spec->url;
-    }
     if (spec->domain) {
         if ((rc = check_domain(spec->domain, domain, err, errlen)) != PSW_OK)
             return rc;
@@ -707,6 +703,12 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
             return rc;
         argv[argc++] = "description";
         argv[argc++] = spec->description;
+    }
+    if (spec->url) { /* the checks that allocate come last */
+        if ((rc = check_url(ctx, spec->url, &ascii_url, err, errlen)) != PSW_OK)
+            return rc;
+        argv[argc++] = "url";
+        argv[argc++] = ascii_url ? ascii_url : spec->url;
     }
     if ((rc = options_prepare(ctx, id, spec, &opt, err, errlen)) != PSW_OK)
         goto cleanup;
@@ -749,6 +751,7 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
 
 cleanup:
     options_free(&opt);
+    free(ascii_url);
     freeReplyObject(rep);
     return rc;
 }

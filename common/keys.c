@@ -14,6 +14,7 @@ static const struct {
 } table[PSW_KEY__COUNT] = {
     [PSW_KEY_ENDPOINTS]           = { "endpoints", NULL, "endpoints" },
     [PSW_KEY_STATS]               = { "stats", NULL, "stats" },
+    [PSW_KEY_ATTEMPT_STATS]       = { "stats:attempts", NULL, "attempt_stats" },
     [PSW_KEY_READY]               = { "queue:ready", NULL, "ready" },
     [PSW_KEY_SCHEDULED]           = { "queue:scheduled", NULL, "scheduled" },
     [PSW_KEY_FAILED]              = { "queue:failed", NULL, "failed" },
@@ -32,6 +33,13 @@ static const struct {
     [PSW_KEY_DELIVERY_ATTEMPTS]   = { "delivery:", ":attempts", "delivery_attempts" },
     [PSW_KEY_INFLIGHT]            = { "queue:inflight:", "", "inflight" },
     [PSW_KEY_WORKER]              = { "worker:", "", "worker" },
+    [PSW_KEY_TOKENS]              = { "tokens", NULL, "tokens" },
+    [PSW_KEY_TOKEN]               = { "token:", "", "token" },
+    [PSW_KEY_TOKEN_HASH]          = { "token_hash:", "", "token_hash" },
+    [PSW_KEY_AUDIT]               = { "audit", NULL, "audit" },
+    [PSW_KEY_SESSION]             = { "session:", "", "session" },
+    [PSW_KEY_LOGIN_LINK]          = { "login_link:", "", "login_link" },
+    [PSW_KEY_RATE]                = { "rate:", "", "rate" },
     [PSW_KEY_ENDPOINT_RATE]       = { "endpoint:", ":rate", "endpoint_rate" },
 };
 

@@ -15,6 +15,7 @@
 enum psw_key {
     PSW_KEY_ENDPOINTS,            /* set: all endpoint ids */
     PSW_KEY_STATS,                /* hash: global counters */
+    PSW_KEY_ATTEMPT_STATS,        /* hash: attempts by outcome, latency histogram */
     PSW_KEY_READY,                /* list: delivery ids due now */
     PSW_KEY_SCHEDULED,            /* zset: delivery ids by due time */
     PSW_KEY_FAILED,               /* zset: failed delivery ids by failure time */
@@ -33,6 +34,14 @@ enum psw_key {
     PSW_KEY_DELIVERY_ATTEMPTS,    /* list, id = delivery id */
     PSW_KEY_INFLIGHT,             /* list, id = worker id */
     PSW_KEY_WORKER,               /* hash, id = worker id */
+    /* psw-api (docs/api.md) */
+    PSW_KEY_TOKENS,               /* set: all API token ids */
+    PSW_KEY_TOKEN,                /* hash, id = token id */
+    PSW_KEY_TOKEN_HASH,           /* string: token id, id = SHA-256 hex of the token */
+    PSW_KEY_AUDIT,                /* stream: the audit trail */
+    PSW_KEY_SESSION,              /* hash, id = SHA-256 hex of the session cookie */
+    PSW_KEY_LOGIN_LINK,           /* hash, id = SHA-256 hex of a dashboard link code */
+    PSW_KEY_RATE,                 /* string counter, id = "<token id>:<unix second>" */
     PSW_KEY_ENDPOINT_RATE,        /* list, id = endpoint id: recent request starts */
     PSW_KEY__COUNT
 };

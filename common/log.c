@@ -2,7 +2,8 @@
  * log.c — formats one line per call into a stack buffer and writes it with a
  * single write(2), so lines from forked children never interleave mid-line
  * (writes below PIPE_BUF to a pipe are atomic; to a file they are appended
- * whole in practice). Owns no heap memory.
+ * whole in practice). Text lines show control characters escaped (a line
+ * is one line, and no byte in it acts on a terminal). Owns no heap memory.
  */
 #include "common/log.h"
 
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/termsafe.h"
 #include "common/timeutil.h"
 
 enum psw_log_level psw_log_min_level = PSW_LOG_INFO;
@@ -117,9 +119,14 @@ void psw_log_write(enum psw_log_level level, const char *fmt, ...)
         memcpy(line + len, "\"}\n", 3);
         len += 3;
     } else {
+        /* A message may carry a receiver's bytes (a Location, an error):
+         * shown escaped, on one line, so they cannot drive the terminal of
+         * whoever reads the log (common/termsafe.h). */
+        char safe[4 * sizeof(msg) + 1];
+        psw_term_escape(msg, strlen(msg), 0, 0, safe, NULL);
         int n = snprintf(line, sizeof(line), "%s %-5s %s[%ld] %s\n", stamp,
                          level_upper[(unsigned)level < 4 ? level : 0], log_role,
-                         (long)getpid(), msg);
+                         (long)getpid(), safe);
         len = n < 0 ? 0 : (size_t)n >= sizeof(line) ? sizeof(line) - 1 : (size_t)n;
         if (len > 0 && line[len - 1] != '\n')
             line[len - 1] = '\n';

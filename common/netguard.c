@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -333,4 +334,45 @@ int psw_netguard_check_url(const struct psw_netguard *g, const char *url, char *
     curl_free(host);
     curl_url_cleanup(u);
     return rc;
+}
+
+int psw_netguard_no_proxy(const char *list, const char *host)
+{
+    size_t hl;
+    if (!list || !host)
+        return 0;
+    if (host[0] == '[') { /* "[::1]" as a URL spells it */
+        host++;
+        hl = strcspn(host, "]");
+    } else {
+        hl = strlen(host);
+    }
+    if (hl > 0 && host[hl - 1] == '.')
+        hl--;
+    for (const char *p = list; *p;) {
+        size_t el = strcspn(p, ",");
+        const char *e = p;
+        size_t n = el;
+        p += el + (p[el] == ',');
+        while (n > 0 && (*e == ' ' || *e == '\t')) {
+            e++;
+            n--;
+        }
+        while (n > 0 && (e[n - 1] == ' ' || e[n - 1] == '\t'))
+            n--;
+        if (n == 1 && e[0] == '*')
+            return 1;
+        if (n > 0 && e[0] == '.') {
+            e++;
+            n--;
+        }
+        if (n > 0 && e[n - 1] == '.')
+            n--;
+        if (n == 0 || n > hl)
+            continue;
+        /* the host itself, or a name under e: "x.e" */
+        if (strncasecmp(host + hl - n, e, n) == 0 && (n == hl || host[hl - n - 1] == '.'))
+            return 1;
+    }
+    return 0;
 }

@@ -89,4 +89,14 @@ int psw_netguard_check_literal(const struct psw_netguard *g, const char *host, c
 int psw_netguard_check_url(const struct psw_netguard *g, const char *url, char *why,
                            size_t whylen);
 
+/* Does http.no_proxy (list: comma-separated entries) name host, so that a
+ * request to it goes directly instead of through http.proxy? "*" names every
+ * host; any other entry names the host spelled the same way (letters in any
+ * case, a leading "." and a trailing "." ignored) and, for a name, every
+ * name under it ("example.com" covers "api.example.com"). IPv6 literals are
+ * written without brackets, in either list or host. 1 yes, 0 no. The worker
+ * decides this itself, and never lets libcurl apply NO_PROXY, so that the
+ * SSRF guard runs on exactly the direct connections (docs/config.md). */
+int psw_netguard_no_proxy(const char *list, const char *host);
+
 #endif

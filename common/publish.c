@@ -7,6 +7,12 @@
  * (see publish.lua); the per-call bound keeps one call short, since a wide
  * fan-out makes each event many deliveries and Redis runs nothing else
  * while a script runs.
+ *
+ * redis.min_replicas_acked: after each chunk, WAIT until that many replicas
+ * hold its writes (docs/operations.md). Until then nothing is confirmed: a
+ * chunk the replicas did not acknowledge in time is reported as failed —
+ * the events are stored on the primary, and publishing them again is safe
+ * (idempotent by id) — and the rest of the call is not sent.
  */
 #include "common/publish.h"
 
@@ -62,6 +68,52 @@ static void event_args(const struct prepared *p, const char **argv, size_t *lens
     }
 }
 
+/* WAIT for redis.min_replicas_acked replicas. 0, or -1 with the reason in
+ * why (a lost connection included).
+ *
+ * WAIT waits for this connection's last write. A duplicate writes nothing,
+ * and the event it found may have been written by an earlier connection
+ * (a publish that was not confirmed, sent again after a reconnect) and not
+ * be on any replica yet: without a write of its own, WAIT would confirm it
+ * at once. So a chunk with duplicates first counts them in the stats hash
+ * (events_republished), a write that follows the event's. */
+static int wait_replicas(struct psw_ctx *ctx, int dups, char *why, size_t n)
+{
+    int want = ctx->cfg->redis_min_replicas_acked;
+    redisReply *rep = NULL;
+    int rc = -1;
+    if (dups > 0) {
+        char key[PSW_KEY_SIZE];
+        psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_STATS, NULL);
+        rep = psw_redis_command(ctx->redis, "HINCRBY %s events_republished %d", key, dups);
+        if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+            snprintf(why, n, "%s", rep ? "redis: HINCRBY: unexpected reply" : psw_redis_errstr(ctx->redis));
+            if (rep && rep->type == REDIS_REPLY_ERROR)
+                snprintf(why, n, "redis: HINCRBY: %s", rep->str);
+            if (rep)
+                freeReplyObject(rep);
+            return -1;
+        }
+        freeReplyObject(rep);
+    }
+    rep = psw_redis_command(ctx->redis, "WAIT %d %lld", want,
+                            (long long)ctx->cfg->redis_min_replicas_timeout_ms);
+    if (!rep)
+        snprintf(why, n, "%s", psw_redis_errstr(ctx->redis));
+    else if (rep->type != REDIS_REPLY_INTEGER)
+        snprintf(why, n, "redis: WAIT: %s", rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                                         : "unexpected reply");
+    else if (rep->integer < want)
+        snprintf(why, n, "stored on the primary, but %lld of %d replicas acknowledged it within "
+                 "%lld ms (redis.min_replicas_acked)", rep->integer, want,
+                 (long long)ctx->cfg->redis_min_replicas_timeout_ms);
+    else
+        rc = 0;
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
 /* Reads one event's part of a publish.lua reply into res. */
 static void take_reply(const redisReply *rep, struct psw_publish_result *res)
 {
@@ -98,6 +150,7 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
                              sizeof(*av));
     size_t *al = calloc(PUBLISH_CALLS * (2 + PUBLISH_PER_CALL * PUBLISH_FIELDS), sizeof(*al));
     int failed = 0, redis_down = 0;
+    char down_why[400] = ""; /* why, once redis_down */
 
     if (!prep || !av || !al) {
         for (size_t i = 0; i < n; i++) {
@@ -129,7 +182,7 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
             }
             if (redis_down) {
                 r->status = PSW_EFAIL;
-                snprintf(r->err, sizeof(r->err), "not published: %s", psw_redis_errstr(ctx->redis));
+                snprintf(r->err, sizeof(r->err), "not published: %s", down_why);
                 psw_event_free(&prep[k].ev);
                 failed++;
                 continue;
@@ -156,6 +209,7 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
         if (ncalls > 0 && psw_redis_eval_many(ctx->redis, PSW_SCRIPT_PUBLISH, ncalls, argcs,
                                               argvs, lensv, replies) < 0) {
             redis_down = 1;
+            snprintf(down_why, sizeof(down_why), "%s", psw_redis_errstr(ctx->redis));
             for (size_t j = 0; j < k; j++) {
                 struct psw_publish_result *r = &res[slot[j]];
                 r->status = PSW_EFAIL;
@@ -169,6 +223,7 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
                     freeReplyObject(replies[c]);
             continue;
         }
+        int dups = 0;
         for (size_t j = 0; j < k; j++) {
             const redisReply *rep = replies[j / PUBLISH_PER_CALL];
             size_t at = j % PUBLISH_PER_CALL;
@@ -176,6 +231,19 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
                 take_reply(rep->element[at], &res[slot[j]]);
             else
                 take_reply(rep, &res[slot[j]]); /* an error answers for the whole call */
+            dups += res[slot[j]].status == PSW_OK && res[slot[j]].duplicate;
+        }
+        char unacked[400] = "";
+        if (ncalls > 0 && ctx->cfg->redis_min_replicas_acked > 0 &&
+            wait_replicas(ctx, dups, unacked, sizeof(unacked)) < 0) {
+            redis_down = 1; /* what follows would wait as long: not sent */
+            snprintf(down_why, sizeof(down_why), "%s", unacked);
+        }
+        for (size_t j = 0; j < k; j++) {
+            if (res[slot[j]].status == PSW_OK && unacked[0]) {
+                res[slot[j]].status = PSW_EFAIL;
+                snprintf(res[slot[j]].err, sizeof(res[slot[j]].err), "not confirmed: %s", unacked);
+            }
             if (res[slot[j]].status != PSW_OK)
                 failed++;
             psw_event_free(&prep[j].ev);

@@ -11,6 +11,11 @@
  * outage logs how long it lasted and how many tries it took. A .quiet
  * connection logs all of it at debug (a process's second connection, whose
  * outage its first one reports: one outage, one warning per process).
+ *
+ * Sentinel: r->sentinels is NULL for a plain URL, which then behaves exactly
+ * as without Sentinel support. Otherwise r->u's host and port are those of
+ * the last primary the sentinels named (asked again at every connect) and
+ * r->url_safe names the primary for messages ("mymaster at host:port").
  */
 #include "common/redis.h"
 
@@ -25,6 +30,7 @@
 
 #include "common/hex.h"
 #include "common/log.h"
+#include "common/sentinel.h"
 #include "common/timeutil.h"
 
 struct psw_redis {
@@ -41,6 +47,7 @@ struct psw_redis {
     int64_t backoff_ms;   /* current delay between tries */
     int64_t next_try;     /* RETRY_POLLED: no try before this (monotonic ms) */
     unsigned jitter_seed; /* rand_r state, different in every process */
+    struct psw_sentinels *sentinels; /* NULL: connect to the URL's address */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -259,6 +266,27 @@ struct psw_redis *psw_redis_new(const struct psw_redis_options *opt, char *err, 
     }
     r->opt.url = r->url;
     psw_redis_url_redact(r->url, r->url_safe, sizeof(r->url_safe));
+    if (opt->nsentinels > 0) {
+        if (r->u.is_unix) {
+            set_err(err, errlen, "redis url: with sentinels it must be redis:// (only its user, "
+                                 "password and database are used)");
+            psw_redis_free(r);
+            return NULL;
+        }
+        r->sentinels = malloc(sizeof(*r->sentinels));
+        if (!r->sentinels || psw_sentinels_init(r->sentinels, opt->sentinels, opt->nsentinels,
+                                                opt->sentinel_master, err, errlen) < 0) {
+            if (!r->sentinels)
+                set_err(err, errlen, "out of memory");
+            psw_redis_free(r);
+            return NULL;
+        }
+        /* The URL's host is not used: the sentinels name the primary. */
+        r->u.host[0] = '\0';
+        r->u.port = 0;
+        snprintf(r->url_safe, sizeof(r->url_safe), "%.200s (via sentinels)", r->sentinels->master);
+    }
+    r->opt.sentinels = NULL; /* borrowed from the caller: not kept */
     /* Seeded per connection from the pid and the clock: rand() is never
      * seeded, so every process (forked worker children above all) would draw
      * the same jitter and a fleet would reconnect in step after all. */
@@ -281,6 +309,7 @@ void psw_redis_free(struct psw_redis *r)
         return;
     psw_redis_disconnect(r);
     free(r->url);
+    free(r->sentinels);
     free(r);
 }
 
@@ -337,18 +366,46 @@ static const char *io_errstr(const struct psw_redis *r, const redisContext *c, c
             lvl(__VA_ARGS__);                                                                  \
     } while (0)
 
-/* Marks the connection broken after an I/O error on it. */
-static void connection_failed(struct psw_redis *r)
+/* Drops the connection (r->err says why): the start of an outage. */
+static void outage_begins(struct psw_redis *r)
 {
-    char why[128];
-    snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe,
-             io_errstr(r, r->c, why, sizeof(why)));
     if (r->opt.retry != PSW_REDIS_FAIL_FAST && r->outage_since == 0) {
         r->outage_since = psw_mono_ms();
         r->outage_tries = 0;
         outage_log(r, log_warn, "%s; reconnecting", r->err);
     }
     psw_redis_disconnect(r);
+}
+
+/* Marks the connection broken after an I/O error on it. */
+static void connection_failed(struct psw_redis *r)
+{
+    char why[128];
+    snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe,
+             io_errstr(r, r->c, why, sizeof(why)));
+    outage_begins(r);
+}
+
+/* Replies by which a server says it is no longer the writable primary: a
+ * demoted primary (READONLY), one still loading its data (LOADING), a
+ * replica cut off from its primary (MASTERDOWN). */
+static int role_error(const redisReply *rep)
+{
+    return psw_redis_reply_is_error(rep, "READONLY") ||
+           psw_redis_reply_is_error(rep, "LOADING") ||
+           psw_redis_reply_is_error(rep, "MASTERDOWN");
+}
+
+/* With sentinels, a role error means the primary moved: drop the connection
+ * so the next call asks the sentinels again. Returns 1 when it did. */
+static int lost_primary(struct psw_redis *r, const redisReply *rep)
+{
+    if (!r->sentinels || !role_error(rep))
+        return 0;
+    snprintf(r->err, sizeof(r->err), "redis %s: %.300s; asking the sentinels for the primary",
+             r->url_safe, rep->str);
+    outage_begins(r);
+    return 1;
 }
 
 static int load_script(struct psw_redis *r, redisContext *c, enum psw_script_id id)
@@ -394,8 +451,63 @@ static int setup_cmd(struct psw_redis *r, redisContext *c, const char *what, int
     return rc;
 }
 
+/* Sets r->u's address to the primary the sentinels name. */
+static int find_primary(struct psw_redis *r)
+{
+    char host[sizeof(r->u.host)], why[700];
+    int port = 0;
+    if (psw_sentinels_ask(r->sentinels, r->opt.connect_timeout_ms, host, sizeof(host), &port, why,
+                          sizeof(why)) < 0) {
+        snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe, why);
+        return -1;
+    }
+    if (strcmp(host, r->u.host) == 0 && port == r->u.port)
+        return 0;
+    if (r->u.host[0])
+        outage_log(r, log_info, "redis: the sentinels name %s:%d as primary \"%s\" (was %s:%d)",
+                   host, port, r->sentinels->master, r->u.host, r->u.port);
+    else
+        log_debug("redis: the sentinels name %s:%d as primary \"%s\"", host, port,
+                  r->sentinels->master);
+    snprintf(r->u.host, sizeof(r->u.host), "%s", host);
+    r->u.port = port;
+    snprintf(r->url_safe, sizeof(r->url_safe), "%.200s at %.40s:%d", r->sentinels->master, host,
+             port);
+    return 0;
+}
+
+/* A sentinel may still name the old primary during a failover (or a
+ * demoted one): ROLE on the server itself decides. */
+static int check_role(struct psw_redis *r, redisContext *c)
+{
+    redisReply *rep = redisCommand(c, "ROLE");
+    int rc = -1;
+    if (!rep) {
+        char why[128];
+        snprintf(r->err, sizeof(r->err), "redis %s: ROLE: %s", r->url_safe,
+                 io_errstr(r, c, why, sizeof(why)));
+        return -1;
+    }
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+        rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master") == 0)
+        rc = 0;
+    else if (rep->type == REDIS_REPLY_ERROR)
+        snprintf(r->err, sizeof(r->err), "redis %s: ROLE failed: %.300s", r->url_safe, rep->str);
+    else
+        snprintf(r->err, sizeof(r->err), "redis %s: not the primary (ROLE says %.40s); asking the "
+                 "sentinels again", r->url_safe,
+                 rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+                         rep->element[0]->type == REDIS_REPLY_STRING
+                     ? rep->element[0]->str
+                     : "something else");
+    freeReplyObject(rep);
+    return rc;
+}
+
 static int connect_once(struct psw_redis *r)
 {
+    if (r->sentinels && find_primary(r) < 0)
+        return -1;
     struct timeval ct = tv_ms(r->opt.connect_timeout_ms);
     redisContext *c = r->u.is_unix ? redisConnectUnixWithTimeout(r->u.path, ct)
                                    : redisConnectWithTimeout(r->u.host, r->u.port, ct);
@@ -421,6 +533,8 @@ static int connect_once(struct psw_redis *r)
         if (rc < 0)
             goto fail;
     }
+    if (r->sentinels && check_role(r, c) < 0)
+        goto fail;
     if (r->u.db != 0) {
         char db[16];
         snprintf(db, sizeof(db), "%d", r->u.db);
@@ -535,9 +649,29 @@ int psw_redis_ensure(struct psw_redis *r)
 
 static redisReply *checked(struct psw_redis *r, redisReply *rep)
 {
-    if (!rep)
+    if (!rep) {
         connection_failed(r);
+    } else if (lost_primary(r, rep)) {
+        freeReplyObject(rep);
+        rep = NULL;
+    }
     return rep;
+}
+
+/* lost_primary for a pipeline's replies: frees them all when one says the
+ * server is not the primary. Returns 1 then. */
+static int pipeline_lost_primary(struct psw_redis *r, redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (lost_primary(r, replies[i])) {
+            for (size_t k = 0; k < n; k++) {
+                freeReplyObject(replies[k]);
+                replies[k] = NULL;
+            }
+            return 1;
+        }
+    }
+    return 0;
 }
 
 redisReply *psw_redis_command(struct psw_redis *r, const char *fmt, ...)
@@ -663,6 +797,8 @@ int psw_redis_eval_many(struct psw_redis *r, enum psw_script_id script, size_t n
         }
         replies[i] = rep;
     }
+    if (pipeline_lost_primary(r, replies, n))
+        return -1;
     /* A flushed script cache fails every call in the batch with NOSCRIPT and
      * runs none of them: redo exactly those. */
     for (i = 0; i < n; i++) {
@@ -726,6 +862,10 @@ int psw_redis_try_read(struct psw_redis *r, redisReply **reply)
     }
     if (!rep)
         return 0;
+    if (lost_primary(r, rep)) {
+        freeReplyObject(rep);
+        return -1;
+    }
     *reply = rep;
     return 1;
 }

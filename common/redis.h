@@ -14,6 +14,13 @@
  * type REDIS_REPLY_ERROR. After NULL the connection is dropped and the next
  * call reconnects first; nothing is resent automatically, because only the
  * caller knows whether a command is safe to repeat.
+ *
+ * With Sentinel (.sentinels) the address is not fixed: each connect asks the
+ * sentinels for the primary and checks ROLE there; a server that answers
+ * READONLY, LOADING or MASTERDOWN is dropped like a failed connection (NULL,
+ * and the next call asks the sentinels again), so callers handle a failover
+ * exactly as they handle an outage. Scripts are loaded at every connect, so
+ * a new primary gets them (and NOSCRIPT reloads them if it lost them).
  */
 #ifndef PSW_REDIS_H
 #define PSW_REDIS_H
@@ -55,8 +62,18 @@ struct psw_redis_options {
     int     load_scripts;         /* SCRIPT LOAD every embedded script on connect */
     int     quiet;                /* log outages at debug only: a second connection of a
                                      process whose first connection reports them */
+    /* Sentinel (common/sentinel.h): with nsentinels > 0 the server is the
+     * primary these sentinels name sentinel_master; url then supplies only
+     * the user, password and database (it must be redis://). Every connect
+     * asks the sentinels again and checks ROLE, and a reply saying the server
+     * is no longer a writable primary (READONLY, LOADING, MASTERDOWN) is
+     * treated like a lost connection. */
+    const char *const *sentinels; /* "host:port" each */
+    size_t  nsentinels;
+    const char *sentinel_master;
 };
-#define PSW_REDIS_OPTIONS_INIT { NULL, 2000, 10000, PSW_REDIS_FAIL_FAST, 100, 5000, NULL, 1, 0 }
+#define PSW_REDIS_OPTIONS_INIT                                                                 \
+    { NULL, 2000, 10000, PSW_REDIS_FAIL_FAST, 100, 5000, NULL, 1, 0, NULL, 0, NULL }
 
 /* What psw_redis_ensure() does while Redis is unreachable:
  * FAIL_FAST        one try, no logging (the CLI reports the error itself);

@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -274,9 +276,24 @@ static int load_one(const char *env, const char *path, const char *config_key,
     return 0;
 }
 
+/* A process about to hold the key (and the endpoint secrets it opens) writes
+ * no core file and cannot be attached to or read through /proc by other
+ * processes of its user: a crash must not leave the key on disk
+ * (docs/security.md). Both settings are inherited by forked children; two
+ * system calls, so every load applies them again. */
+static void protect_process(void)
+{
+    struct rlimit none = { 0, 0 };
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        log_warn("secrets: prctl(PR_SET_DUMPABLE, 0): %s", strerror(errno));
+    if (setrlimit(RLIMIT_CORE, &none) != 0)
+        log_warn("secrets: setrlimit(RLIMIT_CORE, 0): %s", strerror(errno));
+}
+
 int psw_secrets_load(const struct psw_config *cfg, struct psw_secrets_keyring *ring, char *err,
                      size_t errlen)
 {
+    protect_process();
     memset(ring, 0, sizeof(*ring));
     if (load_one(PSW_SECRETS_ENV_KEY, cfg->secrets_key_file, "secrets.key_file", &ring->current,
                  err, errlen) < 0)

@@ -78,7 +78,10 @@ int psw_secrets_key_read(const char *path, const char *config_key, struct psw_se
 
 /* Loads the current and previous keys of cfg (see above). No key at all is
  * not an error: ring->current.loaded is 0. A previous key without a current
- * one, or the same key twice, is. On error the ring is wiped. */
+ * one, or the same key twice, is. On error the ring is wiped. First turns
+ * core dumps off for the calling process and its future
+ * children (PR_SET_DUMPABLE 0, RLIMIT_CORE 0): whoever loads keys holds keys
+ * or opened endpoint secrets. */
 int psw_secrets_load(const struct psw_config *cfg, struct psw_secrets_keyring *ring, char *err,
                      size_t errlen);
 void psw_secrets_wipe(struct psw_secrets_keyring *ring);

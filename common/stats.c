@@ -19,12 +19,18 @@
 
 #include <json-c/json.h>
 
+#include "common/endpoint.h"
 #include "common/ids.h"
 #include "common/jsonout.h"
 #include "common/reply.h"
 #include "common/timeutil.h"
+#include "psw_scripts.h"
 
 #define ALERTS_DEFAULT 100
+/* the dashboard's window (docs/dashboard.md): the last 24 h, states read from
+ * the newest WINDOW_LOOK deliveries of it */
+#define WINDOW_MS (24LL * 3600 * 1000)
+#define WINDOW_LOOK 1000
 #define ALERTS_MAX 100000
 
 /* SPEC §7, in its order, plus what replay counts. */
@@ -38,6 +44,45 @@ static const char *const endpoint_counters[] = {
 };
 
 /* ---- psw stats ---------------------------------------------------------- */
+
+/* Adds deliveries_24h (created in the last 24 h, exact), and over the newest
+ * of those (at most WINDOW_LOOK, counted in sampled_24h) delivered_24h,
+ * failed_24h, skipped_24h and success_rate_24h = delivered / (delivered +
+ * failed + skipped), null while none of them has finished. A skipped delivery
+ * (endpoint disabled) is an event the receiver never got, so it counts
+ * against the rate; deliveries still on their way count on neither side. */
+static int add_window(struct psw_ctx *ctx, const char *endpoint_id, struct json_object *o,
+                      char *err, size_t errlen)
+{
+    char lower[32], look[16];
+    int bad = 0;
+
+    snprintf(lower, sizeof(lower), "%lld", (long long)psw_now_ms() - WINDOW_MS);
+    snprintf(look, sizeof(look), "%d", WINDOW_LOOK);
+    const char *argv[] = { ctx->cfg->redis_prefix, endpoint_id, lower, look };
+    redisReply *rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_ENDPOINT_WINDOW, 4, argv, NULL);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
+        int rc = psw_ctx_redis_failure(ctx, rep, "endpoint_window", err, errlen);
+        freeReplyObject(rep);
+        return rc;
+    }
+    long long delivered = psw_reply_int(rep, 2, 0), failed = psw_reply_int(rep, 3, 0);
+    long long finished = delivered + failed + psw_reply_int(rep, 4, 0);
+    bad |= psw_json_add_int(o, "deliveries_24h", psw_reply_int(rep, 0, 0));
+    bad |= psw_json_add_int(o, "sampled_24h", psw_reply_int(rep, 1, 0));
+    bad |= psw_json_add_int(o, "delivered_24h", delivered);
+    bad |= psw_json_add_int(o, "failed_24h", failed);
+    bad |= psw_json_add_int(o, "skipped_24h", psw_reply_int(rep, 4, 0));
+    bad |= psw_json_add(o, "success_rate_24h",
+                        finished > 0 ? json_object_new_double((double)delivered / (double)finished)
+                                     : NULL);
+    freeReplyObject(rep);
+    if (bad) {
+        snprintf(err, errlen, "out of memory");
+        return PSW_EFAIL;
+    }
+    return PSW_OK;
+}
 
 static int is_listed(const char *const *names, size_t n, const char *s)
 {
@@ -104,6 +149,8 @@ int psw_stats_get(struct psw_ctx *ctx, const char *endpoint_id, struct json_obje
                         psw_parse_ll(psw_reply_hget(rep, "last_success_at"), 0));
         bad |= psw_json_add_time(o, "last_failure_at",
                         psw_parse_ll(psw_reply_hget(rep, "last_failure_at"), 0));
+        if (!bad && (rc = add_window(ctx, endpoint_id, o, err, errlen)) != PSW_OK)
+            goto cleanup;
     } else {
         size_t n = sizeof(global_counters) / sizeof(global_counters[0]);
         for (size_t i = 0; i < n; i++)
@@ -315,5 +362,49 @@ oom:
 cleanup:
     freeReplyObject(rep);
     json_object_put(arr);
+    return rc;
+}
+
+/* An account's part of the counters: the sum of its endpoints' counters
+ * (docs/api.md: an account token's GET /v1/stats). */
+int psw_stats_account(struct psw_ctx *ctx, const char *account, struct json_object **out,
+                      char *err, size_t errlen)
+{
+    struct psw_endpoint *eps = NULL;
+    size_t n = 0;
+    long long sums[sizeof(endpoint_counters) / sizeof(endpoint_counters[0])] = { 0 };
+    size_t nc = sizeof(endpoint_counters) / sizeof(endpoint_counters[0]);
+    int rc;
+
+    *out = NULL;
+    if ((rc = psw_endpoint_list(ctx, account, &eps, &n, err, errlen)) != PSW_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *one = NULL, *v;
+        if ((rc = psw_stats_get(ctx, eps[i].id, &one, err, errlen)) == PSW_ENOTFOUND)
+            continue; /* deleted meanwhile */
+        if (rc != PSW_OK)
+            goto cleanup;
+        for (size_t k = 0; k < nc; k++)
+            if (json_object_object_get_ex(one, endpoint_counters[k], &v))
+                sums[k] += json_object_get_int64(v);
+        json_object_put(one);
+    }
+    struct json_object *o = json_object_new_object();
+    int bad = !o;
+    bad |= o && psw_json_add_str(o, "account_id", account) < 0;
+    bad |= o && psw_json_add_int(o, "endpoints", (long long)n) < 0;
+    for (size_t k = 0; o && k < nc; k++)
+        bad |= psw_json_add_int(o, endpoint_counters[k], sums[k]) < 0;
+    if (bad) {
+        json_object_put(o);
+        snprintf(err, errlen, "out of memory");
+        rc = PSW_EFAIL;
+        goto cleanup;
+    }
+    *out = o;
+    rc = PSW_OK;
+cleanup:
+    psw_endpoint_list_free(eps, n);
     return rc;
 }

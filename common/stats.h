@@ -18,6 +18,11 @@ struct json_object;
 int psw_stats_get(struct psw_ctx *ctx, const char *endpoint_id, struct json_object **out,
                   char *err, size_t errlen);
 
+/* The counters of one account: the sum of its endpoints' counters, as
+ * {"account_id", "endpoints": N, <each endpoint counter>: N}. */
+int psw_stats_account(struct psw_ctx *ctx, const char *account, struct json_object **out,
+                      char *err, size_t errlen);
+
 /* The queues: {"ready": N, "scheduled": N, "failed": N, "waiting": N,
  * "in_flight": N, "oldest_ready_lag_ms": N or null, "next_due_in_ms": N or
  * null, "workers": [{"id", "host", "pid", "in_flight", "concurrency",

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <idn2.h>
 
 #include "common/event.h"
 
@@ -59,8 +60,8 @@ int psw_domain_valid(const char *s)
 }
 
 /* The host of a URL as curl returns it. IPv6 literals ("[::1]") were checked
- * by curl; names with non-ASCII bytes are IDN, which curl converts when it
- * resolves. Otherwise a host name: DNS labels, where '_' is allowed (container
+ * by curl. Non-ASCII names are refused: psw_url_idn_to_ascii gives their
+ * ASCII form, which is what is stored and connected to. Otherwise a host name: DNS labels, where '_' is allowed (container
  * and service names use it) and one trailing dot (the absolute form) too. */
 static int url_host_valid(const char *host)
 {
@@ -69,7 +70,7 @@ static int url_host_valid(const char *host)
         return 1;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)host[i] >= 0x80)
-            return 1;
+            return 0; /* psw_url_idn_to_ascii converts these first */
     if (n > 1 && host[n - 1] == '.')
         n--;
     return labels_valid(host, n, 1);
@@ -305,4 +306,60 @@ int psw_events_normalize(const char *list, char *out, size_t n, char *err, size_
 too_small:
     snprintf(err, errlen, "events: the list does not fit in %zu bytes", n);
     return -1;
+}
+
+int psw_url_idn_to_ascii(const char *url, char **out, char *err, size_t errlen)
+{
+    CURLU *u = NULL;
+    char *host = NULL, *ascii = NULL;
+    int rc = 0, non_ascii = 0;
+
+    *out = NULL;
+    if (!url || !(u = curl_url()))
+        return 0; /* nothing to convert, or psw_url_check reports it */
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto cleanup; /* psw_url_check says what is wrong */
+    for (const char *p = host; *p; p++)
+        non_ascii |= (unsigned char)*p >= 0x80;
+    if (!non_ascii)
+        goto cleanup;
+    /* IDNA2008 with the UTS #46 mapping, as browsers do: case and width
+     * folded, so "ＥＸＡＭＰＬＥ.com" is example.com and full-width digits
+     * and dots give the address they spell (which the SSRF check then
+     * sees). */
+    int irc = idn2_lookup_u8((const uint8_t *)host, (uint8_t **)&ascii,
+                             IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    if (irc != IDN2_OK) {
+        char shown[256];
+        snprintf(shown, sizeof(shown), "%s", host);
+        snprintf(err, errlen,
+                 "url: host \"%s\" is not a valid internationalized domain name (%s); use its "
+                 "ASCII (xn--) form",
+                 shown, idn2_strerror(irc));
+        rc = -1;
+        goto cleanup;
+    }
+    if (curl_url_set(u, CURLUPART_HOST, ascii, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, out, 0) != CURLUE_OK) {
+        snprintf(err, errlen, "url: host \"%s\" (from IDN) is not usable in a URL", ascii);
+        curl_free(*out);
+        *out = NULL;
+        rc = -1;
+        goto cleanup;
+    }
+    /* curl's string is freed with curl_free; hand out a malloc'd copy */
+    char *copy = strdup(*out);
+    curl_free(*out);
+    *out = copy;
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+
+cleanup:
+    idn2_free(ascii);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
 }

@@ -24,6 +24,16 @@ int psw_domain_valid(const char *s);
  * starting "url: " in err. */
 int psw_url_check(const char *url, size_t max_len, char *err, size_t errlen);
 
+/* The URL with an internationalized host in its ASCII form (punycode, after
+ * the UTS #46 mapping: "http://bücher.example/" gives
+ * "http://xn--bcher-kva.example/", "http://１２７．０．０．１/" gives
+ * "http://127.0.0.1/"), so that what is checked, stored and connected to is
+ * one string. *out is a malloc'd URL (caller frees), or NULL when the host
+ * is ASCII already or curl cannot parse the URL (psw_url_check says why).
+ * Returns 0, or -1 with a message starting "url: " when the host is not a
+ * valid IDN. */
+int psw_url_idn_to_ascii(const char *url, char **out, char *err, size_t errlen);
+
 /* Normalizes an event filter: "*", or a comma-separated list of event types
  * (spaces and tabs around the commas allowed). Duplicates are dropped, the
  * first occurrence keeps its place: " email.sent , email.bounced,email.sent"

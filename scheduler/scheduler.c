@@ -300,6 +300,18 @@ static void sleep_ms(int64_t ms, volatile sig_atomic_t *stop)
     nanosleep(&ts, NULL); /* a signal cuts it short, which is what we want */
 }
 
+/* The connection keeps the sentinels it was opened with (common/redis.c). */
+static int same_sentinels(const struct psw_config *a, const struct psw_config *b)
+{
+    if (a->redis_sentinels_n != b->redis_sentinels_n ||
+        strcmp(a->redis_sentinel_master, b->redis_sentinel_master) != 0)
+        return 0;
+    for (size_t i = 0; i < a->redis_sentinels_n; i++)
+        if (strcmp(a->redis_sentinels[i], b->redis_sentinels[i]) != 0)
+            return 0;
+    return 1;
+}
+
 static void do_reload(struct sched *s, const char *path)
 {
     char err[1024];
@@ -313,8 +325,9 @@ static void do_reload(struct sched *s, const char *path)
         return;
     }
     if (strcmp(next->redis_url, s->cfg->redis_url) != 0 ||
-        strcmp(next->redis_prefix, s->cfg->redis_prefix) != 0)
-        log_warn("reload: redis.url and redis.prefix changes take effect at restart");
+        strcmp(next->redis_prefix, s->cfg->redis_prefix) != 0 || !same_sentinels(next, s->cfg))
+        log_warn("reload: redis.url, redis.prefix and redis.sentinel* changes take effect at "
+                 "restart");
     free(next->redis_url);
     next->redis_url = strdup(s->cfg->redis_url);
     free(next->redis_prefix);

@@ -6,43 +6,44 @@
 # usage: scripts/deps.sh [build|test|run|bench|fuzz]...   (default: build)
 set -eu
 
-pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev"
-pkgs_test="$pkgs_build redis-server libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl"
-pkgs_run="$pkgs_build redis-server redis-tools"
-pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time"
+pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev libidn2-dev"
+pkgs_test="$pkgs_build redis-server redis-sentinel libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl prometheus chromium"
+pkgs_run="$pkgs_build redis-server redis-tools curl"
+pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time nodejs chromium"
 pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"
 
-# The Node.js packages the tests' receivers use (tests/node-receivers), exactly
-# as package-lock.json pins them; npm ci runs again only when the lock changed.
-node_receivers() {
-    d=$(dirname "$0")/../tests/node-receivers
-    [ -f "$d/node_modules/.package-lock.json" ] && cmp -s "$d/package-lock.json" "$d/node_modules/.lock-installed" && return 0
-    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null && cp package-lock.json node_modules/.lock-installed)
-}
-
 want=""
-npm_test=0
+npm_dirs="" # folders whose package-lock.json pins what their tests run (npm ci)
 [ $# -eq 0 ] && set -- build
 for what in "$@"; do
     case "$what" in
     build) want="$want $pkgs_build" ;;
-    test)  want="$want $pkgs_test"; npm_test=1 ;;
+    test)  want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/node tests/browser tests/node-receivers" ;;
     run)   want="$want $pkgs_run" ;;
-    bench) want="$want $pkgs_bench" ;;
+    bench) want="$want $pkgs_bench"; npm_dirs="$npm_dirs tests/browser" ;;
     fuzz)  want="$want $pkgs_fuzz" ;;
     *) echo "deps.sh: unknown set '$what' (build, test, run, bench, fuzz)" >&2; exit 2 ;;
     esac
 done
+
+# npm ci again only when the lockfile changed since the last install.
+npm_ci() {
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    for d in $npm_dirs; do
+        lock="$root/$d/package-lock.json"
+        [ -f "$lock" ] || continue
+        [ "$root/$d/node_modules/.package-lock.json" -nt "$lock" ] && continue
+        echo "deps.sh: npm ci in $d"
+        (cd "$root/$d" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+    done
+}
 
 missing=""
 for p in $want; do
     case " $missing " in *" $p "*) continue ;; esac
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
-if [ -z "$missing" ]; then
-    [ "$npm_test" -eq 0 ] || node_receivers
-    exit 0
-fi
+[ -z "$missing" ] && { npm_ci; exit 0; }
 
 echo "deps.sh: installing:$missing"
 if [ "$(id -u)" -eq 0 ]; then
@@ -60,4 +61,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
 # shellcheck disable=SC2086
 $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
-[ "$npm_test" -eq 0 ] || node_receivers
+npm_ci

@@ -37,7 +37,7 @@ redis_dir=$run_dir/redis
 conf=$run_dir/psw.yaml
 secret=${PSW_DEMO_SECRET:-whsec_demo_secret_not_for_production}
 grace_s=5                      # worker.shutdown_grace of the run
-names="worker scheduler receiver redis"   # stop order
+names="api worker scheduler receiver redis"   # stop order
 
 say() { printf 'run.sh: %s\n' "$*"; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
@@ -138,7 +138,7 @@ if [ -z "${PSW_BIN:-}" ]; then
 else
     bin=$(cd "$PSW_BIN" && pwd)
 fi
-for p in psw psw-scheduler psw-worker psw-receiver; do
+for p in psw psw-scheduler psw-worker psw-api psw-receiver; do
     [ -x "$bin/$p" ] || die "$bin/$p is missing (make)"
 done
 
@@ -246,6 +246,8 @@ worker.processes: 2
 worker.shutdown_grace: ${grace_s}s
 # the demo receiver listens on 127.0.0.1; every other private address stays refused
 http.allowed_networks: [127.0.0.1/32]
+# psw-api (docs/api.md); PSW_API_PORT picks the port, else a free one
+api.listen: 127.0.0.1:${PSW_API_PORT:-0}
 EOF
 export PSW_CONFIG=$conf
 printf 'PSW_CONFIG=%s\nREDIS_PORT=%s\nRECEIVER_PORT=%s\n' "$conf" "$redis_port" "$rx_port" \
@@ -254,6 +256,19 @@ printf 'PSW_CONFIG=%s\nREDIS_PORT=%s\nRECEIVER_PORT=%s\n' "$conf" "$redis_port" 
 start scheduler "$log_dir/scheduler.log" "$bin/psw-scheduler" --config "$conf"
 start worker "$log_dir/worker.log" "$bin/psw-worker" --config "$conf"
 say "psw-scheduler (pid $(cat "$pid_dir/scheduler.pid")), psw-worker (pid $(cat "$pid_dir/worker.pid")), psw-receiver on $rx_url"
+
+start api "$log_dir/api.log" "$bin/psw-api" --config "$conf"
+api_url=""
+for _ in $(seq 1 50); do
+    api_url=$(sed -n 's|.*listening on \(http://127\.0\.0\.1:[0-9]*\).*|\1|p' "$log_dir/api.log" | head -n 1)
+    [ -n "$api_url" ] && break
+    [ -n "$(live_pid api)" ] || break
+    sleep 0.1
+done
+[ -n "$api_url" ] || { cat "$log_dir/api.log" >&2 || true; die "psw-api did not start"; }
+api_token=$("$bin/psw" --config "$conf" token create --name "make run admin" 2>/dev/null |
+    sed -n 's/^token  *\(psw_[^ ]*\)$/\1/p')
+say "psw-api on $api_url (admin token: $api_token)"
 
 # ---- the demo --------------------------------------------------------------------
 if ! PSW_CLI=$bin/psw PSW_DEMO_URL=$rx_url PSW_DEMO_SECRET=$secret \
@@ -289,6 +304,11 @@ dlv=$(grep -h "sig=ok" "$log_dir/receiver.log" | sed -n 's/.* dlv=\(dlv_[^ ]*\) 
 psw=${bin#"$PWD"/}/psw   # as the user would type it from here
 ev=${root#"$PWD"/}/deploy/demo-events.ndjson
 [ "$root" = "$PWD" ] && ev=deploy/demo-events.ndjson
+# A single-use dashboard link (docs/dashboard.md) for the demo account: opening
+# it logs straight in. Links last 10 minutes; `make run` again makes a new one.
+dash=$(curl -sf -X POST -H "Authorization: Bearer $api_token" \
+    "$api_url/v1/accounts/acct_demo/dashboard-links" | sed -n 's/.*"url": *"\([^"]*\)".*/\1/p') || dash=""
+case "$dash" in /*) dash=$api_url$dash ;; esac
 rcli="redis-cli -u $redis_url"
 [ -n "$redis_port" ] && rcli="redis-cli -p $redis_port"
 cat <<EOF
@@ -303,8 +323,15 @@ How to look (the configuration of this run is $conf):
   $rcli HGETALL psw:delivery:${dlv:-DLV_ID}
   $rcli LRANGE psw:delivery:${dlv:-DLV_ID}:attempts 0 -1
   $rcli ZRANGE psw:workers 0 -1 WITHSCORES
+  curl -H 'Authorization: Bearer $api_token' $api_url/v1/endpoints
   tail -f $log_dir/*.log
 EOF
+if [ -n "$dash" ]; then
+    echo
+    say "dashboard (this link logs in once, within 10 minutes): $dash"
+else
+    say "could not make a dashboard link; see $log_dir/api.log"
+fi
 
 if [ $detach -eq 1 ]; then
     cleaned=1   # leave everything running

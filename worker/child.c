@@ -99,13 +99,15 @@ struct child {
     /* alert POSTs to alerts.webhook_url */
     CURL  *alert_easy[8];
     char  *alert_body[8];
+    size_t alert_seen[8];  /* response bytes, only counted */
     struct curl_slist *alert_headers;
     struct psw_secrets_keyring keys; /* opens sealed endpoint secrets */
-    struct psw_netguard guard; /* SSRF guard for deliveries (not for alerts) */
+    struct psw_netguard guard; /* SSRF guard for deliveries (not for alerts, see post_alert) */
     /* error replies: back off until err_until (monotonic ms), see the file comment */
     int64_t err_until, err_backoff, err_since;
     unsigned err_count;
     unsigned hb_failing;     /* heartbeats refused in a row */
+    int64_t claim_mono;      /* monotonic ms when the last claim reply arrived */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -289,7 +291,13 @@ static void start_delivery(struct child *c, const redisReply *rep, size_t at, in
         finish_slot(c, s, CURLE_OK, 0);
         return;
     }
-    s->a.started_at = now;
+    /* Redis's clock at the moment the request starts: the claim's TIME plus
+     * what has passed here since its reply arrived. Taking the claim's time
+     * as is would date the attempt's end early by the time spent between
+     * the claim and this start, and retries would come that much before
+     * their delay (docs/events.md: the delay counts from the previous
+     * attempt). */
+    s->a.started_at = now + (s->a.started_mono - c->claim_mono);
     CURLMcode mc = curl_multi_add_handle(c->multi, s->a.easy);
     if (mc != CURLM_OK) {
         snprintf(s->err, sizeof(s->err), "worker: curl: %s", curl_multi_strerror(mc));
@@ -335,6 +343,7 @@ static int claim_reply(struct child *c, const redisReply *rep)
         return -1;
     }
     int64_t now = psw_reply_int(rep, 0, psw_now_ms());
+    c->claim_mono = psw_mono_ms();
     int n = (int)psw_reply_int(rep, 1, 0);
     c->drained = psw_reply_int(rep, 4, 0) != 0;
     if (rep->elements < 5 + (size_t)n * CLAIM_FIELDS) {
@@ -449,6 +458,51 @@ static void parked_readable(struct child *c)
 
 /* ---- completions ------------------------------------------------------ */
 
+/* What an alert receiver answers is only counted: an operator's endpoint
+ * has nothing to say to the worker, and its body must not reach our logs
+ * (libcurl's default would copy it to stdout). */
+#define ALERT_MAX_RESPONSE (64 * 1024)
+
+static size_t alert_body_sink(char *data, size_t size, size_t nmemb, void *userp)
+{
+    size_t *seen = userp;
+    (void)data;
+    *seen += size * nmemb;
+    return *seen > ALERT_MAX_RESPONSE ? 0 : size * nmemb; /* 0: cut an endless answer */
+}
+
+/* o[key] = a new string s; -1 when out of memory. */
+static int add_str(json_object *o, const char *key, const char *s)
+{
+    json_object *v = json_object_new_string(s ? s : "");
+    if (!v || json_object_object_add(o, key, v) != 0) {
+        json_object_put(v);
+        return -1;
+    }
+    return 0;
+}
+
+/* The alert as JSON (caller frees), or NULL when out of memory. */
+static char *alert_json(const char *alert_id, const char *ep, const char *why, int64_t at)
+{
+    char iso[PSW_ISO_SIZE];
+    char *out = NULL;
+    json_object *o = json_object_new_object();
+    psw_time_format(at, iso);
+    if (o && add_str(o, "type", "endpoint_disabled") == 0 && add_str(o, "alert_id", alert_id) == 0 &&
+        add_str(o, "endpoint_id", ep) == 0 && add_str(o, "reason", why) == 0 &&
+        add_str(o, "at", iso) == 0) {
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        out = s ? strdup(s) : NULL;
+    }
+    json_object_put(o);
+    return out;
+}
+
+/* POSTs an alert to alerts.webhook_url. The URL is the operator's, so the
+ * SSRF guard does not apply to it; for that reason its connection is its
+ * own: never one a delivery opened (FRESH_CONNECT), and never kept for a
+ * delivery to reuse unchecked (FORBID_REUSE) — see docs/security.md. */
 static void post_alert(struct child *c, const char *alert_id, const char *ep, const char *why,
                        int64_t at)
 {
@@ -461,36 +515,41 @@ static void post_alert(struct child *c, const char *alert_id, const char *ep, co
         log_warn("alert %s not posted: too many alert posts in flight", alert_id);
         return;
     }
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "type", json_object_new_string("endpoint_disabled"));
-    json_object_object_add(o, "alert_id", json_object_new_string(alert_id));
-    json_object_object_add(o, "endpoint_id", json_object_new_string(ep));
-    json_object_object_add(o, "reason", json_object_new_string(why));
-    char iso[PSW_ISO_SIZE];
-    psw_time_format(at, iso);
-    json_object_object_add(o, "at", json_object_new_string(iso));
-    c->alert_body[i] = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    json_object_put(o);
-    CURL *e = curl_easy_init();
-    if (!e || !c->alert_body[i]) {
-        curl_easy_cleanup(e);
-        free(c->alert_body[i]);
-        c->alert_body[i] = NULL;
-        return;
-    }
     if (!c->alert_headers)
         c->alert_headers = curl_slist_append(NULL, "Content-Type: application/json");
+    char *body = alert_json(alert_id, ep, why, at);
+    CURL *e = body && c->alert_headers ? curl_easy_init() : NULL;
+    if (!e) {
+        log_warn("alert %s not posted: out of memory", alert_id);
+        free(body);
+        return;
+    }
+    c->alert_seen[i] = 0;
     curl_easy_setopt(e, CURLOPT_URL, c->cfg->alerts_webhook_url);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->alert_body[i]);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->alert_headers);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "PostStack-Webhooks/" PSW_VERSION);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->cfg->http_timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg->http_connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    /* http.proxy / http.no_proxy decide, never the environment. */
+    curl_easy_setopt(e, CURLOPT_PROXY, psw_http_proxy_for(c->cfg, c->cfg->alerts_webhook_url));
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, alert_body_sink);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &c->alert_seen[i]);
     curl_easy_setopt(e, CURLOPT_PRIVATE, NULL);
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        log_warn("alert %s not posted: could not start the request", alert_id);
+        curl_easy_cleanup(e);
+        free(body);
+        return;
+    }
     c->alert_easy[i] = e;
-    curl_multi_add_handle(c->multi, e);
+    c->alert_body[i] = body;
 }
 
 static void alert_done(struct child *c, CURL *e, CURLcode rc)
@@ -500,7 +559,8 @@ static void alert_done(struct child *c, CURL *e, CURLcode rc)
             continue;
         long status = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-        if (rc != CURLE_OK || status < 200 || status >= 300)
+        int cut = rc == CURLE_WRITE_ERROR && c->alert_seen[i] > ALERT_MAX_RESPONSE;
+        if ((rc != CURLE_OK && !cut) || status < 200 || status >= 300)
             log_warn("alert POST to alerts.webhook_url failed: %s (status %ld)",
                      curl_easy_strerror(rc), status);
         curl_multi_remove_handle(c->multi, e);
@@ -722,7 +782,7 @@ void psw_worker_id(char *out, size_t n, long pid, const unsigned char tag[PSW_WO
 static int child_init(struct child *c, const struct psw_config *cfg, volatile sig_atomic_t *stop,
                       const unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
-    struct psw_redis_options opt = PSW_REDIS_OPTIONS_INIT;
+    struct psw_redis_options opt;
     char err[512];
 
     memset(c, 0, sizeof(*c));
@@ -760,9 +820,7 @@ static int child_init(struct child *c, const struct psw_config *cfg, volatile si
         return PSW_EXIT_CONFIG;
     }
 
-    opt.url = cfg->redis_url;
-    opt.connect_timeout_ms = cfg->redis_connect_timeout_ms;
-    opt.command_timeout_ms = cfg->redis_command_timeout_ms;
+    psw_ctx_redis_options(cfg, &opt);
     opt.retry = PSW_REDIS_RETRY_POLLED;
     opt.stop = stop;
     /* After an outage a scheduler waits one worker_timeout before it takes

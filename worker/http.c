@@ -14,6 +14,7 @@
 #include "worker/http.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,23 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     else if (n > 9 && strncasecmp(data, "location:", 9) == 0)
         copy_header_value(a->location, sizeof(a->location), data + 9, n - 9);
     return n;
+}
+
+const char *psw_http_proxy_for(const struct psw_config *cfg, const char *url)
+{
+    const char *proxy = cfg->http_proxy ? cfg->http_proxy : "";
+    if (!proxy[0] || !cfg->http_no_proxy || !cfg->http_no_proxy[0])
+        return proxy;
+    CURLU *u = curl_url();
+    char *host = NULL;
+    int direct = 0;
+    /* A URL curl cannot parse fails before any connection either way. */
+    if (u && curl_url_set(u, CURLUPART_URL, url ? url : "", 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        direct = psw_netguard_no_proxy(cfg->http_no_proxy, host);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return direct ? "" : proxy;
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION: a socket only for an address the guard allows. */
@@ -281,7 +299,7 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
     curl_easy_setopt(e, CURLOPT_PRIVATE, a);
     if (cfg->http_source_interface && cfg->http_source_interface[0])
         curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->http_source_interface);
-    if (cfg->http_proxy && cfg->http_proxy[0]) {
+    if (psw_http_proxy_for(cfg, a->job.url)[0]) {
         /* The operator's proxy is the only peer; it must filter (see http.h). */
         curl_easy_setopt(e, CURLOPT_PROXY, cfg->http_proxy);
         a->guard = NULL;
@@ -289,9 +307,13 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
         curl_easy_setopt(e, CURLOPT_PROXY, ""); /* ignore http_proxy in the environment */
         a->guard = guard;
     }
+    /* The configuration decided above; NO_PROXY in the environment would
+     * otherwise send a request meant for the proxy directly, unguarded. */
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
     a->curl_err[0] = '\0';
+    a->record_max = (size_t)cfg->http_max_record_bytes;
     a->started_mono = psw_mono_ms();
     return 0;
 }
@@ -458,23 +480,35 @@ static const unsigned char json_esc[256] = {
     ['"'] = '"', ['\\'] = '\\',
 };
 
-/* A JSON string of s[0..n), escaped as json-c escapes. */
-static void jb_str(struct jbuf *b, const char *s, size_t n)
+/* A JSON string of s[0..n), escaped as json-c escapes, its contents (the
+ * quotes aside) cut to at most max bytes of output, never inside an escape.
+ * Returns how many bytes of s it holds. */
+static size_t jb_str_max(struct jbuf *b, const char *s, size_t n, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t start = 0;
+    size_t start = 0, out = 0, i;
     jb_put(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i], e = json_esc[c];
+        size_t w = !e ? 1 : e == 'u' ? 6 : 2;
+        if (out + w > max)
+            break;
+        out += w;
         if (!e)
             continue;
         char u[6] = { '\\', (char)e, '0', '0', hex[c >> 4], hex[c & 15] };
         jb_put(b, s + start, i - start);
-        jb_put(b, u, e == 'u' ? 6 : 2);
+        jb_put(b, u, w);
         start = i + 1;
     }
-    jb_put(b, s + start, n - start);
+    jb_put(b, s + start, i - start);
     jb_put(b, "\"", 1);
+    return i;
+}
+
+static void jb_str(struct jbuf *b, const char *s, size_t n)
+{
+    jb_str_max(b, s, n, SIZE_MAX);
 }
 
 static void jb_cstr(struct jbuf *b, const char *s)
@@ -507,9 +541,23 @@ static void jb_i64(struct jbuf *b, int64_t v)
 
 /* One response header: name (lower-cased), value as the record shows it. */
 struct hdr {
-    char  name[128];
-    char *value; /* at most 2047 bytes, like the joined buffer json-c saw */
+    char     name[128];
+    char    *value;  /* at most HDR_VALUE_MAX bytes, like the joined buffer json-c saw */
+    size_t   len;
+    size_t   cap;
+    uint32_t hash;
 };
+
+#define HDR_VALUE_MAX 2047
+
+/* Name lookups done by split_headers, for tests/unit/test_attempt_record.c:
+ * the work per record must stay linear in the number of header lines. */
+static unsigned long long header_probes;
+
+unsigned long long psw_attempt_header_probes(void)
+{
+    return header_probes;
+}
 
 static void free_headers(struct hdr *h, size_t n)
 {
@@ -518,16 +566,56 @@ static void free_headers(struct hdr *h, size_t n)
     free(h);
 }
 
-/* Splits the raw header block into name/value pairs, a later duplicate
- * appended to the first with ", " (the result cut at 2047 bytes). Returns
- * the array (caller frees with free_headers) and its length in *n, or NULL
- * when out of memory. */
+static uint32_t name_hash(const char *s)
+{
+    uint32_t x = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        x = (x ^ (unsigned char)*s) * 16777619u;
+    return x;
+}
+
+/* Appends ", " and v[0..vl) to h's value, the whole cut at HDR_VALUE_MAX
+ * bytes. The buffer grows to its final size once, so a name repeated many
+ * times costs what its lines hold. -1 when out of memory. */
+static int join_value(struct hdr *h, const char *v, size_t vl)
+{
+    if (h->len >= HDR_VALUE_MAX)
+        return 0; /* already full: the rest would be cut */
+    if (h->cap < HDR_VALUE_MAX + 1) {
+        char *nv = realloc(h->value, HDR_VALUE_MAX + 1);
+        if (!nv)
+            return -1;
+        h->value = nv;
+        h->cap = HDR_VALUE_MAX + 1;
+    }
+    for (size_t i = 0; i < 2 && h->len < HDR_VALUE_MAX; i++)
+        h->value[h->len++] = ", "[i];
+    size_t take = HDR_VALUE_MAX - h->len < vl ? HDR_VALUE_MAX - h->len : vl;
+    memcpy(h->value + h->len, v, take);
+    h->len += take;
+    h->value[h->len] = '\0';
+    return 0;
+}
+
+/* Splits the raw header block into name/value pairs in order of first
+ * appearance, a later duplicate appended to the first with ", " (the result
+ * cut at HDR_VALUE_MAX bytes). Names are found through a hash table sized
+ * for the block, so the work is linear in its length. Returns the array
+ * (caller frees with free_headers) and its length in *n, or NULL when out
+ * of memory. */
 static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
 {
     struct hdr *h = NULL;
-    size_t cap = 0;
+    size_t lines = 1, cap = 0, slots = 16;
+    uint32_t *table = NULL; /* index + 1 into h; 0 = empty */
     const char *p = raw, *end = raw + len;
     *n = 0;
+    for (const char *q = raw; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+        lines++;
+    while (slots < 2 * lines)
+        slots *= 2;
+    if (!(table = calloc(slots, sizeof(*table))))
+        return NULL;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
@@ -539,23 +627,18 @@ static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
                 name[i] = (char)tolower((unsigned char)p[i]);
             name[nl] = '\0';
             copy_header_value(value, sizeof(value), colon + 1, (size_t)(line_end - colon - 1));
-            size_t k;
-            for (k = 0; k < *n && strcmp(h[k].name, name) != 0; k++)
-                ;
-            if (k < *n) {
-                char joined[2048];
-                size_t pl = strlen(h[k].value), vl = strlen(value), jl = pl;
-                memcpy(joined, h[k].value, pl);
-                for (size_t i = 0; i < 2 && jl < sizeof(joined) - 1; i++)
-                    joined[jl++] = ", "[i];
-                size_t take = sizeof(joined) - 1 - jl < vl ? sizeof(joined) - 1 - jl : vl;
-                memcpy(joined + jl, value, take);
-                joined[jl + take] = '\0';
-                char *nv = strdup(joined);
-                if (!nv)
+            uint32_t hv = name_hash(name);
+            size_t slot = hv & (slots - 1);
+            while (table[slot]) {
+                struct hdr *e = &h[table[slot] - 1];
+                header_probes++;
+                if (e->hash == hv && strcmp(e->name, name) == 0)
+                    break;
+                slot = (slot + 1) & (slots - 1);
+            }
+            if (table[slot]) {
+                if (join_value(&h[table[slot] - 1], value, strlen(value)) < 0)
                     goto oom;
-                free(h[k].value);
-                h[k].value = nv;
             } else {
                 if (*n == cap) {
                     size_t ncap = cap ? cap * 2 : 16;
@@ -565,25 +648,35 @@ static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
                     h = nh;
                     cap = ncap;
                 }
-                memcpy(h[*n].name, name, sizeof(name));
-                if (!(h[*n].value = strdup(value)))
+                struct hdr *e = &h[*n];
+                memcpy(e->name, name, sizeof(name));
+                e->hash = hv;
+                e->len = strlen(value);
+                e->cap = e->len + 1;
+                if (!(e->value = strdup(value)))
                     goto oom;
                 (*n)++;
+                table[slot] = (uint32_t)*n;
             }
         }
         p = line_end + 1;
     }
+    free(table);
     if (!h && !(h = malloc(sizeof(*h)))) /* an empty list is not "out of memory" */
         return NULL;
     return h;
 oom:
+    free(table);
     free_headers(h, *n);
     *n = 0;
     return NULL;
 }
 
-char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
-                         const char *error)
+/* The record with at most hdr_max bytes of response header members and
+ * body_max bytes of (escaped) body; the rest as it is. NULL when out of
+ * memory. */
+static char *build_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
+                          const char *error, size_t hdr_max, size_t body_max)
 {
     /* room for the usual record without growing */
     struct jbuf b = { NULL, 0, 1024 + 2 * (a->headers_len + a->body_len), 0 };
@@ -622,20 +715,31 @@ char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t la
     }
     jb_lit(&b, "}}");
     if (a->status > 0) {
-        size_t nh = 0;
+        size_t nh = 0, hdr_start, kept = 0;
+        int hdr_cut = 0;
         struct hdr *h = split_headers(a->headers ? a->headers : "", a->headers_len, &nh);
         jb_lit(&b, ",\"response\":{\"status\":");
         jb_i64(&b, (int)a->status);
         jb_lit(&b, ",\"headers\":{");
+        hdr_start = b.len;
         for (size_t i = 0; i < nh; i++) {
+            size_t before = b.len;
             jb_key(&b, i == 0, h[i].name);
             jb_cstr(&b, h[i].value);
+            if (!b.oom && b.len - hdr_start > hdr_max) {
+                b.len = before; /* this one and the rest do not fit */
+                b.p[b.len] = '\0';
+                hdr_cut = 1;
+                break;
+            }
         }
         jb_lit(&b, "},\"body\":");
-        jb_str(&b, a->body ? a->body : "", a->body ? a->body_len : 0);
+        size_t body_len = a->body ? a->body_len : 0;
+        kept = jb_str_max(&b, a->body ? a->body : "", body_len, body_max);
         jb_lit(&b, ",\"body_bytes\":");
         jb_i64(&b, (int64_t)a->body_total);
-        jb_lit(&b, a->body_total > a->body_len ? ",\"body_truncated\":true}" : ",\"body_truncated\":false}");
+        jb_lit(&b, a->body_total > kept ? ",\"body_truncated\":true" : ",\"body_truncated\":false");
+        jb_lit(&b, hdr_cut ? ",\"headers_truncated\":true}" : "}");
         if (!h)
             b.oom = 1;
         free_headers(h, nh);
@@ -657,6 +761,31 @@ char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t la
         return NULL;
     }
     return b.p;
+}
+
+char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
+                         const char *error)
+{
+    char *rec = build_record(a, end_ms, latency_ms, error, SIZE_MAX, SIZE_MAX);
+    size_t len = rec ? strlen(rec) : 0;
+    if (!rec || a->record_max == 0 || len <= a->record_max || a->status <= 0)
+        return rec;
+    /* Too big once escaped (a byte can take six): cut what the receiver
+     * sent. What the worker writes itself (URL, request headers, error) is
+     * kept whole. Of the room left, the response headers get up to half
+     * (whole members, in order) and the body the rest. */
+    free(rec);
+    char *part = build_record(a, end_ms, latency_ms, error, 0, 0);
+    if (!part)
+        return NULL;
+    size_t fixed = strlen(part); /* with the "cut" markers, as long as they get */
+    free(part);
+    size_t room = a->record_max > fixed ? a->record_max - fixed : 0;
+    if (!(part = build_record(a, end_ms, latency_ms, error, room / 2, 0)))
+        return NULL;
+    size_t used = strlen(part) > fixed ? strlen(part) - fixed : 0;
+    free(part);
+    return build_record(a, end_ms, latency_ms, error, room / 2, room - used);
 }
 
 void psw_attempt_reset(struct psw_attempt *a)

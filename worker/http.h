@@ -12,8 +12,9 @@
  * The SSRF guard (common/netguard.h) is applied where libcurl opens its
  * socket, to the address it is about to connect to: an address the guard
  * refuses gets no socket, and an attempt that got no socket at all ends
- * with last_error "blocked: <reason>". Not with http.proxy set: the only
- * connection is then to the proxy, which must do the filtering.
+ * with last_error "blocked: <reason>". Not for a request that goes through
+ * http.proxy: the only connection is then to the proxy, which must do the
+ * filtering. Requests to hosts http.no_proxy names go directly, guarded.
  *
  * Ownership: psw_attempt_reset() frees what one attempt owns and keeps the
  * easy handle; psw_attempt_destroy() frees the handle too.
@@ -73,6 +74,7 @@ struct psw_attempt {
     char    retry_after[64];
     char    location[256];
     char    curl_err[CURL_ERROR_SIZE];
+    size_t  record_max;      /* http.max_record_bytes; 0 = no bound */
 
     /* SSRF guard (borrowed, NULL = none) and what it did this attempt */
     const struct psw_netguard *guard;
@@ -97,9 +99,22 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
 int psw_attempt_finish(struct psw_attempt *a, CURLcode rc, int64_t end_ms, int *ok,
                        int64_t *retry_after_ms, char *err, size_t errlen);
 
-/* The attempt record (SPEC §7) as compact JSON; caller frees. */
+/* The attempt record (docs/redis.md) as compact JSON; caller frees.
+ * At most a->record_max bytes when that is not 0: the response headers
+ * (whole members, dropped from the last, "headers_truncated":true) and the
+ * body ("body_truncated":true) are cut to fit; the parts the worker writes
+ * itself are not, so a record whose URL alone is longer still exceeds it. */
 char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t latency_ms,
                          const char *error);
+
+/* The proxy a request to url goes through: http.proxy, or "" (directly)
+ * when http.proxy is empty or http.no_proxy names url's host. The
+ * environment's proxy variables never count (docs/config.md). */
+const char *psw_http_proxy_for(const struct psw_config *cfg, const char *url);
+
+/* Header-name lookups psw_attempt_record has done in this process so far
+ * (a work counter for tests: building a record is linear in its headers). */
+unsigned long long psw_attempt_header_probes(void);
 
 void psw_attempt_reset(struct psw_attempt *a);
 void psw_attempt_destroy(struct psw_attempt *a);

@@ -97,6 +97,8 @@ extern const struct cli_command cli_replay;                     /* replay.c */
 extern const struct cli_command cli_stats, cli_queue, cli_alerts; /* stats.c */
 extern const struct cli_command cli_verify;                     /* verify.c */
 extern const struct cli_command cli_secrets_status, cli_secrets_rekey; /* secrets.c */
+extern const struct cli_command cli_token_create, cli_token_list, cli_token_revoke,
+    cli_audit;                                                  /* token.c */
 
 /* Every command in help order, ends with NULL (main.c). */
 extern const struct cli_command *const cli_commands[];
@@ -146,6 +148,13 @@ const char *cli_json_string(struct json_object *o);
  * key/value lines, its arrays of objects as tables (columns = the keys of
  * the first element); a top-level array as one table. null shows as "-". */
 void cli_print_human(struct json_object *o);
+
+/* Makes stderr, and stdout when human_stdout (not --json), show control
+ * characters escaped (common/termsafe.h), for everything printed after.
+ * cli_safe_streams_close() writes what is buffered and restores them;
+ * -1 when that write failed. */
+int cli_safe_streams(int human_stdout);
+int cli_safe_streams_close(void);
 
 /* Times for people: "2026-11-27 15:04:05" (UTC) / full ISO with ms; "-" for 0. */
 void cli_time_short(long long ms, char *out, size_t n);

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "cmd/psw/cli.h"
+#include "common/audit.h"
 #include "common/endpoint.h"
 #include "common/headers.h"
 #include "common/secrets.h"
@@ -130,6 +131,7 @@ static int run_create(struct cli *cli)
     spec.secret = cli_str(cli, "secret");
     if ((rc = psw_endpoint_create(&cli->ctx, &spec, &ep, err, sizeof(err))) != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.create", ep.id, ep.account_id, err, sizeof(err));
     if (cli->json) {
         rc = cli_print_json(cli, psw_endpoint_to_json(&ep, 1));
     } else {
@@ -274,6 +276,7 @@ static int run_update(struct cli *cli)
     rc = psw_endpoint_update(&cli->ctx, cli->args[0], &spec, &ep, err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.update", ep.id, ep.account_id, err, sizeof(err));
     rc = done(cli, &ep, 0, "updated endpoint");
     psw_endpoint_free(&ep);
     return rc;
@@ -310,7 +313,10 @@ static int run_delete(struct cli *cli)
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
     /* Read back for the output: the hash stays, with status "deleted". */
-    if ((rc = psw_endpoint_get(&cli->ctx, cli->args[0], &ep, err, sizeof(err))) != PSW_OK)
+    if ((rc = psw_endpoint_get(&cli->ctx, cli->args[0], &ep, err, sizeof(err))) == PSW_OK)
+        psw_audit_append(&cli->ctx, "cli", "endpoint.delete", ep.id, ep.account_id, err,
+                         sizeof(err));
+    if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
     if (cli->json)
         rc = cli_print_json(cli, psw_endpoint_to_json(&ep, 0));
@@ -333,6 +339,7 @@ static int run_enable(struct cli *cli)
     int rc = psw_endpoint_enable(&cli->ctx, cli->args[0], &ep, err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.enable", ep.id, ep.account_id, err, sizeof(err));
     rc = done(cli, &ep, 0, "enabled endpoint");
     psw_endpoint_free(&ep);
     return rc;
@@ -353,6 +360,7 @@ static int run_disable(struct cli *cli)
                                   err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.disable", ep.id, ep.account_id, err, sizeof(err));
     rc = done(cli, &ep, 0, "disabled endpoint");
     psw_endpoint_free(&ep);
     return rc;
@@ -380,6 +388,7 @@ static int run_rotate(struct cli *cli)
                                         cli_num(cli, "grace", -1), &ep, err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
+    psw_audit_append(&cli->ctx, "cli", "endpoint.rotate_secret", ep.id, ep.account_id, err, sizeof(err));
     if (cli->json) {
         rc = cli_print_json(cli, psw_endpoint_to_json(&ep, 1));
     } else {

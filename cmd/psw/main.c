@@ -23,6 +23,7 @@ const struct cli_command *const cli_commands[] = {
     &cli_secrets_status,  &cli_secrets_rekey,
     &cli_publish,         &cli_deliveries,       &cli_delivery_show,   &cli_replay,
     &cli_stats,           &cli_queue,            &cli_alerts,          &cli_verify,
+    &cli_token_create,    &cli_token_list,       &cli_token_revoke,    &cli_audit,
     NULL,
 };
 
@@ -56,12 +57,18 @@ int main(int argc, char **argv)
     psw_log_init("psw", PSW_LOG_WARN, PSW_LOG_TEXT);
     cli.now_ms = psw_now_ms();
     rc = cli_parse(&cli, argc - 1, argv + 1);
+    /* Stored text can come from receivers: people see it escaped. */
+    if (rc < 0 && cli_safe_streams(!cli.json) < 0) {
+        fprintf(stderr, "%s: out of memory\n", cli.name);
+        rc = PSW_EXIT_FAIL;
+    }
     if (rc < 0 && cli.cmd->needs_redis)
         rc = open_context(&cli);
     if (rc < 0)
         rc = cli.cmd->run(&cli);
     /* A full disk or a closed pipe must not look like success. */
-    if (fflush(stdout) != 0 && rc == PSW_EXIT_OK) {
+    int out_failed = cli_safe_streams_close() < 0;
+    if ((fflush(stdout) != 0 || out_failed) && rc == PSW_EXIT_OK) {
         fprintf(stderr, "%s: could not write the output\n", cli.name);
         rc = PSW_EXIT_FAIL;
     }

@@ -6,11 +6,14 @@
  * --json output is always exactly one JSON document on stdout, printed with
  * JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE; the objects are
  * the library's own (psw_*_to_json), so the CLI and the HTTP API agree.
- * Human output is for people and may change; scripts use --json.
+ * Human output is for people and may change; scripts use --json. Whatever
+ * psw prints for people goes through a filter (cli_safe_streams) that shows
+ * control characters escaped: stored text may come from receivers.
  *
  * Ownership: cli_table copies every cell; cli_table_free releases them.
  */
 #include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "cmd/psw/cli.h"
+#include "common/termsafe.h"
 #include "common/timeutil.h"
 
 #define KV_WIDTH 22
@@ -328,4 +332,103 @@ char *cli_read_all(FILE *in, size_t *len)
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+/* ---- terminal-safe streams ------------------------------------------------- */
+
+/* A stdio stream whose bytes reach `to` escaped (common/termsafe.h), newlines
+ * kept. An incomplete UTF-8 sequence at the end of one write waits for the
+ * next (stdio hands over its buffer in arbitrary pieces). */
+struct safe_stream {
+    FILE *to;
+    unsigned char tail[4];
+    size_t ntail;
+};
+
+static ssize_t safe_write(void *cookie, const char *buf, size_t size)
+{
+    struct safe_stream *ss = cookie;
+    char in[1024 + 4], out[4 * sizeof(in) + 1];
+    size_t done = 0;
+    while (done < size) {
+        size_t take = size - done < 1024 ? size - done : 1024;
+        memcpy(in, ss->tail, ss->ntail);
+        memcpy(in + ss->ntail, buf + done, take);
+        size_t n = ss->ntail + take, used = 0;
+        size_t olen = psw_term_escape(in, n, 1, 1, out, &used);
+        ss->ntail = n - used; /* at most 3: an incomplete sequence */
+        memcpy(ss->tail, in + used, ss->ntail);
+        if (olen && fwrite(out, 1, olen, ss->to) != olen)
+            return -1;
+        done += take;
+    }
+    if (fflush(ss->to) != 0)
+        return -1;
+    return (ssize_t)size;
+}
+
+static int safe_close(void *cookie)
+{
+    struct safe_stream *ss = cookie;
+    char out[4 * sizeof(ss->tail) + 1];
+    int rc = 0;
+    size_t olen = psw_term_escape((const char *)ss->tail, ss->ntail, 1, 0, out, NULL);
+    if (olen && fwrite(out, 1, olen, ss->to) != olen)
+        rc = -1;
+    if (fflush(ss->to) != 0)
+        rc = -1;
+    free(ss);
+    return rc;
+}
+
+static FILE *safe_open(FILE *to, int mode)
+{
+    static const cookie_io_functions_t io = { NULL, safe_write, NULL, safe_close };
+    struct safe_stream *ss = calloc(1, sizeof(*ss));
+    if (!ss)
+        return NULL;
+    ss->to = to;
+    FILE *f = fopencookie(ss, "w", io);
+    if (!f) {
+        free(ss);
+        return NULL;
+    }
+    setvbuf(f, NULL, mode, BUFSIZ);
+    return f;
+}
+
+static FILE *real_stdout, *real_stderr;
+
+int cli_safe_streams(int human_stdout)
+{
+    FILE *e = safe_open(stderr, _IOLBF);
+    if (!e)
+        return -1;
+    real_stderr = stderr;
+    stderr = e;
+    if (human_stdout) {
+        FILE *o = safe_open(stdout, isatty(fileno(stdout)) ? _IOLBF : _IOFBF);
+        if (!o)
+            return -1;
+        real_stdout = stdout;
+        stdout = o;
+    }
+    return 0;
+}
+
+int cli_safe_streams_close(void)
+{
+    int rc = 0;
+    if (real_stdout) {
+        rc |= fclose(stdout);
+        stdout = real_stdout;
+        real_stdout = NULL;
+        rc |= fflush(stdout);
+    }
+    if (real_stderr) {
+        fclose(stderr);
+        stderr = real_stderr;
+        real_stderr = NULL;
+    }
+    return rc ? -1 : 0;
 }

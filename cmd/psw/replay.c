@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "cmd/psw/cli.h"
+#include "common/audit.h"
 #include "common/delivery.h"
 
 #define ERRLEN 1024
@@ -56,6 +57,10 @@ static int replay_ids(struct cli *cli, const struct psw_replay_options *opt)
         free(res);
         return cli_fail(cli, queued, err);
     }
+    for (size_t i = 0; i < cli->nargs; i++)
+        if (strcmp(res[i].result, "queued") == 0)
+            psw_audit_append(&cli->ctx, "cli", "delivery.replay", res[i].id, NULL, err,
+                             sizeof(err));
     for (size_t i = 0; i < cli->nargs; i++)
         if (!going_out(res[i].result)) {
             fprintf(stderr, "%s: %s: %s\n", cli->name, cli->args[i], explain(res[i].result));
@@ -100,6 +105,10 @@ static int replay_range(struct cli *cli, const struct psw_replay_options *opt)
 
     queued = psw_replay_range(&cli->ctx, ep, since, until, states, opt, &matched, err,
                               sizeof(err));
+    if (queued >= 0) {
+        char aerr[256];
+        psw_audit_append(&cli->ctx, "cli", "endpoint.replay", ep, NULL, aerr, sizeof(aerr));
+    }
     if (queued < 0) {
         int rc = cli_fail(cli, queued, err);
         if (queued == PSW_ECONFLICT && !opt->enable)

@@ -8,6 +8,7 @@ local P = ARGV[1]
 local K = {
   endpoints = P .. 'endpoints',
   stats = P .. 'stats',
+  attempt_stats = P .. 'stats:attempts',
   ready = P .. 'queue:ready',
   scheduled = P .. 'queue:scheduled',
   failed = P .. 'queue:failed',
@@ -15,6 +16,8 @@ local K = {
   workers = P .. 'workers',
   schedulers = P .. 'schedulers',
   alerts = P .. 'alerts',
+  tokens = P .. 'tokens',
+  audit = P .. 'audit',
 }
 function K.endpoint(id) return P .. 'endpoint:' .. id end
 function K.endpoint_deliveries(id) return P .. 'endpoint:' .. id .. ':deliveries' end
@@ -32,6 +35,11 @@ function K.delivery(id) return P .. 'delivery:' .. id end
 function K.delivery_attempts(id) return P .. 'delivery:' .. id .. ':attempts' end
 function K.inflight(w) return P .. 'queue:inflight:' .. w end
 function K.worker(w) return P .. 'worker:' .. w end
+function K.token(id) return P .. 'token:' .. id end
+function K.token_hash(h) return P .. 'token_hash:' .. h end
+function K.session(h) return P .. 'session:' .. h end
+function K.login_link(h) return P .. 'login_link:' .. h end
+function K.rate(id) return P .. 'rate:' .. id end
 
 -- The body of account acct's event evt, or false when it expired. An event
 -- stored before ids were per account sits under its bare id; it is used

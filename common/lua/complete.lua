@@ -179,4 +179,53 @@ end
 for _, k in ipairs({'delivered', 'failed_attempts', 'retries_scheduled', 'failed'}) do
   if G[k] > 0 then redis.call('HINCRBY', K.stats, k, int(G[k])) end
 end
+
+-- Attempts by outcome and the latency histogram, for /metrics
+-- (docs/redis.md, docs/metrics.md; common/metrics.c renders them). Every
+-- attempt recorded above counts (not duplicates, not gone ones), added up
+-- here and written with one HINCRBY per field that changed. The outcome
+-- comes from the error's class (worker/http.c starts every error with it);
+-- the bucket is the smallest upper bound (ms) that holds the latency, not
+-- cumulative: the renderer sums them. These bounds and the renderer's must
+-- be the same. A failure of the worker's own (kind 'local') made no
+-- request: it counts as 'other' and has no latency.
+do
+  local bounds = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000}
+  local classes = {timeout = 'timeout', connect = 'connect', connection = 'connect', dns = 'dns',
+                   tls = 'tls', blocked = 'blocked'}
+  local M, fields = {}, {}
+  local function add(f, v)
+    if not M[f] then M[f] = 0; fields[#fields + 1] = f end
+    M[f] = M[f] + v
+  end
+  local k = 0
+  for i = 7, #ARGV, 11 do
+    k = k + 1
+    local o = out[3 * k - 2]
+    if o ~= 'duplicate' and o ~= 'gone' then
+      local status, err, kind = tonumber(ARGV[i + 3]) or 0, ARGV[i + 4], ARGV[i + 10]
+      local class = 'other'
+      if ARGV[i + 2] == '1' then
+        class = 'delivered'
+      elseif kind ~= 'local' then
+        local c = string.match(err, '^(%a+):')
+        if c == 'http' and status >= 400 and status < 500 then class = 'http_4xx'
+        elseif c == 'http' and status >= 500 and status < 600 then class = 'http_5xx'
+        elseif classes[c] then class = classes[c] end
+      end
+      add('outcome_' .. class, 1)
+      if kind ~= 'local' then
+        local ms = tonumber(ARGV[i + 5]) or 0
+        local b = 'inf'
+        for _, le in ipairs(bounds) do
+          if ms <= le then b = le; break end
+        end
+        add('duration_le_' .. b, 1)
+        add('duration_ms_sum', ms)
+        add('duration_count', 1)
+      end
+    end
+  end
+  for _, f in ipairs(fields) do redis.call('HINCRBY', K.attempt_stats, f, int(M[f])) end
+end
 return {out, want > 0 and claim_work(wid, want, cap, {}) or {}}

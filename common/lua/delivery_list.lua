@@ -2,7 +2,8 @@
 -- ARGV: 1 prefix, 2 endpoint id, 3 upper score (ms, or '+inf'),
 --       4 lower score (ms, or '-inf'), 5 entries at the upper score already
 --       seen (the cursor), 6 states as ',s1,s2,' ('' = every state),
---       7 matches wanted at most, 8 index entries to look at at most
+--       7 matches wanted at most, 8 index entries to look at at most,
+--       9 event types as ',t1,t2,' ('' or absent = every type)
 -- Returns {known, done, next upper score, next skip, HGETALL...}
 --   known 0: the endpoint never existed (no hash, no index; nothing else
 --   follows); done 1: the range holds no entries after the ones looked at.
@@ -14,6 +15,7 @@
 local ep, upper, lower = ARGV[2], ARGV[3], ARGV[4]
 local skip, states = tonumber(ARGV[5]), ARGV[6]
 local want, scan = tonumber(ARGV[7]), tonumber(ARGV[8])
+local types = ARGV[9] or ''
 local idx = K.endpoint_deliveries(ep)
 
 if redis.call('EXISTS', K.endpoint(ep)) == 0 and redis.call('EXISTS', idx) == 0 then
@@ -36,11 +38,12 @@ for i = 1, #rows, 2 do
   looked = looked + 1
   local h = redis.call('HGETALL', K.delivery(did))
   if #h > 0 then
-    local st = ''
+    local st, ty = '', ''
     for j = 1, #h, 2 do
-      if h[j] == 'state' then st = h[j + 1] break end
+      if h[j] == 'state' then st = h[j + 1] elseif h[j] == 'event_type' then ty = h[j + 1] end
     end
-    if states == '' or string.find(states, ',' .. st .. ',', 1, true) then
+    if (states == '' or string.find(states, ',' .. st .. ',', 1, true)) and
+       (types == '' or string.find(types, ',' .. ty .. ',', 1, true)) then
       found[#found + 1] = h
     end
   end

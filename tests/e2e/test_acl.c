@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "common/timeutil.h"
+#include "tests/harness/api_client.h"
 #include "tests/harness/cluster.h"
 
 static struct cluster C;
@@ -118,6 +119,58 @@ static pid_t holder_of(const char *ep)
     return pid;
 }
 
+/* psw-api under the same user: authentication with its rate counter,
+ * reads, a change (audited), the audit trail, readiness and metrics. */
+static void api_paths(const char *token, const char *ep, const char *dlv)
+{
+    char log[700], listen[64], base[64], cfg[700];
+    int port = api_free_port();
+    assert_true(port > 0);
+    snprintf(cfg, sizeof(cfg), "%s/api.yaml", C.dir);
+    char *text = read_file(C.config_path, NULL);
+    assert_non_null(text);
+    snprintf(listen, sizeof(listen), "api.listen: 127.0.0.1:%d", port);
+    assert_int_equal(write_file(cfg, harness_fmt("%s\n%s\n", text, listen)), 0);
+    free(text);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+    snprintf(log, sizeof(log), "%s/api.log", C.dir);
+    const char *argv[] = { "--config", cfg, NULL };
+    pid_t api = proc_spawn("psw-api", argv, log);
+    assert_true(api > 0);
+    struct api_reply r;
+    int up = 0;
+    for (int i = 0; i < 250 && !up; i++) {
+        up = api_do(base, "GET", "/readyz", NULL, NULL, &r) == 0 && r.status == 200;
+        api_reply_free(&r);
+        if (!up)
+            harness_nap(20);
+    }
+    if (!up)
+        file_tail(log, 20);
+    assert_true(up);
+    static const char *const gets[] = { "/v1/endpoints", "/v1/stats", "/v1/queue", "/v1/alerts",
+                                        "/v1/audit", "/v1/tokens", "/metrics", NULL };
+    for (size_t i = 0; gets[i]; i++) {
+        api_do(base, "GET", gets[i], token, NULL, &r);
+        if (r.status != 200)
+            fail_msg("GET %s as the ACL user: %d %s", gets[i], r.status, r.body);
+        api_reply_free(&r);
+    }
+    api_do(base, "GET", harness_fmt("/v1/endpoints/%s/deliveries", ep), token, NULL, &r);
+    assert_int_equal(r.status, 200);
+    api_reply_free(&r);
+    api_do(base, "GET", harness_fmt("/v1/deliveries/%s", dlv), token, NULL, &r);
+    assert_int_equal(r.status, 200);
+    api_reply_free(&r);
+    api_do(base, "PATCH", harness_fmt("/v1/endpoints/%s", ep), token, "{\"description\":\"api\"}", &r);
+    assert_int_equal(r.status, 200);
+    api_reply_free(&r);
+    api_do(base, "POST", "/v1/session", NULL, harness_fmt("{\"token\":\"%s\"}", token), &r);
+    assert_int_equal(r.status, 200);
+    api_reply_free(&r);
+    assert_int_equal(proc_stop(api, SIGTERM, 10000) >= 0, 1);
+}
+
 static void run_everything(const char *rules)
 {
     char line[4096], ep_ok[PSW_ID_SIZE], ep_gone[PSW_ID_SIZE], ep_flaky[PSW_ID_SIZE];
@@ -177,6 +230,17 @@ static void run_everything(const char *rules)
     assert_int_equal(psw(NULL, "queue", NULL, NULL, NULL, NULL, NULL, NULL), 0);
     assert_int_equal(psw(NULL, "alerts", NULL, NULL, NULL, NULL, NULL, NULL), 0);
     assert_int_equal(psw(NULL, "secrets", "status", NULL, NULL, NULL, NULL, NULL), 0);
+
+    /* API tokens and the audit trail (CLI), then psw-api itself */
+    assert_int_equal(psw(NULL, "token", "create", "--name", "acl", NULL, NULL, &out), 0);
+    char *tp = strstr(out, "psw_");
+    assert_non_null(tp);
+    char token[128];
+    snprintf(token, sizeof(token), "%.*s", (int)strcspn(tp, " \n"), tp);
+    free(out);
+    assert_int_equal(psw(NULL, "token", "list", NULL, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(psw(NULL, "audit", NULL, NULL, NULL, NULL, NULL, NULL), 0);
+    api_paths(token, ep_ok, dlv_id);
 
     /* health checks */
     const char *check[] = { "--config", C.config_path, "--check", NULL };

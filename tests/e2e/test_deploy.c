@@ -398,7 +398,7 @@ static void test_compose_config(void **state)
     yaml_document_t *d = &doc;
     yaml_node_t *root = yaml_document_get_root_node(d);
     yaml_node_t *svcs = ynav(d, root, "services", NULL);
-    assert_int_equal(svcs->data.mapping.pairs.top - svcs->data.mapping.pairs.start, 5);
+    assert_int_equal(svcs->data.mapping.pairs.top - svcs->data.mapping.pairs.start, 6);
 
     /* redis: the official image, AOF everysec, noeviction, a named volume */
     yaml_node_t *redis = ynav(d, svcs, "redis", NULL);
@@ -413,6 +413,10 @@ static void test_compose_config(void **state)
 
     check_psw_service(d, ynav(d, svcs, "scheduler", NULL), "psw-scheduler", &cfg);
     check_psw_service(d, ynav(d, svcs, "worker", NULL), "psw-worker", &cfg);
+    check_psw_service(d, ynav(d, svcs, "api", NULL), "psw-api", &cfg);
+    /* the API listens on every address inside its container, published on loopback */
+    assert_string_equal(cfg.api_listen, "0.0.0.0:8080");
+    assert_non_null(ynav(d, svcs, "api", "ports", NULL));
 
     /* worker: scalable, and stopped no sooner than its children's grace */
     yaml_node_t *worker = ynav(d, svcs, "worker", NULL);
@@ -480,7 +484,7 @@ static void test_compose_profile_env_and_errors(void **state)
                                                    "config", "--services", NULL },
                              &out, 60000),
                      0);
-    assert_string_equal(out, "redis\nscheduler\nworker\nreceiver\ndemo-setup\n");
+    assert_string_equal(out, "redis\nscheduler\nworker\napi\nreceiver\ndemo-setup\n");
     free(out);
 
     /* and the check can fail: a file with a mistake is refused */
@@ -594,10 +598,10 @@ static void test_systemd_units(void **state)
     (void)state;
     struct psw_config cfg;
     char tool[512];
-    const char *units[] = { "psw-scheduler.service", "psw-worker.service" };
+    const char *units[] = { "psw-scheduler.service", "psw-worker.service", "psw-api.service" };
 
     load_deploy_config(&cfg);
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
         char rel[128];
         snprintf(rel, sizeof rel, "deploy/systemd/%s", units[i]);
         char *u = read_file(src_path(rel), NULL);
@@ -608,7 +612,8 @@ static void test_systemd_units(void **state)
                                "\nExecReload=/bin/kill -HUP $MAINPID\n",
                                "\nWantedBy=multi-user.target\n" };
         for (size_t k = 0; k < sizeof must / sizeof must[0]; k++)
-            if (!strstr(u, must[k]))
+            if (!strstr(u, must[k]) &&
+                !(i == 2 && strstr(must[k], "ExecReload"))) /* psw-api has nothing to reload */
                 fail_msg("%s lacks %s", units[i], must[k] + 1);
         if (i == 1) /* the worker's children get shutdown_grace, then 5 s */
             assert_true(unit_duration(u, "TimeoutStopSec") > cfg.worker_shutdown_grace_ms + 5000);

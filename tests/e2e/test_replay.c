@@ -241,7 +241,7 @@ static size_t rx_for(const char *path, const char *dlv, char *last_attempt, size
 static void expect_list(const char *ep, const char *states, long long since, long long until,
                         size_t limit, const char *const *want, size_t nwant)
 {
-    struct psw_delivery_query q = { ep, states, since, until, limit };
+    struct psw_delivery_query q = { ep, states, since, until, limit, NULL, NULL };
     struct psw_delivery *d = NULL;
     size_t n = 0;
     int rc = psw_delivery_list(&C.ctx, &q, &d, &n, err, sizeof(err));
@@ -326,7 +326,7 @@ static const char *iso_of(const char *dlv, const char *field)
 
 static int replay_one(const char *dlv, int enable, char *result, size_t n)
 {
-    struct psw_replay_options opt = { enable };
+    struct psw_replay_options opt = { enable, 0 };
     struct psw_replay_result res;
     const char *ids[] = { dlv };
     int rc = psw_replay_ids(&C.ctx, ids, 1, &opt, &res, err, sizeof(err));
@@ -395,7 +395,7 @@ static void test_list(void **state)
     expect_list(ep, NULL, ct[1] + 1, ct[2] - 1, 0, NULL, 0);
 
     /* what each state looks like in JSON */
-    struct psw_delivery_query q = { ep, NULL, 0, 0, 0 };
+    struct psw_delivery_query q = { ep, NULL, 0, 0, 0, NULL, NULL };
     struct psw_delivery *ds = NULL;
     size_t n = 0;
     assert_int_equal(psw_delivery_list(&C.ctx, &q, &ds, &n, err, sizeof(err)), PSW_OK);
@@ -444,7 +444,7 @@ static void test_list(void **state)
     psw_delivery_list_free(ds, n);
 
     /* bad input */
-    struct psw_delivery_query bad = { ep, "failed,done", 0, 0, 0 };
+    struct psw_delivery_query bad = { ep, "failed,done", 0, 0, 0, NULL, NULL };
     expect_list_error(&bad, PSW_EINVAL, "\"done\" is not one of");
     bad.states = " , ";
     expect_list_error(&bad, PSW_EINVAL, "state");
@@ -577,7 +577,7 @@ static void test_list_many_and_replay_many(void **state)
     struct psw_replay_result res[NIDS];
     for (size_t i = 0; i < NIDS; i++)
         given[i] = all[(i * 7) % NIDS];
-    struct psw_replay_options en = { 1 };
+    struct psw_replay_options en = { 1, 0 };
     int rc2 = psw_replay_ids(&C.ctx, given, NIDS, &en, res, err, sizeof(err));
     if (rc2 < 0)
         fail_msg("replay ids: %d %s", rc2, err);
@@ -970,8 +970,18 @@ static void test_stats_queue_alerts(void **state)
                      global[i].want);
     json_object_put(o);
 
+    /* an index entry older than 24 h is outside the dashboard's window */
+    freeReplyObject(cluster_cmd(&C, "ZADD psw:endpoint:%s:deliveries %lld dlv_old_00000000000000000000",
+                                epo, redis_now() - 25LL * 3600 * 1000));
     assert_int_equal(psw_stats_get(&C.ctx, epb, &o, err, sizeof(err)), PSW_OK);
-    assert_int_equal(json_object_object_length(o), 8);
+    assert_int_equal(json_object_object_length(o), 14);
+    assert_int_equal(jint(o, "deliveries_24h"), 1);
+    assert_int_equal(jint(o, "sampled_24h"), 1);
+    assert_int_equal(jint(o, "delivered_24h"), 0);
+    assert_int_equal(jint(o, "failed_24h"), 1);
+    assert_int_equal(jint(o, "skipped_24h"), 0);
+    assert_true(json_object_get_double(json_object_object_get(o, "success_rate_24h")) == 0.0);
+    assert_true(json_object_is_type(json_object_object_get(o, "success_rate_24h"), json_type_double));
     assert_int_equal(jint(o, "attempts"), 3);
     assert_int_equal(jint(o, "delivered"), 0);
     assert_int_equal(jint(o, "failed_attempts"), 3);
@@ -989,6 +999,10 @@ static void test_stats_queue_alerts(void **state)
     json_object_put(o);
 
     assert_int_equal(psw_stats_get(&C.ctx, epo, &o, err, sizeof(err)), PSW_OK);
+    assert_int_equal(jint(o, "deliveries_24h"), 3);
+    assert_int_equal(jint(o, "delivered_24h"), 3);
+    assert_int_equal(jint(o, "failed_24h"), 0);
+    assert_true(json_object_get_double(json_object_object_get(o, "success_rate_24h")) == 1.0);
     assert_int_equal(jint(o, "attempts"), 3);
     assert_int_equal(jint(o, "delivered"), 3);
     assert_int_equal(jint(o, "failed_attempts"), 0);

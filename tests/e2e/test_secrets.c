@@ -19,6 +19,7 @@
  * logs when it did not reach its end); extra workers started with another
  * configuration are stopped there too. Every wait is bounded.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -473,6 +474,63 @@ static const char *delivery_of(const char *ep)
 /* Sealed at rest, delivered with a signature the plaintext verifies, and the
  * secret nowhere: not in Redis, logs, attempt records, or --json output
  * without --show-secret. */
+/* "Max core file size" of pid, from /proc/PID/limits: 1 when both limits
+ * are 0, 0 otherwise (fails the test when the file cannot be read). */
+static int core_limit_zero(pid_t pid)
+{
+    char *lim = read_file(harness_fmt("/proc/%ld/limits", (long)pid), NULL);
+    if (!lim)
+        fail_msg("cannot read /proc/%ld/limits", (long)pid);
+    const char *l = strstr(lim, "Max core file size");
+    char soft[32] = "", hard[32] = "";
+    int ok = l && sscanf(l + 18, " %31s %31s", soft, hard) == 2 && strcmp(soft, "0") == 0 &&
+             strcmp(hard, "0") == 0;
+    free(lim);
+    return ok;
+}
+
+/* The worker master and its children hold the key: none may dump core. */
+static void expect_no_core_dumps(pid_t master)
+{
+    /* its children, found by their parent pid in /proc/PID/stat (they may
+     * still be starting: look again for up to 5 s) */
+    int children = 0;
+    for (int round = 0; round < 50 && children == 0; round++) {
+        if (round)
+            harness_nap(100);
+        DIR *d = opendir("/proc");
+        assert_non_null(d);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            char *end;
+            long p = strtol(de->d_name, &end, 10);
+            if (*end || p <= 0)
+                continue;
+            char *st = read_file(harness_fmt("/proc/%ld/stat", p), NULL);
+            if (!st)
+                continue;
+            const char *rp = strrchr(st, ')');
+            long ppid = -1;
+            char state;
+            int mine = rp && sscanf(rp + 1, " %c %ld", &state, &ppid) == 2 && ppid == (long)master;
+            free(st);
+            if (!mine)
+                continue;
+            children++;
+            if (!core_limit_zero((pid_t)p)) {
+                closedir(d);
+                fail_msg("worker child %ld may write a core file", p);
+            }
+        }
+        closedir(d);
+    }
+    if (children == 0)
+        fail_msg("found no child of the worker master %ld", (long)master);
+    /* it has forked, so it has loaded the keys */
+    if (!core_limit_zero(master))
+        fail_msg("the worker master %ld may write a core file", (long)master);
+}
+
 static void test_sealed_at_rest(void **state)
 {
     (void)state;
@@ -480,6 +538,7 @@ static void test_sealed_at_rest(void **state)
     const char *ida = key_id(KEY_A);
 
     up(key_file("a.key", KEY_A, 0600), 1);
+    expect_no_core_dumps(C.work[0]);
     create("/s1", NULL, ep1, s1, sizeof(s1));
     create("/s2", GIVEN, ep2, s2, sizeof(s2));
     assert_int_equal(strncmp(s1, "whsec_", 6), 0);

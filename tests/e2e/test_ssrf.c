@@ -48,6 +48,7 @@ static struct cluster C;
 static int C_up;
 static int T_done;
 static int L_fd = -1; /* the plain TCP listener of test_blocked_at_connect */
+static struct rx *R2;  /* a second receiver, on 127.0.0.2 */
 
 static void up(const char *const *overrides)
 {
@@ -57,9 +58,28 @@ static void up(const char *const *overrides)
         fail_msg("the cluster did not start");
 }
 
+/* The proxy variables libcurl reads from the environment: NO_PROXY and
+ * no_proxy set to no_proxy, and every proxy variable to proxy (NULL unsets).
+ * The programs the cluster starts inherit them; down() unsets them all. */
+static void proxy_env(const char *no_proxy, const char *proxy)
+{
+    static const char *const np[] = { "NO_PROXY", "no_proxy" };
+    static const char *const px[] = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                      "ALL_PROXY", "all_proxy" };
+    for (size_t i = 0; i < sizeof(np) / sizeof(np[0]); i++)
+        no_proxy ? setenv(np[i], no_proxy, 1) : unsetenv(np[i]);
+    for (size_t i = 0; i < sizeof(px) / sizeof(px[0]); i++)
+        proxy ? setenv(px[i], proxy, 1) : unsetenv(px[i]);
+}
+
 static int down(void **state)
 {
     (void)state;
+    proxy_env(NULL, NULL);
+    if (R2) {
+        rx_stop(R2);
+        R2 = NULL;
+    }
     if (C_up) {
         cluster_stop(&C, !T_done);
         C_up = 0;
@@ -300,6 +320,20 @@ static void test_literal_refused_at_creation(void **state)
                                      "local) (fc00::/7)" HINT },
         { "http://0.0.0.0:PORT/", "url: address 0.0.0.0 is unspecified (\"this network\") "
                                 "(0.0.0.0/8)" HINT },
+        /* full-width digits and dots: an IDN host whose ASCII form is the
+         * address (the form libcurl would connect to) */
+        { "http://\xef\xbc\x91\xef\xbc\x96\xef\xbc\x99\xef\xbc\x8e\xef\xbc\x92\xef\xbc\x95"
+          "\xef\xbc\x94\xef\xbc\x8e\xef\xbc\x91\xef\xbc\x96\xef\xbc\x99\xef\xbc\x8e"
+          "\xef\xbc\x92\xef\xbc\x95\xef\xbc\x94/latest/",
+          "url: address 169.254.169.254 is link-local (where cloud metadata services answer) "
+          "(169.254.0.0/16)" HINT },
+        { "http://\xef\xbc\x91\xef\xbc\x92\xef\xbc\x97\xe3\x80\x82\xef\xbc\x90\xe3\x80\x82"
+          "\xef\xbc\x90\xe3\x80\x82\xef\xbc\x91:PORT/",
+          "url: address 127.0.0.1 is loopback (127.0.0.0/8)" HINT },
+        /* not a valid IDN: refused with the reason, not stored undeliverable */
+        { "http://\xe2\x98\x83\xe2\x80\x8d.example/",
+          "url: host \"\xe2\x98\x83\xe2\x80\x8d.example\" is not a valid internationalized "
+          "domain name (string contains a disallowed character); use its ASCII (xn--) form" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *url = with_port(cases[i].url, port);
@@ -355,6 +389,16 @@ static void test_allowed_networks(void **state)
     int port = rx_port(C.rx);
     create_ok("acct_lit", harness_fmt("http://127.0.0.1:%d/open/lit", port), ep_lit);
     create_ok("acct_name", harness_fmt("http://localhost:%d/open/name", port), ep_name);
+    /* An IDN host is stored, checked and connected to in its ASCII form:
+     * "ＬＯＣＡＬＨＯＳＴ" (full width) is localhost. */
+    char ep_idn[PSW_ID_SIZE];
+    create_ok("acct_idn",
+              harness_fmt("http://\xef\xbc\xac\xef\xbc\xaf\xef\xbc\xa3\xef\xbc\xa1\xef\xbc\xac"
+                          "\xef\xbd\x88\xef\xbd\x8f\xef\xbd\x93\xef\xbd\x94:%d/open/idn",
+                          port),
+              ep_idn);
+    assert_string_equal(H(harness_fmt("endpoint:%s", ep_idn), "url"),
+                        harness_fmt("http://localhost:%d/open/idn", port));
     /* Only that one address: its neighbours and ::1 stay refused. */
     assert_int_equal(create("acct_x", harness_fmt("http://127.0.0.2:%d/", port), NULL, err, sizeof(err)),
                      PSW_EINVAL);
@@ -364,6 +408,9 @@ static void test_allowed_networks(void **state)
 
     publish("evt_open_lit", "acct_lit");
     publish("evt_open_name", "acct_name");
+    publish("evt_open_idn", "acct_idn");
+    wait_state(only_delivery(ep_idn), "delivered");
+    assert_int_equal(rx_count(C.rx, "/open/idn"), 1);
     const char *d1 = only_delivery(ep_lit), *d2 = only_delivery(ep_name);
     wait_state(d1, "delivered");
     wait_state(d2, "delivered");
@@ -377,18 +424,28 @@ static void test_allowed_networks(void **state)
 static void test_proxy_not_blocked(void **state)
 {
     (void)state;
-    char ep[PSW_ID_SIZE];
+    char ep[PSW_ID_SIZE], ep_direct[PSW_ID_SIZE];
     const char *const lines[] = {
         "http.allow_private_networks: false",
         "http.proxy: {rx}", /* the receiver plays the proxy, on 127.0.0.1 */
+        "http.no_proxy: .localhost",
         NULL,
     };
 
+    /* The configuration decides, not the environment: NO_PROXY would make
+     * libcurl skip the proxy for every host. */
+    proxy_env("*", NULL);
     up(lines);
     create_ok("acct_p", "http://receiver.example/via-proxy", ep);
+    /* http.no_proxy names localhost: that request goes directly, guarded. */
+    create_ok("acct_q", harness_fmt("http://localhost:%d/direct", rx_port(C.rx)), ep_direct);
     publish("evt_proxy", "acct_p");
-    const char *d = only_delivery(ep);
+    publish("evt_direct", "acct_q");
+    const char *d = only_delivery(ep), *dd = only_delivery(ep_direct);
     wait_state(d, "delivered");
+    wait_state(dd, "failed");
+    starts_with(H(harness_fmt("delivery:%s", dd), "last_error"), "blocked: address ",
+                "last_error of the direct request");
     assert_int_equal(rx_count(C.rx, NULL), 1);
     struct rx_request *r = NULL;
     assert_int_equal(rx_requests(C.rx, NULL, &r), 1);
@@ -403,6 +460,104 @@ static void test_proxy_not_blocked(void **state)
     T_done = 1;
 }
 
+/* Alerts go to the operator's URL, which the guard does not check. Their
+ * connection must not be left for a delivery to the same host and port to
+ * reuse: that delivery would skip the guard (a connection is checked when
+ * it is opened). The alert receiver's answer must not reach the log. */
+static void test_alert_connection_not_reused(void **state)
+{
+    (void)state;
+    char e1[PSW_ID_SIZE], e2[PSW_ID_SIZE];
+    const char *const lines[] = {
+        "http.allow_private_networks: false",
+        "http.allowed_networks: [127.0.0.2/32]",
+        "retry.schedule: 50ms",
+        "endpoint.disable_after_failures: 100",
+        "worker.processes: 1", /* one child: one connection cache */
+        "alerts.webhook_url: http://localhost:{rxport}/ops/alerts",
+        NULL,
+    };
+    static const char marker[] = "internal-service-answer-7f3a";
+
+    R2 = rx_start_at("127.0.0.2");
+    assert_non_null(R2);
+    struct rx_behavior gone = { .always_status = 410 };
+    rx_set(R2, "/gone", &gone);
+    up(lines);
+    int rxport = rx_port(C.rx);
+    /* the cluster's receiver plays an internal service behind localhost */
+    struct rx_behavior internal = { .body = marker };
+    rx_set(C.rx, NULL, &internal);
+
+    char url[128];
+    rx_url(R2, "/gone", url, sizeof(url));
+    create_ok("acct_e1", url, e1);
+    create_ok("acct_e2", harness_fmt("http://localhost:%d/x", rxport), e2);
+
+    /* Before any alert: E2 is refused at connect. */
+    publish("evt_e2_before", "acct_e2");
+    const char *d_before = only_delivery(e2);
+    wait_state(d_before, "failed");
+    starts_with(H(harness_fmt("delivery:%s", d_before), "last_error"), "blocked: address ",
+                "E2's last_error before the alert");
+
+    /* E1 answers 410: disabled, alert POSTed to localhost. */
+    publish("evt_e1", "acct_e1");
+    wait_state(only_delivery(e1), "skipped"); /* its endpoint is disabled */
+    if (rx_wait(C.rx, "/ops/alerts", 1, WAIT_MS) != 0)
+        fail_msg("the alert never reached alerts.webhook_url");
+
+    /* After the alert: E2 must still be refused, not served by a reused
+     * connection. */
+    publish("evt_e2_after", "acct_e2");
+    char **ids = NULL;
+    size_t n = cluster_deliveries(&C, e2, &ids);
+    assert_int_equal(n, 2);
+    char d_after[PSW_ID_SIZE];
+    snprintf(d_after, sizeof(d_after), "%s", strcmp(ids[0], d_before) == 0 ? ids[1] : ids[0]);
+    cluster_ids_free(ids, n);
+    wait_state(d_after, "failed");
+    starts_with(H(harness_fmt("delivery:%s", d_after), "last_error"), "blocked: address ",
+                "E2's last_error after the alert");
+    assert_string_equal(H(harness_fmt("delivery:%s", d_after), "last_status"), "0");
+    assert_int_equal(rx_count(C.rx, "/x"), 0);
+
+    /* The alert receiver's answer stays out of the worker's output. */
+    char *log = read_file(C.work_log[0], NULL);
+    assert_non_null(log);
+    int leaked = strstr(log, marker) != NULL;
+    free(log);
+    if (leaked)
+        fail_msg("the alert receiver's body appears in the worker's log %s", C.work_log[0]);
+    T_done = 1;
+}
+
+/* With http.proxy empty, no proxy comes from the environment: deliveries
+ * and alerts go directly even when http_proxy & co. point at a dead port. */
+static void test_env_proxy_ignored(void **state)
+{
+    (void)state;
+    char ep[PSW_ID_SIZE];
+    const char *const lines[] = {
+        "http.allow_private_networks: false",
+        "http.allowed_networks: [127.0.0.1/32]",
+        "alerts.webhook_url: {rx}/ops/alerts",
+        NULL,
+    };
+
+    proxy_env(NULL, "http://127.0.0.1:9");
+    up(lines);
+    struct rx_behavior gone = { .always_status = 410 };
+    rx_set(C.rx, "/env/gone", &gone);
+    create_ok("acct_env", harness_fmt("http://127.0.0.1:%d/env/gone", rx_port(C.rx)), ep);
+    publish("evt_env", "acct_env");
+    wait_state(only_delivery(ep), "skipped"); /* its endpoint is disabled */
+    assert_int_equal(rx_count(C.rx, "/env/gone"), 1);
+    if (rx_wait(C.rx, "/ops/alerts", 1, WAIT_MS) != 0)
+        fail_msg("the alert did not reach alerts.webhook_url (sent to the environment's proxy?)");
+    T_done = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +565,8 @@ int main(void)
         cmocka_unit_test_teardown(test_literal_refused_at_creation, down),
         cmocka_unit_test_teardown(test_allowed_networks, down),
         cmocka_unit_test_teardown(test_proxy_not_blocked, down),
+        cmocka_unit_test_teardown(test_alert_connection_not_reused, down),
+        cmocka_unit_test_teardown(test_env_proxy_ignored, down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

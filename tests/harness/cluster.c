@@ -43,21 +43,28 @@ static int overridden(const char *const *overrides, const char *line)
 
 /* Writes line + "\n" into out with every "{rx}" replaced by the receiver's
  * base URL ("http://127.0.0.1:PORT"), so a config value can point at it
- * (e.g. "alerts.webhook_url: {rx}/alerts"). Returns what snprintf would. */
+ * (e.g. "alerts.webhook_url: {rx}/alerts"), and every "{rxport}" by its port
+ * alone (for a URL that names it otherwise: "http://localhost:{rxport}/").
+ * Returns what snprintf would. */
 static size_t expand_line(const struct cluster *c, const char *line, char *out, size_t n)
 {
-    char base[64];
+    char base[64], port[16];
     size_t len = 0;
     snprintf(base, sizeof(base), "http://127.0.0.1:%d", rx_port(c->rx));
+    snprintf(port, sizeof(port), "%d", rx_port(c->rx));
     for (const char *p = line; *p;) {
-        const char *hit = strstr(p, "{rx}");
+        const char *hit = strstr(p, "{rx}"), *hp = strstr(p, "{rxport}");
+        int is_port = hp && (!hit || hp < hit);
+        if (is_port)
+            hit = hp;
         size_t lit = hit ? (size_t)(hit - p) : strlen(p);
         len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "%.*s",
                                 (int)lit, p);
         if (!hit)
             break;
-        len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "%s", base);
-        p = hit + 4;
+        len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "%s",
+                                is_port ? port : base);
+        p = hit + (is_port ? 8 : 4);
     }
     len += (size_t)snprintf(out + (len < n ? len : n), len < n ? n - len : 0, "\n");
     return len;
@@ -68,6 +75,10 @@ static int write_config(struct cluster *c, const char *const *overrides)
     char buf[8192];
     size_t len = 0;
     len += (size_t)snprintf(buf + len, sizeof(buf) - len, "redis.url: %s\n", c->url);
+    if (c->ha)
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+                                "redis.sentinels: [%s]\nredis.sentinel_master: %s\n",
+                                c->ha->sentinels, HA_MASTER);
     for (size_t i = 0; test_defaults[i]; i++)
         if (!overridden(overrides, test_defaults[i]))
             len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", test_defaults[i]);
@@ -116,6 +127,7 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
 
     char acl_line[2048] = "";
     const char *extra[2] = { NULL, NULL };
+    int ha = 0;
 
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; overrides && overrides[i]; i++) {
@@ -126,17 +138,29 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
             snprintf(acl_line, sizeof(acl_line), "user psw on >psw-acl-pw %s", overrides[i] + 10);
             extra[0] = acl_line;
             ro.extra = extra;
+        } else if (strcmp(overrides[i], "test.sentinel: yes") == 0) {
+            ha = 1;
         }
     }
     if (!(c->dir = tmpdir_new())) {
         fprintf(stderr, "cluster: mkdtemp failed\n");
         return -1;
     }
-    if (redis_srv_start(&c->redis, &ro) < 0) {
+    if (ha) {
+        if (!(c->ha = calloc(1, sizeof(*c->ha))) || ha_start(c->ha, NULL) < 0) {
+            fprintf(stderr, "cluster: the Sentinel set did not start\n");
+            return -1;
+        }
+        /* The host is not used: the sentinels name the primary. */
+        snprintf(c->url, sizeof(c->url), "redis://%s:%s@sentinel-named-primary/0", HA_PSW_USER,
+                 HA_PSW_PASSWORD);
+    } else if (redis_srv_start(&c->redis, &ro) < 0) {
         fprintf(stderr, "cluster: redis-server did not start\n");
         return -1;
     }
-    if (acl_line[0])
+    if (ha)
+        ; /* c->url is set */
+    else if (acl_line[0])
         snprintf(c->url, sizeof(c->url), "redis://psw:psw-acl-pw@127.0.0.1:%d/0", c->redis.port);
     else
         snprintf(c->url, sizeof(c->url), "%s", c->redis.url);
@@ -156,7 +180,7 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
         fprintf(stderr, "cluster: %s\n", err);
         return -1;
     }
-    if (!(c->rc = redis_srv_connect(&c->redis))) {
+    if (!(c->rc = c->ha ? ha_connect(c->ha, 0) : redis_srv_connect(&c->redis))) {
         fprintf(stderr, "cluster: raw connection failed\n");
         return -1;
     }
@@ -205,6 +229,13 @@ void cluster_stop(struct cluster *c, int dump)
         c->rx = NULL;
     }
     redis_srv_stop(&c->redis);
+    if (c->ha) {
+        if (dump)
+            ha_dump_logs(c->ha);
+        ha_stop(c->ha);
+        free(c->ha);
+        c->ha = NULL;
+    }
     if (c->dir) {
         tmpdir_remove(c->dir);
         free(c->dir);
@@ -251,6 +282,18 @@ int cluster_publish(struct cluster *c, const char *json, char *evt_out, size_t e
     if (deliveries)
         *deliveries = res.deliveries;
     return rc;
+}
+
+int cluster_follow_primary(struct cluster *c)
+{
+    int idx = c->ha ? ha_primary(c->ha) : -1;
+    redisContext *rc = idx >= 0 ? ha_connect(c->ha, idx) : NULL;
+    if (!rc)
+        return -1;
+    if (c->rc)
+        redisFree(c->rc);
+    c->rc = rc;
+    return 0;
 }
 
 redisReply *cluster_cmd(struct cluster *c, const char *fmt, ...)

@@ -24,7 +24,8 @@
 #define CLUSTER_MAX_PROCS 8
 
 struct cluster {
-    struct redis_srv redis;
+    struct redis_srv redis;  /* unused (zero) when ha is set */
+    struct ha *ha;           /* "test.sentinel: yes": primary, replica, 3 sentinels */
     struct rx *rx;
     char *dir;
     char config_path[512];
@@ -37,16 +38,19 @@ struct cluster {
     int   nwork;
     struct psw_config cfg; /* what the processes load, for the library calls */
     struct psw_ctx ctx;
-    redisContext *rc;
+    redisContext *rc;        /* default user; with ha, to the primary (cluster_follow_primary) */
 };
 
 /* Starts redis (AOF off unless an override line "test.aof: yes" — not a real
  * key, consumed here; "test.acl: <rules>" makes every project process and the
  * library context connect as ACL user "psw" with exactly those rules, while
- * the raw connection c->rc stays the unrestricted default user), writes the config, starts nsched schedulers and nwork
+ * the raw connection c->rc stays the unrestricted default user; "test.sentinel: yes"
+ * starts a Sentinel set instead of one server (redis_sentinel.h) and points the
+ * config at it with redis.sentinels, the programs connecting as its ACL user
+ * "psw"), writes the config, starts nsched schedulers and nwork
  * worker masters. overrides: NULL-terminated "key: value" lines, may be NULL;
  * "{rx}" in a line stands for the receiver's base URL "http://127.0.0.1:PORT"
- * (e.g. "alerts.webhook_url: {rx}/alerts").
+ * (e.g. "alerts.webhook_url: {rx}/alerts"), "{rxport}" for its port alone.
  * Returns 0; on failure prints why and returns -1 (call cluster_stop). */
 int cluster_start(struct cluster *c, const char *const *overrides, int nsched, int nwork);
 
@@ -89,6 +93,10 @@ int cluster_wait_stat(struct cluster *c, const char *field, long long want, int 
  * frees with cluster_ids_free. */
 size_t cluster_deliveries(struct cluster *c, const char *ep_id, char ***ids);
 void cluster_ids_free(char **ids, size_t n);
+
+/* With ha: points c->rc at the node the sentinels name as primary now (after
+ * a failover). 0, or -1 when they name none. */
+int cluster_follow_primary(struct cluster *c);
 
 /* A raw command on the test's own connection (fails the test on I/O error). */
 redisReply *cluster_cmd(struct cluster *c, const char *fmt, ...);

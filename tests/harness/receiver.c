@@ -54,6 +54,7 @@ struct rec {
 struct rx {
     struct MHD_Daemon *d;
     int port;
+    char addr[INET_ADDRSTRLEN]; /* where it listens */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stopping;
@@ -502,6 +503,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 struct rx *rx_start(void)
 {
+    return rx_start_at("127.0.0.1");
+}
+
+struct rx *rx_start_at(const char *ipv4)
+{
     harness_init();
     struct rx *rx = calloc(1, sizeof *rx);
     if (!rx) {
@@ -518,7 +524,11 @@ struct rx *rx_start(void)
     struct sockaddr_in sin;
     memset(&sin, 0, sizeof sin);
     sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, ipv4, &sin.sin_addr) != 1) {
+        fprintf(stderr, "rx: %s is not an IPv4 address\n", ipv4);
+        goto fail;
+    }
+    snprintf(rx->addr, sizeof(rx->addr), "%s", ipv4);
     sin.sin_port = 0;
     rx->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                                  MHD_USE_ERROR_LOG,
@@ -528,7 +538,7 @@ struct rx *rx_start(void)
                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, rx,
                              MHD_OPTION_END);
     if (!rx->d) {
-        fprintf(stderr, "rx: MHD_start_daemon on 127.0.0.1 failed: %s\n", strerror(errno));
+        fprintf(stderr, "rx: MHD_start_daemon on %s failed: %s\n", ipv4, strerror(errno));
         goto fail;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(rx->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -584,7 +594,7 @@ int rx_port(const struct rx *rx)
 
 void rx_url(const struct rx *rx, const char *path, char *out, size_t n)
 {
-    snprintf(out, n, "http://127.0.0.1:%d%s", rx->port, path ? path : "/");
+    snprintf(out, n, "http://%s:%d%s", rx->addr, rx->port, path ? path : "/");
 }
 
 void rx_set(struct rx *rx, const char *path, const struct rx_behavior *b)

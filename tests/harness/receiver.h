@@ -23,6 +23,9 @@ struct rx; /* opaque */
 
 /* Listens on 127.0.0.1 on a free port. NULL (reason on stderr) on failure. */
 struct rx *rx_start(void);
+/* The same on another loopback address, e.g. "127.0.0.2" (Linux answers on
+ * all of 127.0.0.0/8), for a second host as the SSRF guard sees it. */
+struct rx *rx_start_at(const char *ipv4);
 /* Stops the server and frees everything; safe on NULL. */
 void rx_stop(struct rx *rx);
 int rx_port(const struct rx *rx);

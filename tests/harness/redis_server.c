@@ -29,7 +29,7 @@
 #define STOP_TIMEOUT_MS 5000
 #define START_ATTEMPTS 5
 
-static int pick_port(void)
+int redis_srv_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -89,9 +89,7 @@ static int write_conf(const struct redis_srv *s, const struct redis_srv_opts *o)
     return 0;
 }
 
-/* redis-server from $PATH, resolved here because the forked child may only
- * call execv. */
-static int find_redis_server(char *out, size_t n)
+int redis_srv_find_exe(const char *name, char *out, size_t n)
 {
     const char *path = getenv("PATH");
     if (!path || !*path)
@@ -99,19 +97,19 @@ static int find_redis_server(char *out, size_t n)
     while (*path) {
         const char *colon = strchr(path, ':');
         size_t len = colon ? (size_t)(colon - path) : strlen(path);
-        int w = snprintf(out, n, "%.*s/redis-server", (int)len, len ? path : ".");
+        int w = snprintf(out, n, "%.*s/%s", (int)len, len ? path : ".", name);
         if (w > 0 && (size_t)w < n && access(out, X_OK) == 0)
             return 0;
         path += len + (colon ? 1 : 0);
     }
-    fprintf(stderr, "redis_srv: redis-server not found in PATH (scripts/deps.sh test installs it)\n");
+    fprintf(stderr, "redis_srv: %s not found in PATH (scripts/deps.sh test installs it)\n", name);
     return -1;
 }
 
 static int spawn_server(struct redis_srv *s)
 {
     char exe[1024];
-    if (find_redis_server(exe, sizeof exe) != 0)
+    if (redis_srv_find_exe("redis-server", exe, sizeof exe) != 0)
         return -1;
     char *argv[] = { exe, s->conf, NULL };
     s->pid = harness_spawn(exe, argv, s->out, SIGKILL);
@@ -242,7 +240,7 @@ int redis_srv_start(struct redis_srv *s, const struct redis_srv_opts *opts)
     snprintf(s->out, sizeof s->out, "%s/redis.out", s->dir);
 
     for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
-        s->port = pick_port();
+        s->port = redis_srv_free_port();
         if (s->port <= 0) {
             fprintf(stderr, "redis_srv: no free port: %s\n", strerror(errno));
             break;

@@ -59,4 +59,13 @@ int redis_srv_restart(struct redis_srv *s);
  * stderr. The caller redisFree()s it. */
 redisContext *redis_srv_connect(struct redis_srv *s);
 
+/* ---- shared with sentinel.c --------------------------------------------- */
+
+/* A port on 127.0.0.1 that was free a moment ago (bind to 0, read back). */
+int redis_srv_free_port(void);
+
+/* The absolute path of name found in $PATH (resolved before fork, since the
+ * child may only execv). 0, or -1 with a message on stderr. */
+int redis_srv_find_exe(const char *name, char *out, size_t n);
+
 #endif

@@ -296,6 +296,113 @@ static void test_random(void **state)
     teardown_attempt(&a);
 }
 
+/* Building a record is linear in its header lines: thousands of distinct
+ * names under the 16 KiB cap (a receiver can send that) cost a few lookups
+ * each, not one per name seen before (that was 10 ms per record). Counted,
+ * not timed: psw_attempt_header_probes() counts name lookups. */
+static void test_many_headers_linear(void **state)
+{
+    (void)state;
+    static const char b36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    struct psw_attempt a;
+    char h[PSW_HTTP_MAX_HEADER_BYTES];
+    setup_attempt(&a, "https://x.example/", "first");
+    for (int dup = 0; dup < 2; dup++) {
+        size_t len = 0, names = 0;
+        len += (size_t)snprintf(h, sizeof(h), "HTTP/1.1 500 x\r\n");
+        /* "xabc:1\n": 7 bytes a line, each name new (or, with dup, 4 names
+         * repeated over and over) */
+        while (len + 8 < sizeof(h)) {
+            size_t k = dup ? names % 4 : names;
+            h[len++] = 'x';
+            h[len++] = b36[(k / 1296) % 36];
+            h[len++] = b36[(k / 36) % 36];
+            h[len++] = b36[k % 36];
+            memcpy(h + len, ":1\n", 3);
+            len += 3;
+            names++;
+        }
+        assert_true(names > 2000);
+        set_response(&a, 500, h, len, "", 0, 0);
+        unsigned long long before = psw_attempt_header_probes();
+        char *rec = psw_attempt_record(&a, 1, 2, "http: status 500");
+        unsigned long long probes = psw_attempt_header_probes() - before;
+        assert_non_null(rec);
+        free(rec);
+        if (probes > 3 * names)
+            fail_msg("%zu header lines (%s) took %llu name lookups; expected at most %zu", names,
+                     dup ? "4 names repeated" : "all distinct", probes, 3 * names);
+        same(&a, 1, 2, "http: status 500");
+    }
+    teardown_attempt(&a);
+}
+
+/* The stored record is bounded after escaping (http.max_record_bytes): a
+ * 2xx with 16 KiB of headers and 4 KiB of body, all byte 0x01 (six bytes
+ * each once escaped), made a 113 KB record. Cut, it stays valid JSON within
+ * the bound, keeps what the worker wrote whole, and says what it cut. */
+static void test_record_bounded(void **state)
+{
+    (void)state;
+    struct psw_attempt a;
+    char h[PSW_HTTP_MAX_HEADER_BYTES], body[4096];
+    setup_attempt(&a, "https://x.example/bounded", "first");
+    size_t len = (size_t)snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\n");
+    for (int k = 0; len + 1100 < sizeof(h); k++) {
+        len += (size_t)snprintf(h + len, sizeof(h) - len, "x-%d: ", k);
+        memset(h + len, 0x01, 1000);
+        len += 1000;
+        memcpy(h + len, "\r\n", 2);
+        len += 2;
+    }
+    memset(body, 0x01, sizeof(body));
+    set_response(&a, 200, h, len, body, sizeof(body), sizeof(body));
+
+    char *full = psw_attempt_record(&a, 1, 2, ""); /* record_max 0: no bound */
+    assert_non_null(full);
+    assert_true(strlen(full) > 80000);
+    free(full);
+
+    static const size_t bounds[] = { 32768, 8192, 20000, 100000 };
+    for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
+        a.record_max = bounds[i];
+        char *rec = psw_attempt_record(&a, 1, 2, "");
+        assert_non_null(rec);
+        if (strlen(rec) > bounds[i])
+            fail_msg("record of %zu bytes, bound %zu", strlen(rec), bounds[i]);
+        json_object *o = json_tokener_parse(rec);
+        if (!o)
+            fail_msg("the cut record is not JSON: %.200s", rec);
+        json_object *resp = NULL, *v = NULL, *req = NULL;
+        assert_true(json_object_object_get_ex(o, "response", &resp));
+        /* the body (24 KiB escaped) fits beside half the room's headers only
+         * under the largest bound */
+        assert_true(json_object_object_get_ex(resp, "body_truncated", &v));
+        assert_int_equal(json_object_get_boolean(v), bounds[i] < 100000);
+        assert_true(json_object_object_get_ex(resp, "body_bytes", &v));
+        assert_int_equal(json_object_get_int(v), 4096);
+        assert_true(json_object_object_get_ex(resp, "headers_truncated", &v));
+        assert_true(json_object_get_boolean(v));
+        assert_true(json_object_object_get_ex(o, "request", &req));
+        assert_true(json_object_object_get_ex(req, "url", &v));
+        assert_string_equal(json_object_get_string(v), "https://x.example/bounded");
+        assert_true(json_object_object_get_ex(o, "status", &v));
+        assert_int_equal(json_object_get_int(v), 200);
+        /* the room is used, not thrown away (a header member is ~6 KB) */
+        if (bounds[i] < 100000 && strlen(rec) < bounds[i] - 6200)
+            fail_msg("record of %zu bytes under a bound of %zu: too much cut", strlen(rec),
+                     bounds[i]);
+        json_object_put(o);
+        free(rec);
+    }
+
+    /* Under the bound nothing changes: the record is json-c's, byte for byte. */
+    a.record_max = 32768;
+    set_response(&a, 200, "HTTP/1.1 200 OK\r\nA: \x01\r\n\r\n", 26, body, 1000, 1000);
+    same(&a, 1, 2, "");
+    teardown_attempt(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +412,8 @@ int main(void)
         cmocka_unit_test(test_long_values_and_names),
         cmocka_unit_test(test_body_bytes),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_many_headers_linear),
+        cmocka_unit_test(test_record_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "common/config.h"
+#include "common/sentinel.h"
 #include "common/log.h"
 
 #define S 1000LL
@@ -536,6 +537,33 @@ static void test_allowed_networks(void **state)
     psw_config_free(&cfg);
 }
 
+static void test_sentinels(void **state)
+{
+    (void)state;
+    struct psw_config cfg = { 0 };
+    struct psw_sentinel_addr a;
+    char err[256];
+    load_ok(&cfg, "redis:\n  url: redis://psw:pw@ignored/2\n"
+                  "  sentinels: [10.0.0.1:26380, \"[fd00::1]:26381\", s3.internal]\n"
+                  "  sentinel_master: psw\n  min_replicas_acked: 1\n"
+                  "  min_replicas_timeout: 250ms\n");
+    assert_int_equal(cfg.redis_sentinels_n, 3);
+    assert_string_equal(cfg.redis_sentinel_master, "psw");
+    assert_int_equal(cfg.redis_min_replicas_acked, 1);
+    assert_int_equal(cfg.redis_min_replicas_timeout_ms, 250);
+    assert_int_equal(psw_sentinel_addr_parse(cfg.redis_sentinels[1], &a, err, sizeof(err)), 0);
+    assert_string_equal(a.host, "fd00::1");
+    assert_int_equal(a.port, 26381);
+    assert_int_equal(psw_sentinel_addr_parse(cfg.redis_sentinels[2], &a, err, sizeof(err)), 0);
+    assert_string_equal(a.host, "s3.internal");
+    assert_int_equal(a.port, PSW_SENTINEL_PORT); /* the default port */
+    /* the comma-separated form; the limit is PSW_MAX_SENTINELS */
+    load_ok(&cfg, "redis: {sentinels: \"a:1, b:2\", sentinel_master: m}\n");
+    assert_int_equal(cfg.redis_sentinels_n, 2);
+    assert_string_equal(cfg.redis_sentinels[1], "b:2");
+    psw_config_free(&cfg);
+}
+
 static void test_log_enums_match_log_h(void **state)
 {
     (void)state;
@@ -705,6 +733,30 @@ static const struct bad_case {
       "psw.yaml:2:13: secrets.key_file: must not contain control characters" },
     { "secrets:\n  key_file: \"a\\0b\"\n",
       "psw.yaml:2:13: secrets.key_file: must not contain NUL bytes" },
+    /* Sentinel */
+    { "redis:\n  sentinels: [127.0.0.1:26379, \"127.0.0.1:0\"]\n  sentinel_master: m\n",
+      "psw.yaml:2:32: redis.sentinels: entry 2: \"127.0.0.1:0\": port must be 1-65535" },
+    { "redis:\n  sentinels: [\"redis://h:1\"]\n  sentinel_master: m\n",
+      "psw.yaml:2:15: redis.sentinels: entry 1: \"redis://h:1\": expected host:port "
+      "(no scheme, user or spaces)" },
+    { "redis:\n  sentinels: \"::1:26379\"\n  sentinel_master: m\n",
+      "psw.yaml:2:14: redis.sentinels: entry 1: \"::1:26379\": write an IPv6 address in "
+      "brackets: [addr]:port" },
+    { "redis:\n  sentinels: [h1:1, h2:2]\n",
+      "psw.yaml:2:14: redis.sentinels: needs redis.sentinel_master (the name the sentinels know "
+      "the primary by)" },
+    { "redis:\n  sentinel_master: mymaster\n",
+      "psw.yaml:2:20: redis.sentinel_master: needs redis.sentinels (where the sentinels are)" },
+    { "redis:\n  sentinel_master: \"my master\"\n  sentinels: [h:1]\n",
+      "psw.yaml:2:20: redis.sentinel_master: must not contain spaces or control characters" },
+    { "redis:\n  url: unix:///run/redis.sock\n  sentinels: [h:1]\n  sentinel_master: m\n",
+      "psw.yaml:2:8: redis.url: with redis.sentinel_master it must be redis:// (the sentinels "
+      "name the server; the URL gives the user, password and database)" },
+    { "redis:\n  min_replicas_acked: -1\n",
+      "psw.yaml:2:23: redis.min_replicas_acked: must be between 0 and 100, got -1" },
+    { "redis:\n  min_replicas_acked: 1\n  min_replicas_timeout: 10s\n",
+      "psw.yaml:3:25: redis.min_replicas_timeout: must be shorter than redis.command_timeout "
+      "(10s), got 10s" },
     /* duplicates: the second key's position */
     { "redis:\n  url: redis://a\n  url: redis://b\n", "psw.yaml:3:3: duplicate key \"redis.url\"" },
     { "redis:\n  url: redis://a\nredis:\n  prefix: b\n", "psw.yaml:3:1: duplicate key \"redis\"" },
@@ -1167,6 +1219,7 @@ int main(void)
         cmocka_unit_test(test_processes_zero_is_cpu_count),
         cmocka_unit_test(test_schedule_forms),
         cmocka_unit_test(test_allowed_networks),
+        cmocka_unit_test(test_sentinels),
         cmocka_unit_test(test_log_enums_match_log_h),
         cmocka_unit_test(test_empty_values),
         cmocka_unit_test(test_bad_yaml_table),

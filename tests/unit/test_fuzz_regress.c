@@ -39,6 +39,9 @@
 #define LLVMFuzzerTestOneInput psw_fuzz_url
 #include "tests/fuzz/fuzz_url.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput psw_fuzz_api
+#include "tests/fuzz/fuzz_api.c"
+#undef LLVMFuzzerTestOneInput
 
 /* Sanitizers call this before they end the process (gcc and clang both
  * provide it); declared here to need no sanitizer headers. */
@@ -181,6 +184,12 @@ static void test_url(void **state)
     replay("url", psw_fuzz_url);
 }
 
+static void test_api(void **state)
+{
+    (void)state;
+    replay("api", psw_fuzz_api);
+}
+
 /* The harnesses' own checks must be able to fail: a property that does not
  * hold aborts (checked in a child, which must die of SIGABRT). */
 static void test_property_failure_aborts(void **state)
@@ -209,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_signature),
         cmocka_unit_test(test_url),
+        cmocka_unit_test(test_api),
         cmocka_unit_test(test_property_failure_aborts),
     };
     signal(SIGABRT, on_abort);

@@ -31,6 +31,7 @@ static void test_spec_names(void **state)
     assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_ENDPOINT_DELIVERIES, "e"), "psw:endpoint:e:deliveries");
     assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_ENDPOINT_STATS, "e"), "psw:endpoint:e:stats");
     assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_STATS, NULL), "psw:stats");
+    assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_ATTEMPT_STATS, NULL), "psw:stats:attempts");
     assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_READY, NULL), "psw:queue:ready");
     assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_SCHEDULED, NULL), "psw:queue:scheduled");
     assert_string_equal(psw_key(k, sizeof(k), "psw:", PSW_KEY_INFLIGHT, "w"), "psw:queue:inflight:w");

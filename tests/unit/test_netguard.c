@@ -634,6 +634,43 @@ static void test_urls(void **state)
     }
 }
 
+/* http.no_proxy matching: which hosts skip http.proxy (and get the guard). */
+static void test_no_proxy(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *list, *host;
+        int want;
+    } cases[] = {
+        { "", "example.com", 0 },
+        { "*", "anything.example", 1 },
+        { "*", "[::1]", 1 },
+        { "example.com", "example.com", 1 },
+        { "example.com", "EXAMPLE.com.", 1 },
+        { "example.com", "api.example.com", 1 },
+        { ".example.com", "api.example.com", 1 },
+        { ".example.com", "example.com", 1 },
+        { "example.com.", "a.b.example.com", 1 },
+        { "example.com", "badexample.com", 0 },
+        { "example.com", "example.com.evil", 0 },
+        { "api.example.com", "example.com", 0 },
+        { "a.test, example.com", "x.example.com", 1 },
+        { "a.test,,b.test", "b.test", 1 },
+        { "a.test,", "c.test", 0 },
+        { "10.1.2.3", "10.1.2.3", 1 },
+        { "10.1.2.3", "110.1.2.3", 0 },
+        { "::1", "[::1]", 1 },
+        { "::1", "::1", 1 },
+        { "*.example.com", "api.example.com", 0 }, /* no wildcards but "*" alone */
+        { "localhost", "localhost", 1 },
+        { "localhost", NULL, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (psw_netguard_no_proxy(cases[i].list, cases[i].host) != cases[i].want)
+            fail_msg("no_proxy \"%s\" host \"%s\": expected %d", cases[i].list,
+                     cases[i].host ? cases[i].host : "(null)", cases[i].want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_cidr_contains),
         cmocka_unit_test(test_literals),
         cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_no_proxy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -20,6 +20,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <openssl/evp.h>
 
 #include "common/config.h"
@@ -647,6 +651,51 @@ static void test_open_all(void **state)
     psw_secrets_free(y[1]);
 }
 
+/* A process that loads keys writes no core file and is not dumpable; its
+ * forked children inherit both. Checked in a forked child so this test
+ * program keeps its own settings. */
+static void test_load_turns_core_dumps_off(void **state)
+{
+    (void)state;
+    char k1[600];
+    key_file(k1, sizeof(k1), "k1", KEY1_HEX "\n", 0600);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct psw_config cfg;
+        struct psw_secrets_keyring r;
+        struct rlimit rl;
+        char err[512];
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.secrets_key_file = k1;
+        cfg.secrets_previous_key_file = "";
+        /* as a freshly started program is (other tests here loaded keys) */
+        if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1)
+            _exit(10);
+        if (psw_secrets_load(&cfg, &r, err, sizeof(err)) != 0 || !r.current.loaded)
+            _exit(11);
+        psw_secrets_wipe(&r);
+        if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+            _exit(12);
+        if (getrlimit(RLIMIT_CORE, &rl) != 0 || rl.rlim_cur != 0 || rl.rlim_max != 0)
+            _exit(13);
+        pid_t grandchild = fork();
+        if (grandchild == 0)
+            _exit(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 ? 0 : 14);
+        int st = 0;
+        if (grandchild < 0 || waitpid(grandchild, &st, 0) != grandchild || !WIFEXITED(st))
+            _exit(15);
+        _exit(WEXITSTATUS(st));
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("the key-loading child: %s %d (10 dumpable before, 11 load failed, 12 still "
+                 "dumpable, 13 core limit not 0, 14/15 fork child)",
+                 WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +713,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plaintext_passthrough, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load_turns_core_dumps_off, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -249,9 +250,49 @@ static void test_events(void **state)
     assert_string_equal(small, "email.sent");
 }
 
+/* Internationalized hosts become their ASCII form; the rest of the URL is
+ * kept; ASCII hosts and unparsable URLs are left alone (NULL). */
+static void test_url_idn_to_ascii(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want; /* want NULL: no conversion; "!" prefix: error */
+    } cases[] = {
+        { "https://hooks.example.com/a?b=1", NULL },
+        { "http://b\xc3\xbc" "cher.example:8443/p/\xc3\xa4?q=\xc3\xb6#",
+          "http://xn--bcher-kva.example:8443/p/\xc3\xa4?q=\xc3\xb6" },
+        { "https://\xef\xbc\xa5\xef\xbc\xb8.com/", "https://ex.com/" },
+        { "http://\xef\xbc\x91\xef\xbc\x90\xef\xbc\x8e\xef\xbc\x91\xef\xbc\x8e"
+          "\xef\xbc\x92\xef\xbc\x8e\xef\xbc\x93/",
+          "http://10.1.2.3/" },
+        { "http://\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88/",
+          "http://xn--r8jz45g.xn--zckzah/" },
+        { "http://\xe2\x98\x83\xe2\x80\x8d.example/", "!url: host \"" },
+        { "not a url", NULL },
+        { "http://xn--bcher-kva.example/", NULL },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *out = NULL, err[512] = "";
+        int rc = psw_url_idn_to_ascii(cases[i].in, &out, err, sizeof(err));
+        const char *want = cases[i].want;
+        if (want && want[0] == '!') {
+            if (rc != -1 || out || strncmp(err, want + 1, strlen(want + 1)) != 0)
+                fail_msg("case %zu: rc %d, err \"%s\"", i, rc, err);
+            continue;
+        }
+        if (rc != 0)
+            fail_msg("case %zu: rc %d (%s)", i, rc, err);
+        if (!want ? out != NULL : !out || strcmp(out, want) != 0)
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, out ? out : "(null)",
+                     want ? want : "(null)");
+        free(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_url_idn_to_ascii),
         cmocka_unit_test(test_domains),
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_url_message_hides_password),
