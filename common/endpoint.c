@@ -25,18 +25,22 @@
 #include <string.h>
 
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 
+#include "common/headers.h"
 #include "common/jsonout.h"
 #include "common/netguard.h"
 #include "common/reply.h"
 #include "common/secrets.h"
 #include "common/sign.h"
+#include "common/sign_std.h"
 #include "common/termsafe.h"
 #include "common/timeutil.h"
 #include "common/validate.h"
 
 #define ID_HINT "ep_ followed by 26 characters"
 #define GRACE_MAX_MS (365LL * 86400000LL)
+#define RATE_LIMIT_MAX 100000
 
 /* ---- secrets at rest ------------------------------------------------- */
 
@@ -253,6 +257,7 @@ static int from_hash(const struct keys *k, const redisReply *h, struct psw_endpo
     const char *id = psw_reply_hget(h, "id");
     const char *secret = psw_reply_hget(h, "secret");
     const char *prev = psw_reply_hget(h, "secret_prev");
+    const char *headers = psw_reply_hget(h, "headers");
 
     memset(out, 0, sizeof(*out));
     if (!id || strlen(id) >= sizeof(out->id)) {
@@ -270,9 +275,19 @@ static int from_hash(const struct keys *k, const redisReply *h, struct psw_endpo
         out->secret_prev = secret_open(k, out->id, prev ? prev : "", out->secret_error);
     else /* one reason is enough; nothing is shown half */
         out->secret_prev = strdup("");
+    if (!out->secret_error[0])
+        out->headers = secret_open(k, out->id, headers ? headers : "", out->secret_error);
+    else
+        out->headers = strdup("");
     out->disabled_reason = dup_field(h, "disabled_reason");
     out->disabled_by = dup_field(h, "disabled_by");
     out->description = dup_field(h, "description");
+    out->public_key = dup_field(h, "public_key");
+    {
+        const char *sg = psw_reply_hget(h, "signing");
+        out->signing = strdup(sg && *sg ? sg : "poststack");
+    }
+    out->rate_limit = psw_parse_ll(psw_reply_hget(h, "rate_limit"), 0);
     out->secret_prev_until = psw_parse_ll(psw_reply_hget(h, "secret_prev_until"), 0);
     out->consecutive_failures = psw_parse_ll(psw_reply_hget(h, "consecutive_failures"), 0);
     out->disabled_at = psw_parse_ll(psw_reply_hget(h, "disabled_at"), 0);
@@ -281,7 +296,7 @@ static int from_hash(const struct keys *k, const redisReply *h, struct psw_endpo
     out->deleted_at = psw_parse_ll(psw_reply_hget(h, "deleted_at"), 0);
     if (!out->account_id || !out->domain || !out->url || !out->events || !out->status ||
         !out->secret || !out->secret_prev || !out->disabled_reason || !out->disabled_by ||
-        !out->description) {
+        !out->description || !out->headers || !out->public_key || !out->signing) {
         psw_endpoint_free(out);
         snprintf(err, errlen, "out of memory");
         return PSW_EFAIL;
@@ -324,6 +339,9 @@ void psw_endpoint_free(struct psw_endpoint *ep)
     free(ep->disabled_reason);
     free(ep->disabled_by);
     free(ep->description);
+    free(ep->signing);
+    free(ep->public_key);
+    wipe_free(ep->headers);
     memset(ep, 0, sizeof(*ep));
 }
 
@@ -367,11 +385,88 @@ invalid:
     return PSW_EINVAL;
 }
 
+/* The options of a spec, checked and in their stored form. */
+struct options {
+    enum psw_signing signing;
+    char rate[24];                         /* "" = not given */
+    char *headers;                         /* sealed; NULL = not given */
+    char *signing_key;                     /* sealed private key; NULL = none made */
+    char public_key[PSW_PUBLIC_KEY_SIZE];  /* "" = none made */
+};
+
+static void options_free(struct options *o)
+{
+    wipe_free(o->headers);
+    wipe_free(o->signing_key);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Checks spec's signing, rate_limit and headers for endpoint id and fills o
+ * (options_free it, also after a failure). An ed25519 key pair is made when
+ * the spec asks for ed25519 (update stores it only if the endpoint has none). */
+static int options_prepare(struct psw_ctx *ctx, const char *id,
+                           const struct psw_endpoint_spec *spec, struct options *o, char *err,
+                           size_t errlen)
+{
+    char priv[PSW_ED25519_KEY_SIZE];
+    char *joined = NULL;
+    int rc = PSW_OK;
+
+    memset(o, 0, sizeof(*o));
+    if (spec->signing && psw_signing_parse(spec->signing, &o->signing, err, errlen) < 0)
+        return PSW_EINVAL;
+    if (spec->rate_limit != -1) {
+        if (spec->rate_limit < 0 || spec->rate_limit > RATE_LIMIT_MAX) {
+            snprintf(err, errlen, "rate_limit: must be 0 (no limit) to %d requests per second",
+                     RATE_LIMIT_MAX);
+            return PSW_EINVAL;
+        }
+        snprintf(o->rate, sizeof(o->rate), "%lld", spec->rate_limit);
+    }
+    if (spec->set_headers) {
+        if (!(joined = malloc(PSW_HEADERS_SIZE))) {
+            snprintf(err, errlen, "out of memory");
+            return PSW_EFAIL;
+        }
+        if (psw_headers_normalize(spec->headers, spec->nheaders, joined, PSW_HEADERS_SIZE, err,
+                                  errlen) < 0) {
+            rc = PSW_EINVAL;
+            goto cleanup;
+        }
+        if (strncmp(joined, PSW_SECRETS_ENC_PREFIX, sizeof(PSW_SECRETS_ENC_PREFIX) - 1) == 0) {
+            /* it would read back as an encrypted value */
+            snprintf(err, errlen, "headers: a header named \"enc\" cannot come first; "
+                                  "give another header before it");
+            rc = PSW_EINVAL;
+            goto cleanup;
+        }
+        if ((rc = secret_seal(ctx, id, joined, &o->headers, err, errlen)) != PSW_OK)
+            goto cleanup;
+    }
+    if (spec->signing && o->signing == PSW_SIGNING_ED25519) {
+        if (psw_ed25519_generate(priv, o->public_key) < 0) {
+            snprintf(err, errlen, "could not generate an Ed25519 key pair (OpenSSL failed)");
+            rc = PSW_EFAIL;
+            goto cleanup;
+        }
+        rc = secret_seal(ctx, id, priv, &o->signing_key, err, errlen);
+    }
+
+cleanup:
+    OPENSSL_cleanse(priv, sizeof(priv));
+    if (joined) {
+        OPENSSL_cleanse(joined, PSW_HEADERS_SIZE);
+        free(joined);
+    }
+    return rc;
+}
+
 int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spec,
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE], generated[PSW_SECRET_SIZE];
     char id[PSW_ID_SIZE], limit[24];
+    struct options opt = { 0 };
     char *sealed = NULL, *ascii_url = NULL;
     redisReply *rep = NULL;
     const char *word;
@@ -379,6 +474,7 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
 
     if (out)
         memset(out, 0, sizeof(*out));
+    generated[0] = '\0';
     if (!spec) {
         snprintf(err, errlen, "no endpoint settings given");
         return PSW_EINVAL;
@@ -394,6 +490,9 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
         return PSW_EINVAL;
     if (spec->description && (rc = check_text("description", spec->description, err, errlen)) != PSW_OK)
         return rc;
+    if (spec->signing && strcmp(spec->signing, "standard") == 0 && spec->secret &&
+        psw_std_secret_check(spec->secret, err, errlen) < 0)
+        return PSW_EINVAL;
     if ((rc = check_url(ctx, spec->url, &ascii_url, err, errlen)) != PSW_OK)
         return rc;
 
@@ -407,14 +506,19 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
         rc = PSW_EFAIL;
         goto cleanup;
     }
+    if ((rc = options_prepare(ctx, id, spec, &opt, err, errlen)) != PSW_OK)
+        goto cleanup;
     rc = secret_seal(ctx, id, spec->secret ? spec->secret : generated, &sealed, err, errlen);
     if (rc != PSW_OK)
         goto cleanup;
     snprintf(limit, sizeof(limit), "%d", ctx->cfg->limits_max_endpoints_per_account);
     const char *argv[] = { ctx->cfg->redis_prefix, id, spec->account_id, domain,
                            ascii_url ? ascii_url : spec->url,
-                           events, sealed, spec->description ? spec->description : "", limit };
-    rc = run(ctx, PSW_SCRIPT_ENDPOINT_CREATE, 9, argv, &rep, &word, err, errlen);
+                           events, sealed, spec->description ? spec->description : "", limit,
+                           psw_signing_name(opt.signing),
+                           opt.signing_key ? opt.signing_key : "", opt.public_key,
+                           opt.headers ? opt.headers : "", opt.rate[0] ? opt.rate : "0" };
+    rc = run(ctx, PSW_SCRIPT_ENDPOINT_CREATE, 14, argv, &rep, &word, err, errlen);
     if (rc != PSW_OK)
         goto cleanup;
     if (strcmp(word, "ok") == 0) {
@@ -434,6 +538,7 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
 cleanup:
     explicit_bzero(generated, sizeof(generated));
     wipe_free(sealed);
+    options_free(&opt);
     free(ascii_url);
     freeReplyObject(rep);
     return rc;
@@ -524,11 +629,33 @@ cleanup:
     return rc;
 }
 
+/* Signing "standard" needs the endpoint's secrets to be whsec_<base64>
+ * (common/sign_std.h): checked on the stored ones before switching. */
+static int check_standard_secret(struct psw_ctx *ctx, const char *id, char *err, size_t errlen)
+{
+    struct psw_endpoint cur = { 0 };
+    int rc = psw_endpoint_get(ctx, id, &cur, err, errlen);
+    if (rc != PSW_OK)
+        return rc;
+    if (cur.secret_error[0]) {
+        snprintf(err, errlen, "signing: cannot check the secret for \"standard\": %s",
+                 cur.secret_error);
+        rc = PSW_EINVAL;
+    } else if (strcmp(cur.status, "deleted") != 0 &&
+               (psw_std_secret_check(cur.secret, err, errlen) < 0 ||
+                (cur.secret_prev[0] && psw_std_secret_check(cur.secret_prev, err, errlen) < 0))) {
+        rc = PSW_EINVAL;
+    }
+    psw_endpoint_free(&cur);
+    return rc;
+}
+
 int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_endpoint_spec *spec,
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE];
-    const char *argv[3 + 8];
+    const char *argv[3 + 18];
+    struct options opt = { 0 };
     char *ascii_url = NULL;
     redisReply *rep = NULL;
     const char *word;
@@ -550,8 +677,10 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     }
     if (spec->account_id && (rc = check_account(spec->account_id, err, errlen)) != PSW_OK)
         return rc;
-    if (!spec->url && !spec->domain && !spec->events && !spec->description) {
-        snprintf(err, errlen, "nothing to update: give url, domain, events or description");
+    if (!spec->url && !spec->domain && !spec->events && !spec->description && !spec->signing &&
+        spec->rate_limit == -1 && !spec->set_headers) {
+        snprintf(err, errlen, "nothing to update: give url, domain, events, description, "
+                              "signing, rate_limit or headers");
         return PSW_EINVAL;
     }
     argv[0] = ctx->cfg->redis_prefix;
@@ -575,17 +704,39 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
         argv[argc++] = "description";
         argv[argc++] = spec->description;
     }
-    if (spec->url) { /* last: the only check that allocates */
+    if (spec->url) { /* the checks that allocate come last */
         if ((rc = check_url(ctx, spec->url, &ascii_url, err, errlen)) != PSW_OK)
             return rc;
         argv[argc++] = "url";
         argv[argc++] = ascii_url ? ascii_url : spec->url;
     }
+    if ((rc = options_prepare(ctx, id, spec, &opt, err, errlen)) != PSW_OK)
+        goto cleanup;
+    if (spec->signing && opt.signing == PSW_SIGNING_STANDARD &&
+        (rc = check_standard_secret(ctx, id, err, errlen)) != PSW_OK)
+        goto cleanup;
+    if (spec->signing) {
+        argv[argc++] = "signing";
+        argv[argc++] = psw_signing_name(opt.signing);
+    }
+    if (opt.signing_key) { /* kept only if the endpoint has no key pair yet */
+        argv[argc++] = "signing_key";
+        argv[argc++] = opt.signing_key;
+        argv[argc++] = "public_key";
+        argv[argc++] = opt.public_key;
+    }
+    if (opt.rate[0]) {
+        argv[argc++] = "rate_limit";
+        argv[argc++] = opt.rate;
+    }
+    if (opt.headers) {
+        argv[argc++] = "headers";
+        argv[argc++] = opt.headers;
+    }
 
     rc = run(ctx, PSW_SCRIPT_ENDPOINT_UPDATE, argc, argv, &rep, &word, err, errlen);
-    free(ascii_url);
     if (rc != PSW_OK)
-        return rc;
+        goto cleanup;
     if (strcmp(word, "ok") == 0) {
         rc = ok_reply(ctx, rep, out, err, errlen);
     } else if (strcmp(word, "account") == 0) {
@@ -597,6 +748,10 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     } else {
         rc = status_word(word, id, err, errlen);
     }
+
+cleanup:
+    options_free(&opt);
+    free(ascii_url);
     freeReplyObject(rep);
     return rc;
 }
@@ -720,6 +875,11 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
         rc = PSW_EINVAL;
         goto cleanup;
     }
+    if (new_secret && strcmp(cur.signing, "standard") == 0 &&
+        psw_std_secret_check(new_secret, err, errlen) < 0) {
+        rc = PSW_EINVAL;
+        goto cleanup;
+    }
     if (new_secret && !cur.secret_error[0] && strcmp(new_secret, cur.secret) == 0) {
         snprintf(err, errlen, "secret: the new secret is the endpoint's current secret");
         rc = PSW_EINVAL;
@@ -774,6 +934,30 @@ static struct json_object *events_array(const char *events)
     return a;
 }
 
+/* The static headers as an array of masked lines (headers.h). */
+static struct json_object *headers_array(const char *headers)
+{
+    struct json_object *a = json_object_new_array();
+    const char *p = headers ? headers : "";
+    char masked[PSW_HEADER_NAME_MAX + 32];
+    if (!a)
+        return NULL;
+    while (*p) {
+        size_t len = strcspn(p, "\n");
+        psw_header_mask(p, len, masked, sizeof(masked));
+        struct json_object *s = json_object_new_string(masked);
+        if (!s || json_object_array_add(a, s) != 0) {
+            json_object_put(s);
+            json_object_put(a);
+            return NULL;
+        }
+        p += len;
+        if (*p == '\n')
+            p++;
+    }
+    return a;
+}
+
 struct json_object *psw_endpoint_to_json(const struct psw_endpoint *ep, int show_secret)
 {
     struct json_object *o = json_object_new_object();
@@ -798,6 +982,13 @@ struct json_object *psw_endpoint_to_json(const struct psw_endpoint *ep, int show
     bad |= psw_json_add_time(o, "updated_at", ep->updated_at);
     bad |= psw_json_add_time(o, "deleted_at", ep->deleted_at);
     bad |= psw_json_add_str(o, "description", ep->description);
+    bad |= psw_json_add_str(o, "signing", ep->signing && *ep->signing ? ep->signing : "poststack");
+    bad |= psw_json_add_str_or_null(o, "public_key", ep->public_key);
+    bad |= psw_json_add_int(o, "rate_limit", ep->rate_limit);
+    {
+        struct json_object *h = headers_array(ep->headers);
+        bad |= h ? psw_json_add(o, "headers", h) : -1;
+    }
     if (show_secret && ep->secret_error[0]) {
         bad |= psw_json_add(o, "secret", NULL);
         bad |= psw_json_add(o, "secret_prev", NULL);

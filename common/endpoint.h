@@ -53,6 +53,13 @@ struct psw_endpoint {
     long long updated_at;
     long long deleted_at;    /* 0 unless deleted */
     char *description;
+    /* per-endpoint options (docs/cli.md, "Endpoint options") */
+    char *signing;           /* poststack | standard | ed25519 */
+    char *public_key;        /* "whpk_…" once an ed25519 key pair exists, else "" */
+    char *headers;           /* opened static headers, "Name: value" lines joined by
+                                "\n" (common/headers.h); "" when none or when they
+                                cannot be opened (then secret_error says why) */
+    long long rate_limit;    /* requests per second, 0 = none */
 };
 
 /* NULL field = not given (create: the default; update: unchanged). */
@@ -63,8 +70,14 @@ struct psw_endpoint_spec {
     const char *events;      /* default "*" */
     const char *secret;      /* create only; default generated */
     const char *description;
+    const char *signing;     /* poststack (default) | standard | ed25519 */
+    long long rate_limit;    /* requests per second, 0 = none; -1 = not given */
+    int set_headers;         /* 1: headers[0..nheaders) replace the static headers
+                                (nheaders 0 clears them); 0: not given */
+    const char *const *headers; /* "Name: value" each */
+    size_t nheaders;
 };
-#define PSW_ENDPOINT_SPEC_INIT { NULL, NULL, NULL, NULL, NULL, NULL }
+#define PSW_ENDPOINT_SPEC_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, 0, NULL, 0 }
 
 void psw_endpoint_free(struct psw_endpoint *ep);
 
@@ -82,7 +95,10 @@ int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpo
                       size_t *n, char *err, size_t errlen);
 void psw_endpoint_list_free(struct psw_endpoint *eps, size_t n);
 
-/* Changes url, domain, events and/or description (at least one). A secret
+/* Changes url, domain, events, description, signing, rate_limit and/or the
+ * headers (at least one). Switching to ed25519 makes a key pair unless the
+ * endpoint has one; switching to standard needs a whsec_<base64> secret
+ * (common/sign_std.h). A secret
  * is refused (use psw_endpoint_rotate_secret); an account_id other than the
  * endpoint's own is refused. Deliveries created afterwards route by the new
  * values. out may be NULL. */
@@ -117,7 +133,9 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
 /* The endpoint as a JSON object with the keys id, account_id, domain, url,
  * events (array: ["*"] or the types), status, consecutive_failures,
  * disabled_reason, disabled_by, disabled_at, created_at, updated_at,
- * deleted_at, description, and with show_secret also secret, secret_prev,
+ * deleted_at, description, signing, public_key (null unless a key pair
+ * exists), rate_limit, headers (array of masked lines, psw_header_mask:
+ * never in full), and with show_secret also secret, secret_prev,
  * secret_prev_until (null, with secret_error saying why, when secret_error
  * is set). Times are ISO 8601 strings or null; disabled_reason,
  * disabled_by and secret_prev are null when empty. NULL on allocation

@@ -40,6 +40,7 @@ static const struct {
     [PSW_KEY_SESSION]             = { "session:", "", "session" },
     [PSW_KEY_LOGIN_LINK]          = { "login_link:", "", "login_link" },
     [PSW_KEY_RATE]                = { "rate:", "", "rate" },
+    [PSW_KEY_ENDPOINT_RATE]       = { "endpoint:", ":rate", "endpoint_rate" },
 };
 
 char *psw_key(char *out, size_t n, const char *prefix, enum psw_key key, const char *id)

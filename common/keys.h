@@ -42,6 +42,7 @@ enum psw_key {
     PSW_KEY_SESSION,              /* hash, id = SHA-256 hex of the session cookie */
     PSW_KEY_LOGIN_LINK,           /* hash, id = SHA-256 hex of a dashboard link code */
     PSW_KEY_RATE,                 /* string counter, id = "<token id>:<unix second>" */
+    PSW_KEY_ENDPOINT_RATE,        /* list, id = endpoint id: recent request starts */
     PSW_KEY__COUNT
 };
 

@@ -543,6 +543,13 @@ static int connect_once(struct psw_redis *r)
             goto fail;
     }
     if (r->opt.load_scripts) {
+        /* A PING first: Redis refuses a bulk string over 16 KiB from an
+         * unauthenticated client with a protocol error, and a script is
+         * that big, so a missing password would be reported as "Protocol
+         * error: unauthenticated bulk length" instead of NOAUTH. */
+        const char *ping[] = { "PING" };
+        if (setup_cmd(r, c, "PING", 1, ping) < 0)
+            goto fail;
         for (int i = 0; i < PSW_SCRIPT__COUNT; i++)
             if (load_script(r, c, (enum psw_script_id)i) < 0)
                 goto fail;

@@ -11,6 +11,7 @@ const char *const psw_claim_head_names[PSW_CLAIM__HEAD] = {
 const char *const psw_claim_job_names[PSW_JOB__COUNT] = {
     "id", "event_id", "event_type", "endpoint_id", "url", "attempt", "trigger",
     "cycle_started_at", "cycle_attempts", "secret", "secret_prev", "body",
+    "signing", "signing_key", "headers",
 };
 
 const char *const psw_complete_reply_names[PSW_COMPLETE__COUNT] = { "results", "claim" };

@@ -36,6 +36,9 @@ enum psw_claim_job {
     PSW_JOB_SECRET,
     PSW_JOB_SECRET_PREV,
     PSW_JOB_BODY,
+    PSW_JOB_SIGNING,     /* poststack | standard | ed25519 (docs/cli.md, endpoint options) */
+    PSW_JOB_SIGNING_KEY, /* the sealed Ed25519 private key, or "" */
+    PSW_JOB_HEADERS,     /* the sealed static headers, or "" */
     PSW_JOB__COUNT
 };
 

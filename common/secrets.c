@@ -45,6 +45,11 @@
 #define OPEN_FAIL "secrets: cannot decrypt the endpoint secret"
 #define SCAN_COUNT "200"
 #define REKEY_TRIES 3
+/* Sealed values per endpoint, in secrets_scan.lua's order: the two secrets,
+ * then the options sealed like them (signing_key, headers; common/endpoint.h). */
+#define SEALED_FIELDS 4
+static const char *const sealed_fields[SEALED_FIELDS] = { "secret", "secret_prev",
+                                                          "signing_key", "headers" };
 
 /* ---- base64 and hex ------------------------------------------------- */
 
@@ -565,7 +570,7 @@ int psw_secrets_open_all(const struct psw_secrets_keyring *ring, const char *end
 /* ---- over Redis ------------------------------------------------------------ */
 
 /* One step of the walk over <prefix>endpoints: *cursor in and out ("0"
- * ends), *rep the reply {cursor, id, secret, secret_prev, …} the caller
+ * ends), *rep the reply {cursor, id, SEALED_FIELDS values, …} the caller
  * frees. */
 static int scan_step(struct psw_ctx *ctx, char cursor[32], redisReply **rep, char *err,
                      size_t errlen)
@@ -573,7 +578,7 @@ static int scan_step(struct psw_ctx *ctx, char cursor[32], redisReply **rep, cha
     const char *argv[] = { ctx->cfg->redis_prefix, cursor, SCAN_COUNT };
     *rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_SECRETS_SCAN, 3, argv, NULL);
     if (!*rep || (*rep)->type != REDIS_REPLY_ARRAY || (*rep)->elements < 1 ||
-        ((*rep)->elements - 1) % 3 != 0 || !psw_reply_str(*rep, 0)) {
+        ((*rep)->elements - 1) % (1 + SEALED_FIELDS) != 0 || !psw_reply_str(*rep, 0)) {
         int rc = psw_ctx_redis_failure(ctx, *rep, "secrets_scan", err, errlen);
         freeReplyObject(*rep);
         *rep = NULL;
@@ -674,12 +679,12 @@ int psw_secrets_status(struct psw_ctx *ctx, struct json_object **out, char *err,
         redisReply *rep;
         if ((rc = scan_step(ctx, cursor, &rep, err, errlen)) != PSW_OK)
             goto cleanup;
-        for (size_t i = 1; i + 2 < rep->elements; i += 3) {
+        for (size_t i = 1; i + SEALED_FIELDS < rep->elements; i += 1 + SEALED_FIELDS) {
             int stale = 0;
             if (!psw_reply_str(rep, i))
                 continue; /* the hash is gone */
             endpoints++;
-            for (int f = 0; f < 2; f++) {
+            for (int f = 0; f < SEALED_FIELDS; f++) {
                 const char *v = psw_reply_str(rep, i + 1 + (size_t)f);
                 char id[PSW_SECRETS_KEY_ID_SIZE];
                 enum psw_secrets_form form = psw_secrets_form(v, id);
@@ -687,7 +692,7 @@ int psw_secrets_status(struct psw_ctx *ctx, struct json_object **out, char *err,
                     continue;
                 if (form == PSW_SECRETS_MALFORMED)
                     snprintf(id, sizeof(id), "?");
-                struct tally *x = tally_of(t, &nt, id);
+                struct tally *x = f < 2 ? tally_of(t, &nt, id) : NULL;
                 if (x) {
                     if (f == 0)
                         x->secrets++;
@@ -750,27 +755,34 @@ static int rekey_value(const struct psw_secrets_keyring *ring, const char *ep, c
     return 0;
 }
 
-/* Rekeys one endpoint from the values read. Counts into res and reports
- * failures only once the outcome is final. Returns 1 when done (written, or
- * nothing to write), 0 when its values changed meanwhile, PSW_EFAIL. */
+/* Rekeys one endpoint from the values read (SEALED_FIELDS of them). Counts
+ * into res and reports failures only once the outcome is final. Returns 1
+ * when done (written, or nothing to write), 0 when its values changed
+ * meanwhile, PSW_EFAIL. */
 static int rekey_endpoint(struct psw_ctx *ctx, const struct psw_secrets_keyring *ring,
                           const struct psw_secrets_rekey_options *opt, const char *ep,
-                          const char *secret, const char *prev,
+                          const char *const values[SEALED_FIELDS],
                           struct psw_secrets_rekey_result *res, char *err, size_t errlen)
 {
-    static const char *const fields[2] = { "secret", "secret_prev" };
-    const char *read[2] = { secret ? secret : "", prev ? prev : "" };
-    char *next[2] = { NULL, NULL };
+    const char *read[SEALED_FIELDS];
+    char *next[SEALED_FIELDS] = { NULL };
     struct psw_secrets_rekey_result n = { .endpoints = 0 };
-    char why[2][512];
-    int rc = 1, failed[2] = { 0, 0 };
+    char why[SEALED_FIELDS][512];
+    int rc = 1, failed[SEALED_FIELDS] = { 0 }, any = 0;
 
-    for (int f = 0; f < 2; f++)
+    for (int f = 0; f < SEALED_FIELDS; f++) {
+        read[f] = values[f] ? values[f] : "";
         failed[f] = rekey_value(ring, ep, read[f], &next[f], &n, why[f], sizeof(why[f])) < 0;
-    if (!opt->dry_run && (next[0] || next[1])) {
-        const char *argv[] = { ctx->cfg->redis_prefix, ep, read[0], read[1],
-                               next[0] ? next[0] : read[0], next[1] ? next[1] : read[1] };
-        redisReply *rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_SECRETS_REKEY, 6, argv, NULL);
+        any |= next[f] != NULL;
+    }
+    if (!opt->dry_run && any) {
+        const char *argv[2 + 2 * SEALED_FIELDS] = { ctx->cfg->redis_prefix, ep };
+        for (int f = 0; f < SEALED_FIELDS; f++) {
+            argv[2 + f] = read[f];
+            argv[2 + SEALED_FIELDS + f] = next[f] ? next[f] : read[f];
+        }
+        redisReply *rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_SECRETS_REKEY,
+                                         2 + 2 * SEALED_FIELDS, argv, NULL);
         if (!rep || rep->type != REDIS_REPLY_STATUS)
             rc = psw_ctx_redis_failure(ctx, rep, "secrets_rekey", err, errlen);
         else if (strcmp(rep->str, "changed") == 0)
@@ -783,16 +795,16 @@ static int rekey_endpoint(struct psw_ctx *ctx, const struct psw_secrets_keyring 
         res->sealed_plain += n.sealed_plain;
         res->resealed += n.resealed;
         res->already += n.already;
-        for (int f = 0; f < 2; f++) {
+        for (int f = 0; f < SEALED_FIELDS; f++) {
             if (!failed[f])
                 continue;
             res->failed++;
             if (opt->report)
-                opt->report(opt->arg, ep, fields[f], why[f]);
+                opt->report(opt->arg, ep, sealed_fields[f], why[f]);
         }
     }
-    psw_secrets_free(next[0]);
-    psw_secrets_free(next[1]);
+    for (int f = 0; f < SEALED_FIELDS; f++)
+        psw_secrets_free(next[f]);
     return rc;
 }
 
@@ -820,25 +832,31 @@ int psw_secrets_rekey(struct psw_ctx *ctx, const struct psw_secrets_rekey_option
         redisReply *rep;
         if ((rc = scan_step(ctx, cursor, &rep, err, errlen)) != PSW_OK)
             goto cleanup;
-        for (size_t i = 1; i + 2 < rep->elements && rc == PSW_OK; i += 3) {
+        for (size_t i = 1; i + SEALED_FIELDS < rep->elements && rc == PSW_OK;
+             i += 1 + SEALED_FIELDS) {
             const char *ep = psw_reply_str(rep, i);
+            const char *vals[SEALED_FIELDS];
             if (!ep)
                 continue;
             res->endpoints++;
-            int done = rekey_endpoint(ctx, &ring, opt, ep, psw_reply_str(rep, i + 1),
-                                      psw_reply_str(rep, i + 2), res, err, errlen);
+            for (int f = 0; f < SEALED_FIELDS; f++)
+                vals[f] = psw_reply_str(rep, i + 1 + (size_t)f);
+            int done = rekey_endpoint(ctx, &ring, opt, ep, vals, res, err, errlen);
             /* Changed meanwhile (a rotation, the grace ending): read again. */
             for (int t = 1; done == 0 && t < REKEY_TRIES; t++) {
                 char key[PSW_KEY_SIZE];
                 psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_ENDPOINT, ep);
-                redisReply *h = psw_redis_command(ctx->redis, "HMGET %s secret secret_prev", key);
-                if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != 2) {
+                redisReply *h = psw_redis_command(ctx->redis,
+                                                  "HMGET %s secret secret_prev signing_key headers",
+                                                  key);
+                if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != SEALED_FIELDS) {
                     done = psw_ctx_redis_failure(ctx, h, "HMGET", err, errlen);
                     freeReplyObject(h);
                     break;
                 }
-                done = rekey_endpoint(ctx, &ring, opt, ep, psw_reply_str(h, 0),
-                                      psw_reply_str(h, 1), res, err, errlen);
+                for (int f = 0; f < SEALED_FIELDS; f++)
+                    vals[f] = psw_reply_str(h, (size_t)f);
+                done = rekey_endpoint(ctx, &ring, opt, ep, vals, res, err, errlen);
                 freeReplyObject(h);
             }
             if (done == 0)

@@ -131,8 +131,8 @@ enum psw_secrets_form psw_secrets_form(const char *stored, char key_id[PSW_SECRE
 /* {"encryption": "on"|"off", "warning": PSW_SECRETS_PLAIN_WARNING or null,
  *  "current_key_id", "current_key_source", "previous_key_id",
  *  "previous_key_source" (null when not loaded), "endpoints": N (not
- *  deleted), "endpoints_to_rekey": N (a secret or previous secret not
- *  sealed under the current key), "storage": [{"stored_as": "plain" |
+ *  deleted), "endpoints_to_rekey": N (a secret, previous secret, signing
+ *  key or headers value not sealed under the current key), "storage": [{"stored_as": "plain" |
  *  "enc:v1" | "malformed", "key_id": id or null, "key": "current" |
  *  "previous" | "not loaded" | null, "secrets": N endpoints whose secret is
  *  stored so, "previous_secrets": N whose secret_prev is}…]} — plain first,
@@ -143,7 +143,7 @@ int psw_secrets_status(struct psw_ctx *ctx, struct json_object **out, char *err,
 struct psw_secrets_rekey_options {
     int dry_run; /* count only, write nothing */
     /* called for each value that cannot be rekeyed (may be NULL);
-     * field is "secret" or "secret_prev" */
+     * field is "secret", "secret_prev", "signing_key" or "headers" */
     void (*report)(void *arg, const char *endpoint_id, const char *field, const char *why);
     void *arg;
 };
@@ -159,10 +159,11 @@ struct psw_secrets_rekey_result {
     size_t changed;        /* endpoints whose secrets kept changing meanwhile (left) */
 };
 
-/* Re-encrypts every endpoint's secret and secret_prev under the current
- * key, opening them with the current or the previous key; plaintext values
- * are sealed. Each endpoint is written by one script that replaces the two
- * values only if both are still what was read (else it is read again, up
+/* Re-encrypts every endpoint's secret, secret_prev and the options sealed
+ * like them (signing_key, headers) under the current key, opening them with
+ * the current or the previous key; plaintext values are sealed. Each
+ * endpoint is written by one script that replaces the values only if all
+ * are still what was read (else it is read again, up
  * to 3 times). Needs a current key (PSW_EINVAL otherwise). Returns 0 when
  * the walk finished (check res->failed and res->changed), PSW_EFAIL when
  * Redis failed. */

@@ -18,7 +18,7 @@ npm_dirs="" # folders whose package-lock.json pins what their tests run (npm ci)
 for what in "$@"; do
     case "$what" in
     build) want="$want $pkgs_build" ;;
-    test)  want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/node tests/browser" ;;
+    test)  want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/node tests/browser tests/node-receivers" ;;
     run)   want="$want $pkgs_run" ;;
     bench) want="$want $pkgs_bench"; npm_dirs="$npm_dirs tests/browser bench/peers/bullmq" ;;
     fuzz)  want="$want $pkgs_fuzz" ;;

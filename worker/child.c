@@ -259,16 +259,25 @@ static void start_delivery(struct child *c, const redisReply *rep, size_t at, in
     job.secrets[0] = dup_reply_str(rep, at + PSW_JOB_SECRET, NULL);
     job.secrets[1] = dup_reply_str(rep, at + PSW_JOB_SECRET_PREV, NULL);
     job.body = dup_reply_str(rep, at + PSW_JOB_BODY, &job.body_len);
-    /* Sealed secrets are opened here; if one cannot be, both are blanked,
+    job.signing = dup_reply_str(rep, at + PSW_JOB_SIGNING, NULL);
+    job.signing_key = dup_reply_str(rep, at + PSW_JOB_SIGNING_KEY, NULL);
+    job.headers = dup_reply_str(rep, at + PSW_JOB_HEADERS, NULL);
+    /* Sealed values are opened here; if one cannot be, all are blanked,
      * so psw_attempt_start refuses (no request) and serr is recorded. */
     char serr[256] = "";
+    char *sealed[4] = { job.secrets[0], job.secrets[1], job.signing_key, job.headers };
     if (job.endpoint_id)
-        psw_secrets_open_all(&c->keys, job.endpoint_id, job.secrets, 2, serr, sizeof(serr));
+        psw_secrets_open_all(&c->keys, job.endpoint_id, sealed, 4, serr, sizeof(serr));
+    job.secrets[0] = sealed[0];
+    job.secrets[1] = sealed[1];
+    job.signing_key = sealed[2];
+    job.headers = sealed[3];
 
     s->err[0] = '\0';
     s->ok = 0;
     c->busy++;
-    if (!job.id || !job.body || !job.url || !job.trigger || !job.secrets[0] ||
+    if (!job.id || !job.body || !job.url || !job.trigger || !job.secrets[0] || !job.signing ||
+        !job.signing_key || !job.headers ||
         psw_attempt_start(&s->a, c->cfg, &c->guard, &job, now / 1000, err, sizeof(err)) < 0) {
         if (!job.id)
             snprintf(err, sizeof(err), "out of memory");

@@ -24,7 +24,9 @@
 
 #include <openssl/crypto.h>
 
+#include "common/headers.h"
 #include "common/retry.h"
+#include "common/sign_std.h"
 #include "common/timeutil.h"
 
 #ifndef PSW_VERSION
@@ -44,12 +46,14 @@ void psw_delivery_job_free(struct psw_delivery_job *job)
     free(job->url);
     free(job->trigger);
     free(job->body);
-    for (int i = 0; i < 2; i++) {
-        if (job->secrets[i]) {
-            OPENSSL_cleanse(job->secrets[i], strlen(job->secrets[i]));
-            free(job->secrets[i]);
+    char *wiped[] = { job->secrets[0], job->secrets[1], job->signing_key, job->headers };
+    for (size_t i = 0; i < sizeof(wiped) / sizeof(wiped[0]); i++) {
+        if (wiped[i]) {
+            OPENSSL_cleanse(wiped[i], strlen(wiped[i]));
+            free(wiped[i]);
         }
     }
+    free(job->signing);
     memset(job, 0, sizeof(*job));
 }
 
@@ -155,6 +159,28 @@ static int add_header(struct curl_slist **list, const char *name, const char *va
     return 0;
 }
 
+/* The endpoint's static headers (checked when they were stored), after ours. */
+static int add_static_headers(struct psw_attempt *a)
+{
+    for (const char *p = a->job.headers ? a->job.headers : ""; *p;) {
+        size_t len = strcspn(p, "\n");
+        char line[PSW_HEADER_LINE_MAX + 1];
+        if (len < sizeof(line)) {
+            memcpy(line, p, len);
+            line[len] = '\0';
+            struct curl_slist *l = curl_slist_append(a->req_headers, line);
+            OPENSSL_cleanse(line, len);
+            if (!l)
+                return -1;
+            a->req_headers = l;
+        }
+        p += len;
+        if (*p == '\n')
+            p++;
+    }
+    return 0;
+}
+
 int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
                       const struct psw_netguard *guard, struct psw_delivery_job *job,
                       int64_t now_s, char *err, size_t errlen)
@@ -194,12 +220,30 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
         return -1;
     }
     a->signed_at = now_s;
-    if (psw_sign_header(secrets, nsec, now_s, a->job.body, a->job.body_len, a->signature,
-                        sizeof(a->signature)) < 0) {
-        snprintf(err, errlen, "signing failed");
+    enum psw_signing mode = PSW_SIGNING_POSTSTACK;
+    char tsbuf[24];
+    if (psw_signing_parse(a->job.signing, &mode, err, errlen) < 0)
+        return -1;
+    if (mode == PSW_SIGNING_ED25519) {
+        secrets[0] = a->job.signing_key;
+        nsec = 1;
+        if (!secrets[0] || !secrets[0][0]) {
+            snprintf(err, errlen, "endpoint has no Ed25519 key pair");
+            return -1;
+        }
+    }
+    if ((mode == PSW_SIGNING_POSTSTACK
+             ? psw_sign_header(secrets, nsec, now_s, a->job.body, a->job.body_len, a->signature,
+                               sizeof(a->signature))
+             : psw_sign_std_header(mode, secrets, nsec, a->job.event_id, now_s, a->job.body,
+                                   a->job.body_len, a->signature, sizeof(a->signature))) < 0) {
+        snprintf(err, errlen, mode == PSW_SIGNING_STANDARD
+                                  ? "signing failed (signing standard needs a whsec_<base64> secret)"
+                                  : "signing failed");
         return -1;
     }
     snprintf(attempt_s, sizeof(attempt_s), "%d", a->job.attempt);
+    snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)now_s);
 
     if (add_header(&a->req_headers, "Content-Type", "application/json") < 0 ||
         add_header(&a->req_headers, "User-Agent", "PostStack-Webhooks/" PSW_VERSION) < 0 ||
@@ -207,8 +251,12 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
         add_header(&a->req_headers, "X-PostStack-Event-Type", a->job.event_type) < 0 ||
         add_header(&a->req_headers, "X-PostStack-Delivery-Id", a->job.id) < 0 ||
         add_header(&a->req_headers, "X-PostStack-Attempt", attempt_s) < 0 ||
-        add_header(&a->req_headers, "X-PostStack-Signature", a->signature) < 0 ||
-        add_header(&a->req_headers, "Expect", "") < 0) {
+        (mode == PSW_SIGNING_POSTSTACK
+             ? add_header(&a->req_headers, "X-PostStack-Signature", a->signature) < 0
+             : add_header(&a->req_headers, "webhook-id", a->job.event_id) < 0 ||
+                   add_header(&a->req_headers, "webhook-timestamp", tsbuf) < 0 ||
+                   add_header(&a->req_headers, "webhook-signature", a->signature) < 0) ||
+        add_header(&a->req_headers, "Expect", "") < 0 || add_static_headers(a) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -656,7 +704,13 @@ static char *build_record(const struct psw_attempt *a, int64_t end_ms, int64_t l
         memcpy(name, l->data, nl);
         name[nl] = '\0';
         jb_key(&b, first, name);
-        jb_cstr(&b, colon + 2);
+        if (psw_header_reserved(name, nl)) {
+            jb_cstr(&b, colon + 2);
+        } else { /* an endpoint's static header: never stored in full (docs/cli.md) */
+            char masked[PSW_HEADER_NAME_MAX + 32];
+            psw_header_mask(l->data, strlen(l->data), masked, sizeof(masked));
+            jb_cstr(&b, masked + nl + 2);
+        }
         first = 0;
     }
     jb_lit(&b, "}}");

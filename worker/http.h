@@ -47,6 +47,9 @@ struct psw_delivery_job {
     int64_t cycle_started_at;
     int   cycle_attempts;
     char *secrets[2];     /* newest first; [1] may be NULL */
+    char *signing;        /* poststack (or "") | standard | ed25519 */
+    char *signing_key;    /* opened Ed25519 private key (common/sign_std.h) or "" */
+    char *headers;        /* opened static headers, lines joined by "\n" (common/headers.h) */
 };
 
 struct psw_attempt {

@@ -8,11 +8,13 @@
  * follow in any order; "--" ends the options. "--name value" and
  * "--name=value" are the same; a value that starts with "--" must use the
  * second form (so a forgotten value is reported instead of swallowing the
- * next option). An option given twice is an error. Values are converted and
+ * next option). An option given twice is an error, except a CLI_LIST one,
+ * whose values are collected in order. Values are converted and
  * checked here (times, durations, integers and their bounds), so a mistake
  * is reported before anything connects to Redis.
  *
- * Ownership: cli->args is a heap array of pointers into argv (main frees it).
+ * Ownership: cli->args and cli->list are heap arrays of pointers into argv
+ * (main frees them).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -69,6 +71,13 @@ long long cli_num(const struct cli *cli, const char *name, long long def)
 {
     int i = known_index(cli, name);
     return cli->given[i] ? cli->num[i] : def;
+}
+
+const char *const *cli_list(const struct cli *cli, const char *name, size_t *n)
+{
+    int i = known_index(cli, name);
+    *n = cli->given[i] ? cli->nlist : 0;
+    return cli->list;
 }
 
 /* ---- help ---------------------------------------------------------------- */
@@ -177,6 +186,9 @@ static int convert(struct cli *cli, int i, const char *v)
     switch (o->type) {
     case CLI_FLAG:
     case CLI_STR:
+        return -1;
+    case CLI_LIST:
+        cli->list[cli->nlist++] = v;
         return -1;
     case CLI_TIME:
         if (psw_time_parse_arg(v, cli->now_ms, &ms) < 0)
@@ -313,7 +325,7 @@ static int option(struct cli *cli, int argc, char **argv, int *i)
         cli->config_path = value;
         return -1;
     }
-    if (cli->given[idx])
+    if (cli->given[idx] && o->type != CLI_LIST)
         return cli_usage_error(cli, "--%s given twice", o->name);
     cli->given[idx] = 1;
     return value ? convert(cli, idx, value) : -1;
@@ -326,7 +338,8 @@ int cli_parse(struct cli *cli, int argc, char **argv)
 
     set_name(cli, NULL, NULL);
     cli->args = calloc((size_t)argc + 1, sizeof(*cli->args));
-    if (!cli->args) {
+    cli->list = calloc((size_t)argc + 1, sizeof(*cli->list));
+    if (!cli->args || !cli->list) {
         fprintf(stderr, "psw: out of memory\n");
         return PSW_EXIT_FAIL;
     }

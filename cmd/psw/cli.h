@@ -35,6 +35,7 @@ enum cli_type {
     CLI_TIME,     /* ISO 8601, "now" or an age like 2h: num = unix ms */
     CLI_DURATION, /* 250ms, 5s, 1h30m, 0: num = ms */
     CLI_INT,      /* decimal integer in [min, max]: num */
+    CLI_LIST,     /* any text, repeatable: cli_list (one such option per command) */
 };
 
 struct cli_option {
@@ -78,6 +79,9 @@ struct cli {
     /* positional arguments (borrowed from argv) */
     const char **args;
     size_t nargs;
+    /* the values of the command's CLI_LIST option, in order (borrowed) */
+    const char **list;
+    size_t nlist;
     struct psw_config cfg;
     struct psw_ctx ctx;
 };
@@ -113,6 +117,8 @@ int cli_parse(struct cli *cli, int argc, char **argv);
 int cli_has(const struct cli *cli, const char *name);
 const char *cli_str(const struct cli *cli, const char *name);    /* NULL = not given */
 long long cli_num(const struct cli *cli, const char *name, long long def);
+/* The values of a CLI_LIST option (*n = 0 when not given). */
+const char *const *cli_list(const struct cli *cli, const char *name, size_t *n);
 
 /* Prints the help of cmd (NULL = the overview of every command) to out. */
 void cli_help(const struct cli_command *cmd, const char *group, FILE *out);

@@ -15,6 +15,7 @@
 #include "cmd/psw/cli.h"
 #include "common/audit.h"
 #include "common/endpoint.h"
+#include "common/headers.h"
 #include "common/secrets.h"
 
 #define ERRLEN 1024
@@ -43,6 +44,24 @@ static void print_endpoint(const struct psw_endpoint *ep, int show_secret)
     }
     cli_kv("failures in a row", "%lld", ep->consecutive_failures);
     cli_kv("description", "%s", ep->description && *ep->description ? ep->description : "-");
+    cli_kv("signing", "%s", ep->signing && *ep->signing ? ep->signing : "poststack");
+    if (ep->public_key && *ep->public_key)
+        cli_kv("public key", "%s", ep->public_key);
+    if (ep->rate_limit > 0)
+        cli_kv("rate limit", "%lld requests/s", ep->rate_limit);
+    else
+        cli_kv("rate limit", "none");
+    if (!ep->headers || !*ep->headers)
+        cli_kv("headers", "none");
+    for (const char *p = ep->headers ? ep->headers : ""; *p;) {
+        char masked[PSW_HEADER_NAME_MAX + 32];
+        size_t len = strcspn(p, "\n");
+        psw_header_mask(p, len, masked, sizeof(masked));
+        cli_kv(p == ep->headers ? "headers" : "", "%s", masked);
+        p += len;
+        if (*p == '\n')
+            p++;
+    }
     cli_time_long(ep->created_at, t, sizeof(t));
     cli_kv("created", "%s", t);
     cli_time_long(ep->updated_at, t, sizeof(t));
@@ -83,7 +102,20 @@ static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
     spec->domain = cli_str(cli, "domain");
     spec->events = cli_str(cli, "events");
     spec->description = cli_str(cli, "description");
+    spec->signing = cli_str(cli, "signing");
+    spec->rate_limit = cli_num(cli, "rate-limit", -1);
+    spec->headers = cli_list(cli, "header", &spec->nheaders);
+    spec->set_headers = spec->nheaders > 0;
 }
+
+/* Options create and update share (docs/cli.md, "Endpoint options"). */
+#define OPTION_FLAGS                                                                         \
+    { "signing", CLI_STR, "S", 0, 0, 0, NULL,                                              \
+      "poststack (default), standard (Standard Webhooks) or ed25519" },                    \
+    { "rate-limit", CLI_INT, "N", 0, 0, 100000, "rate_limit",                              \
+      "at most N requests per second to the endpoint (0 = no limit)" },                    \
+    { "header", CLI_LIST, "'NAME: VALUE'", 0, 0, 0, "headers",                              \
+      "a static request header (repeatable, up to 20; stored encrypted, shown masked)" }
 
 /* ---- create ------------------------------------------------------------- */
 
@@ -124,6 +156,7 @@ static const struct cli_option create_opts[] = {
     { "secret", CLI_STR, "S", 0, 0, 0, NULL,
       "signing secret (16-256 printable, no space or comma; default generated)" },
     { "description", CLI_STR, "TEXT", 0, 0, 0, NULL, "free text for operators" },
+    OPTION_FLAGS,
     { NULL, 0, NULL, 0, 0, 0, NULL, NULL },
 };
 
@@ -234,6 +267,12 @@ static int run_update(struct cli *cli)
     int rc;
 
     spec_from(cli, &spec);
+    if (cli_has(cli, "clear-headers")) {
+        if (spec.nheaders > 0)
+            return cli_usage_error(cli, "--clear-headers and --header exclude each other "
+                                        "(--header alone replaces every header)");
+        spec.set_headers = 1;
+    }
     rc = psw_endpoint_update(&cli->ctx, cli->args[0], &spec, &ep, err, sizeof(err));
     if (rc != PSW_OK)
         return cli_fail(cli, rc, err);
@@ -249,13 +288,19 @@ static const struct cli_option update_opts[] = {
       "new domain; --domain= (empty) makes it account level" },
     { "events", CLI_STR, "LIST", 0, 0, 0, NULL, "* or event types, comma-separated" },
     { "description", CLI_STR, "TEXT", 0, 0, 0, NULL, "new description" },
+    OPTION_FLAGS,
+    { "clear-headers", CLI_FLAG, NULL, 0, 0, 0, NULL, "remove every static header" },
     { NULL, 0, NULL, 0, 0, 0, NULL, NULL },
 };
 
 const struct cli_command cli_endpoint_update = {
     "endpoint", "update", "ID", 1, 1, 1,
-    "Changes an endpoint's url, domain, events or description (the secret: rotate-secret).",
-    NULL, update_opts, run_update,
+    "Changes an endpoint's url, domain, events, description or options (the secret: "
+    "rotate-secret).",
+    "--header replaces the whole set of static headers (give every one you keep);\n"
+    "--clear-headers removes them all. Switching to --signing ed25519 makes a key pair\n"
+    "unless the endpoint has one; --signing standard needs a whsec_<base64> secret.\n",
+    update_opts, run_update,
 };
 
 /* ---- delete, enable, disable -------------------------------------------- */

@@ -75,5 +75,6 @@ int main(int argc, char **argv)
     psw_ctx_close(&cli.ctx);
     psw_config_free(&cli.cfg);
     free(cli.args);
+    free(cli.list);
     return rc;
 }

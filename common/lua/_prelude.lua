@@ -24,6 +24,7 @@ function K.endpoint_deliveries(id) return P .. 'endpoint:' .. id .. ':deliveries
 function K.endpoint_stats(id) return P .. 'endpoint:' .. id .. ':stats' end
 function K.endpoint_inflight(id) return P .. 'endpoint:' .. id .. ':inflight' end
 function K.endpoint_waiting(id) return P .. 'endpoint:' .. id .. ':waiting' end
+function K.endpoint_rate(id) return P .. 'endpoint:' .. id .. ':rate' end
 function K.account_endpoints(a) return P .. 'account:' .. a .. ':endpoints' end
 function K.event(id) return P .. 'event:' .. id end
 -- Event ids are unique per account (docs/redis.md): an event's hash is
@@ -57,7 +58,8 @@ end
 local R = {
   claim_head = {'now', 'claimed', 'skipped', 'held', 'drained'},
   claim_job = {'id', 'event_id', 'event_type', 'endpoint_id', 'url', 'attempt', 'trigger',
-               'cycle_started_at', 'cycle_attempts', 'secret', 'secret_prev', 'body'},
+               'cycle_started_at', 'cycle_attempts', 'secret', 'secret_prev', 'body',
+               'signing', 'signing_key', 'headers'},
   complete_reply = {'results', 'claim'},
   complete_result = {'outcome', 'alert', 'reason'},
   kind = {'receiver', 'receiver_gone', 'local'},

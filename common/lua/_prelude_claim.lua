@@ -7,6 +7,19 @@
 --   floor  the adaptive limit's floor, nil when the cap is fixed (parse_cap)
 --   adopt  ids in the worker's in-flight list it does not hold, taken first
 -- Returns claim.lua's reply as a table.
+--
+-- Rate limit (an endpoint's rate_limit N > 0, docs/cli.md "Endpoint
+-- options"): endpoint:<ep>:rate lists the start times of its last N
+-- requests, newest first, whoever made them. A request may start when
+-- fewer than N started within the last RATE_WINDOW ms; otherwise the
+-- delivery goes back to queue:scheduled (state 'scheduled') for the moment
+-- a start leaves the window, so it holds no worker slot while it waits.
+-- The k-th delivery deferred by one call gets the k-th such moment, so a
+-- backlog is spread over the coming seconds instead of all coming back at
+-- once. The window is a second plus RATE_MARGIN: requests start on the
+-- Redis clock but arrive a few ms later, and not all equally late.
+local RATE_MARGIN = 100
+local RATE_WINDOW = 1000 + RATE_MARGIN
 local function claim_work(wid, want, cap, floor, adopt)
   local ik = K.inflight(wid)
   local now = now_ms()
@@ -15,7 +28,7 @@ local function claim_work(wid, want, cap, floor, adopt)
   local out = {}
   for i = 1, #R.claim_head do out[i] = 0 end
   out[H.now] = now
-  local claimed, skipped, held, failed = 0, 0, 0, 0
+  local claimed, skipped, held, failed, deferred = 0, 0, 0, 0, 0
   local eps, order = {}, {}   -- endpoint id -> what this call knows of it
   local bodies = {}           -- account/event id -> body (false: the event expired)
 
@@ -23,9 +36,20 @@ local function claim_work(wid, want, cap, floor, adopt)
     local e = eps[ep]
     if not e then
       local f = redis.call('HMGET', K.endpoint(ep), 'status', 'url', 'secret',
-                           'secret_prev', 'secret_prev_until')
+                           'secret_prev', 'secret_prev_until', 'signing', 'signing_key',
+                           'headers', 'rate_limit')
       e = {status = f[1], url = f[2], secret = f[3], prev = '', slots = {}, held = {},
-           skipped = 0, stale_prev = false}
+           skipped = 0, stale_prev = false, signing = f[6] or '', signing_key = f[7] or '',
+           headers = f[8] or '', rate = tonumber(f[9] or '') or 0}
+      if e.rate > 0 and e.status == 'enabled' then
+        -- starts, oldest first: the window as it stands, then this call's
+        local r = redis.call('LRANGE', K.endpoint_rate(ep), '0', int(e.rate - 1))
+        e.starts = {}
+        for i = #r, 1, -1 do e.starts[#e.starts + 1] = tonumber(r[i]) end
+        e.first = 1          -- e.starts[first..] are the last N starts
+        e.new_starts = {}
+        e.deferred = 0
+      end
       if f[4] and f[4] ~= '' then
         if (tonumber(f[5] or '0') or 0) > now then
           e.prev = f[4]
@@ -91,6 +115,24 @@ local function claim_work(wid, want, cap, floor, adopt)
       failed = failed + 1
       return false
     end
+    if e.starts then
+      local live = #e.starts - e.first + 1
+      local oldest = e.starts[e.first]
+      if live >= e.rate and oldest > now - RATE_WINDOW then
+        -- the k-th deferral (0-based) waits for the (k mod N)-th oldest
+        -- start to leave the window, one window later per full round
+        local k = e.deferred
+        local at = e.starts[e.first + (k % e.rate)] + RATE_WINDOW * (1 + math.floor(k / e.rate))
+        e.deferred = k + 1
+        redis.call('HSET', dkey, 'state', 'scheduled', 'next_attempt_at', int(at))
+        redis.call('ZADD', K.scheduled, int(at), did)
+        deferred = deferred + 1
+        return false
+      end
+      e.starts[#e.starts + 1] = now
+      if live >= e.rate then e.first = e.first + 1 end
+      e.new_starts[#e.new_starts + 1] = int(now)
+    end
     e.slots[#e.slots + 1] = did
     if e.count then e.count = e.count + 1 end
     if e.stale_prev then
@@ -126,6 +168,9 @@ local function claim_work(wid, want, cap, floor, adopt)
     out[o + J.secret] = e.secret
     out[o + J.secret_prev] = e.prev
     out[o + J.body] = body
+    out[o + J.signing] = e.signing
+    out[o + J.signing_key] = e.signing_key
+    out[o + J.headers] = e.headers
     claimed = claimed + 1
     return true
   end
@@ -168,11 +213,17 @@ local function claim_work(wid, want, cap, floor, adopt)
       redis.call('SADD', K.waiting, ep)
     end
     if e.skipped > 0 then redis.call('HINCRBY', K.endpoint_stats(ep), 'skipped', int(e.skipped)) end
+    if e.new_starts and #e.new_starts > 0 then
+      local rk = K.endpoint_rate(ep)
+      variadic('LPUSH', rk, e.new_starts)
+      redis.call('LTRIM', rk, '0', int(e.rate - 1))
+      redis.call('PEXPIRE', rk, int(RATE_WINDOW * 2))
+    end
   end
   if skipped > 0 then redis.call('HINCRBY', K.stats, 'skipped', int(skipped)) end
   if claimed > 0 then redis.call('HINCRBY', K.stats, 'attempts', int(claimed)) end
   if failed > 0 then redis.call('HINCRBY', K.stats, 'failed', int(failed)) end
 
-  out[H.claimed], out[H.skipped], out[H.held], out[H.drained] = claimed, skipped, held, drained
+  out[H.claimed], out[H.skipped], out[H.held], out[H.drained] = claimed, skipped, held + deferred, drained
   return out
 end

@@ -4,10 +4,13 @@
 --       5… ids already in this worker's in-flight list that it does not hold
 --         (moved by its parked BLMOVE, or claimed by a call whose reply was
 --         lost with the connection); they are taken first
--- Returns {now, claimed, skipped, held, drained (1 = ready ran dry),
---   then 12 fields per claimed delivery:
+-- Returns {now, claimed, skipped, held (over the in-flight cap, or deferred
+--   by the endpoint's rate limit), drained (1 = ready ran dry),
+--   then 15 fields per claimed delivery:
 --   id, event_id, event_type, endpoint_id, url, attempt, trigger,
---   cycle_started_at, cycle_attempts, secret, secret_prev, body}
+--   cycle_started_at, cycle_attempts, secret, secret_prev, body,
+--   signing, signing_key, headers (the endpoint options of docs/cli.md;
+--   secrets, signing_key and headers as stored, sealed or not)}
 --
 -- The ids taken from ready go into queue:inflight:<worker> first (one RPOP
 -- and one LPUSH for the whole batch), so that none is ever outside a list
@@ -16,7 +19,8 @@
 -- starts, so a job that crashes workers still uses up its attempts. A
 -- delivery whose endpoint is disabled or deleted is recorded 'skipped'
 -- without a request. One over its endpoint's in-flight limit waits in
--- endpoint:<ep>:waiting, in order.
+-- endpoint:<ep>:waiting, in order; one over its endpoint's rate limit goes
+-- back to queue:scheduled (see _prelude_claim.lua).
 --
 -- Per call, not per delivery: an endpoint's hash and its in-flight count are
 -- read once (the count then kept here), an event's body is read once, the

@@ -1,7 +1,9 @@
 -- endpoint_create: store a new endpoint and index it, atomically.
 -- ARGV: 1 prefix, 2 endpoint id, 3 account_id, 4 domain ('' = account
 --       level), 5 url, 6 events, 7 secret (as stored), 8 description,
---       9 limits.max_endpoints_per_account
+--       9 limits.max_endpoints_per_account, 10 signing, 11 signing_key
+--       (sealed Ed25519 private key or ''), 12 public_key, 13 headers
+--       (sealed), 14 rate_limit
 -- Returns {'ok', HGETALL of the endpoint}, {'limit', endpoints the account
 -- has} when the account is full, or {'exists'} on an id collision.
 --
@@ -22,7 +24,9 @@ redis.call('HSET', ek, 'id', id, 'account_id', acct, 'domain', ARGV[4],
            'secret', ARGV[7], 'secret_prev', '', 'secret_prev_until', '',
            'consecutive_failures', 0, 'disabled_reason', '', 'disabled_at', '',
            'disabled_by', '', 'created_at', now, 'updated_at', now,
-           'deleted_at', '', 'description', ARGV[8])
+           'deleted_at', '', 'description', ARGV[8], 'signing', ARGV[10],
+           'signing_key', ARGV[11], 'public_key', ARGV[12], 'headers', ARGV[13],
+           'rate_limit', ARGV[14])
 redis.call('SADD', K.endpoints, id)
 redis.call('SADD', ak, id)
 return {'ok', redis.call('HGETALL', ek)}

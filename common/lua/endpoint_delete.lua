@@ -18,7 +18,8 @@ local now = now_ms()
 redis.call('SREM', K.endpoints, id)
 if cur[2] then redis.call('SREM', K.account_endpoints(cur[2]), id) end
 redis.call('HSET', ek, 'status', 'deleted', 'deleted_at', now, 'updated_at', now,
-           'secret', '', 'secret_prev', '', 'secret_prev_until', '')
+           'secret', '', 'secret_prev', '', 'secret_prev_until', '',
+           'signing_key', '', 'headers', '')
 flush_waiting(id)
 redis.call('HINCRBY', K.endpoint_stats(id), 'skipped', 0)
 redis.call('PEXPIRE', ek, ttl)

@@ -1,6 +1,9 @@
 -- endpoint_update: change an endpoint's routing or description, atomically.
 -- ARGV: 1 prefix, 2 endpoint id, 3 account_id the caller named ('' = none),
---       4.. field, value pairs; fields: url, domain, events, description
+--       4.. field, value pairs; fields: url, domain, events, description,
+--       signing, rate_limit, headers (sealed), signing_key + public_key (a
+--       new Ed25519 key pair, stored only if the endpoint has none, so
+--       switching back and forth keeps the key receivers already trust)
 -- Returns {'ok', HGETALL}, {'notfound'}, {'deleted'}, or {'account', the
 -- endpoint's account} when ARGV[3] names another account.
 --
@@ -12,14 +15,20 @@ if not cur[1] then return {'notfound'} end
 if cur[1] == 'deleted' then return {'deleted'} end
 if ARGV[3] ~= '' and ARGV[3] ~= cur[2] then return {'account', cur[2] or ''} end
 
-local allowed = {url = true, domain = true, events = true, description = true}
+local allowed = {url = true, domain = true, events = true, description = true,
+                 signing = true, rate_limit = true, headers = true,
+                 signing_key = true, public_key = true}
+local has_key = (redis.call('HGET', ek, 'public_key') or '') ~= ''
 local args = {}
 for i = 4, #ARGV - 1, 2 do
-  if not allowed[ARGV[i]] then
-    return redis.error_reply('endpoint_update: field ' .. ARGV[i] .. ' cannot be updated')
+  local f = ARGV[i]
+  if not allowed[f] then
+    return redis.error_reply('endpoint_update: field ' .. f .. ' cannot be updated')
   end
-  args[#args + 1] = ARGV[i]
-  args[#args + 1] = ARGV[i + 1]
+  if not (has_key and (f == 'signing_key' or f == 'public_key')) then
+    args[#args + 1] = f
+    args[#args + 1] = ARGV[i + 1]
+  end
 end
 args[#args + 1] = 'updated_at'
 args[#args + 1] = now_ms()

@@ -1,15 +1,22 @@
--- secrets_rekey: replace one endpoint's stored secrets with their re-encrypted
--- form, but only if neither changed since they were read (compare-and-set:
--- a rotation, a deletion or the end of a rotation grace in between wins, and
--- the caller reads again). updated_at is left alone: the secrets are the same.
--- ARGV: 1 prefix, 2 endpoint id, 3 secret as read, 4 secret_prev as read,
---       5 new secret, 6 new secret_prev
+-- secrets_rekey: replace one endpoint's sealed values with their re-encrypted
+-- form, but only if none changed since they were read (compare-and-set:
+-- a rotation, a deletion, an update of the options or the end of a rotation
+-- grace in between wins, and the caller reads again). updated_at is left
+-- alone: the values are the same.
+-- ARGV: 1 prefix, 2 endpoint id, 3..6 secret, secret_prev, signing_key,
+--       headers as read, 7..10 their new stored forms
 -- Returns status 'ok', 'changed' or 'notfound'.
+local fields = {'secret', 'secret_prev', 'signing_key', 'headers'}
 local ek = K.endpoint(ARGV[2])
-local cur = redis.call('HMGET', ek, 'id', 'secret', 'secret_prev')
+local cur = redis.call('HMGET', ek, 'id', unpack(fields))
 if not cur[1] then return {ok = 'notfound'} end
-if (cur[2] or '') ~= ARGV[3] or (cur[3] or '') ~= ARGV[4] then
-  return {ok = 'changed'}
+for i = 1, #fields do
+  if (cur[i + 1] or '') ~= ARGV[2 + i] then return {ok = 'changed'} end
 end
-redis.call('HSET', ek, 'secret', ARGV[5], 'secret_prev', ARGV[6])
+local args = {}
+for i = 1, #fields do
+  args[#args + 1] = fields[i]
+  args[#args + 1] = ARGV[6 + i]
+end
+redis.call('HSET', ek, unpack(args))
 return {ok = 'ok'}

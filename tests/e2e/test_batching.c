@@ -35,6 +35,7 @@
 
 #define NEP 4
 #define NEVT 40
+#define CLAIM_FIELDS 15 /* per claimed delivery in claim.lua's reply */
 
 struct side {
     char prefix[16];
@@ -453,7 +454,7 @@ static size_t claim_all(struct side *s, struct claimed *out)
     redisReply *r = eval(s, PSW_SCRIPT_CLAIM, 4, argv);
     size_t n = (size_t)r->element[1]->integer;
     for (size_t i = 0; i < n; i++) {
-        const redisReply *id = r->element[5 + i * 12], *att = r->element[5 + i * 12 + 5];
+        const redisReply *id = r->element[5 + i * CLAIM_FIELDS], *att = r->element[5 + i * CLAIM_FIELDS + 5];
         snprintf(out[i].id, sizeof(out[i].id), "%s", id->str);
         snprintf(out[i].n, sizeof(out[i].n), "%lld", att->integer);
         name_of(s, id->str, out[i].name, sizeof(out[i].name));
@@ -622,11 +623,11 @@ static void test_complete_then_claim(void **state)
     assert_int_equal(r->elements, 2);
     assert_string_equal(r->element[0]->element[0]->str, "delivered");
     const redisReply *c = r->element[1];
-    assert_true(c->elements >= 5 + 2 * 12);
+    assert_true(c->elements >= 5 + 2 * CLAIM_FIELDS);
     assert_int_equal(c->element[1]->integer, 2);
     /* the two longest-waiting of EP0, oldest first */
     assert_string_equal(c->element[5]->str, first);
-    assert_string_equal(c->element[5 + 12]->str, second);
+    assert_string_equal(c->element[5 + CLAIM_FIELDS]->str, second);
     assert_int_equal(c->element[5 + 5]->integer, 1); /* their first attempt */
     freeReplyObject(r);
     assert_int_equal(ll("LLEN b:queue:ready"), ready0);
@@ -680,7 +681,7 @@ static void test_claim_rules(void **state)
     assert_int_equal(claimed, 2); /* cap 1 on EP1 and EP2 */
     assert_int_equal(claimed + skipped + held + 1, ready0); /* + the expired event */
     for (long long i = 0; i < claimed; i++) {
-        redisReply **f = r->element + 5 + i * 12;
+        redisReply **f = r->element + 5 + i * CLAIM_FIELDS;
         assert_int_equal(f[5]->integer, 1);        /* attempt */
         assert_string_equal(f[6]->str, "first");   /* trigger */
         assert_int_equal(f[8]->integer, 1);        /* cycle_attempts */

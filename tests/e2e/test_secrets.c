@@ -877,21 +877,25 @@ static void test_rekey_failures_and_compare_and_set(void **state)
     /* the script: stale "as read" values change nothing */
     char cur[4096];
     snprintf(cur, sizeof(cur), "%s", H(harness_fmt("endpoint:%s", e1), "secret"));
-    const char *stale[] = { C.cfg.redis_prefix, e1, "enc:v1:00000000:AAAA", "", "NEW", "" };
-    redisReply *rep = psw_redis_eval(C.ctx.redis, PSW_SCRIPT_SECRETS_REKEY, 6, stale, NULL);
+    /* ARGV: prefix, id, secret, secret_prev, signing_key, headers as read,
+     * then the four new values */
+    const char *stale[] = { C.cfg.redis_prefix, e1, "enc:v1:00000000:AAAA", "", "", "",
+                            "NEW", "", "", "" };
+    redisReply *rep = psw_redis_eval(C.ctx.redis, PSW_SCRIPT_SECRETS_REKEY, 10, stale, NULL);
     assert_non_null(rep);
     assert_int_equal(rep->type, REDIS_REPLY_STATUS);
     assert_string_equal(rep->str, "changed");
     freeReplyObject(rep);
     assert_string_equal(H(harness_fmt("endpoint:%s", e1), "secret"), cur);
-    const char *fresh[] = { C.cfg.redis_prefix, e1, cur, "", "NEW", "" };
-    rep = psw_redis_eval(C.ctx.redis, PSW_SCRIPT_SECRETS_REKEY, 6, fresh, NULL);
+    const char *fresh[] = { C.cfg.redis_prefix, e1, cur, "", "", "", "NEW", "", "", "" };
+    rep = psw_redis_eval(C.ctx.redis, PSW_SCRIPT_SECRETS_REKEY, 10, fresh, NULL);
     assert_non_null(rep);
     assert_string_equal(rep->str, "ok");
     freeReplyObject(rep);
     assert_string_equal(H(harness_fmt("endpoint:%s", e1), "secret"), "NEW");
-    const char *gone[] = { C.cfg.redis_prefix, "ep_01JC000000000000000000000Z", "", "", "x", "" };
-    rep = psw_redis_eval(C.ctx.redis, PSW_SCRIPT_SECRETS_REKEY, 6, gone, NULL);
+    const char *gone[] = { C.cfg.redis_prefix, "ep_01JC000000000000000000000Z", "", "", "", "",
+                           "x", "", "", "" };
+    rep = psw_redis_eval(C.ctx.redis, PSW_SCRIPT_SECRETS_REKEY, 10, gone, NULL);
     assert_non_null(rep);
     assert_string_equal(rep->str, "notfound");
     freeReplyObject(rep);
@@ -1084,12 +1088,69 @@ static void test_reload_refuses_bad_key(void **state)
     T_done = 1;
 }
 
+/* The endpoint options sealed like secrets (an Ed25519 signing key, static
+ * headers) move to the new key with the secrets: afterwards a psw holding
+ * only the new key opens them, and deliveries are still signed. */
+static void test_rekey_moves_option_values(void **state)
+{
+    (void)state;
+    char ida_s[PSW_SECRETS_KEY_ID_SIZE], idb_s[PSW_SECRETS_KEY_ID_SIZE], ka[600], kb[600];
+    char url[512], id[PSW_ID_SIZE], pub[128];
+    snprintf(ida_s, sizeof(ida_s), "%s", key_id(KEY_A));
+    snprintf(idb_s, sizeof(idb_s), "%s", key_id(KEY_B));
+    snprintf(ka, sizeof(ka), "%s", key_file("a.key", KEY_A, 0600));
+    snprintf(kb, sizeof(kb), "%s", key_file("b.key", KEY_B, 0600));
+
+    up(ka, 1);
+    rx_url(C.rx, "/opt", url, sizeof(url));
+    struct res r = psw(NULL, "endpoint", "create", "--account", ACCT, "--url", url, "--signing",
+                       "ed25519", "--header", "Authorization: Bearer tok-0123456789", "--json",
+                       NULL);
+    expect_rc(&r, 0, "endpoint create");
+    json_object *o = parse(0, r.out);
+    snprintf(id, sizeof(id), "%s", jstr(o, "id"));
+    snprintf(pub, sizeof(pub), "%s", jstr(o, "public_key"));
+    res_free(&r);
+    const char *ek = harness_fmt("endpoint:%s", id);
+    assert_int_equal(strncmp(H(ek, "signing_key"), harness_fmt("enc:v1:%s:", ida_s), 16), 0);
+    assert_int_equal(strncmp(H(ek, "headers"), harness_fmt("enc:v1:%s:", ida_s), 16), 0);
+
+    const char *cfg2 = config_with("rekey.yaml",
+                                   harness_fmt("secrets.key_file: %s\nsecrets.previous_key_file: %s",
+                                               kb, ka));
+    char cfg2_s[600];
+    snprintf(cfg2_s, sizeof(cfg2_s), "%s", cfg2);
+    r = psw(cfg2_s, "secrets", "status", "--json", NULL);
+    expect_rc(&r, 0, "status");
+    assert_int_equal(jint(parse(1, r.out), "endpoints_to_rekey"), 1);
+    res_free(&r);
+    r = psw(cfg2_s, "secrets", "rekey", "--json", NULL);
+    expect_rc(&r, 0, "rekey");
+    o = parse(2, r.out);
+    assert_int_equal(jint(o, "resealed"), 3); /* secret, signing_key, headers */
+    assert_int_equal(jint(o, "failed"), 0);
+    res_free(&r);
+    assert_int_equal(strncmp(H(ek, "signing_key"), harness_fmt("enc:v1:%s:", idb_s), 16), 0);
+    assert_int_equal(strncmp(H(ek, "headers"), harness_fmt("enc:v1:%s:", idb_s), 16), 0);
+
+    const char *cfgb = config_with("b-only.yaml", harness_fmt("secrets.key_file: %s", kb));
+    r = psw(cfgb, "endpoint", "show", id, "--json", NULL);
+    expect_rc(&r, 0, "show with the new key only");
+    o = parse(3, r.out);
+    assert_string_equal(jstr(o, "public_key"), pub);
+    assert_string_equal(json_object_to_json_string_ext(jget(o, "headers"), JSON_C_TO_STRING_PLAIN),
+                        "[\"Authorization: Bea\xe2\x80\xa6***\"]");
+    res_free(&r);
+    T_done = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_sealed_at_rest, cleanup_json),
         cmocka_unit_test_teardown(test_rotation_signs_with_both, cleanup_json),
         cmocka_unit_test_teardown(test_rekey_to_a_new_key, cleanup_json),
+        cmocka_unit_test_teardown(test_rekey_moves_option_values, cleanup_json),
         cmocka_unit_test_teardown(test_rekey_failures_and_compare_and_set, cleanup_json),
         cmocka_unit_test_teardown(test_wrong_key_worker, cleanup_json),
         cmocka_unit_test_teardown(test_plain_mode_and_bad_key_files, cleanup_json),
