@@ -4,8 +4,8 @@
 #
 # Starts a throwaway redis-server (temporary directory, loopback, free port,
 # no persistence), creates one endpoint with psw, fills its delivery log with
-# N deliveries written in the real key layout (docs/redis.md) by a Lua script
-# in batches, starts psw-api (release build), then:
+# N deliveries written in the real key layout (docs/redis.md) by bench/lib/fill.sh
+# (shared with bench/api.sh), starts psw-api (release build), then:
 #   - times the API calls the screen makes (curl, 20 runs each, median);
 #   - opens the endpoint screen in chromium (tests/browser/dashboard.mjs perf)
 #     and times navigation -> first page of deliveries on screen, and ->
@@ -19,7 +19,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BENCH_BIN:-$root/bin}
 n=${1:-1000000}
-batch=100000
+# shellcheck source=bench/lib/fill.sh
+. "$root/bench/lib/fill.sh"
 
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v curl >/dev/null ||
     { echo "dashboard.sh: needs redis-server, redis-cli and curl (scripts/deps.sh bench)" >&2; exit 1; }
@@ -64,49 +65,8 @@ token=$(psw --json token create --name bench --account acct_perf |
     sed -n 's/.*"token": *"\(psw_[^"]*\)".*/\1/p')
 [ -n "$ep" ] && [ -n "$token" ] || { echo "dashboard.sh: could not create the endpoint or token" >&2; exit 1; }
 
-# One batch: deliveries i0+1 .. i0+count, one every 10 ms back from now, every
-# tenth failed, the rest delivered; the newest 100 with an event and an attempt
-# record so the screen's Details have something to open.
-fill='
-local P, ep, i0, count, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local idx = P .. "endpoint:" .. ep .. ":deliveries"
-local z = {}
-for i = i0 + 1, i0 + count do
-  local id = string.format("dlv_0%025d", i)
-  local evt = string.format("evt_0%025d", i)
-  local at = now - i * 10
-  local failed = (i % 10 == 0)
-  redis.call("HSET", P .. "delivery:" .. id, "id", id, "event_id", evt, "endpoint_id", ep,
-    "account_id", "acct_perf", "event_type", "email.delivered",
-    "state", failed and "failed" or "delivered", "attempts", "1", "created_at", at,
-    "first_attempt_at", at + 5, "last_attempt_at", at + 5,
-    "delivered_at", failed and "" or (at + 17), "last_status", failed and "500" or "200",
-    "last_error", failed and "http: status 500" or "", "last_latency_ms", "12",
-    "failed_reason", failed and "exhausted" or "", "trigger", "first")
-  if i <= 100 then
-    redis.call("HSET", P .. "event:" .. evt, "id", evt, "type", "email.delivered",
-      "account_id", "acct_perf", "domain", "mail.example.com", "created_at", at,
-      "body", "{\"id\":\"" .. evt .. "\",\"type\":\"email.delivered\"}", "published_at", at,
-      "deliveries", "1")
-    redis.call("RPUSH", P .. "delivery:" .. id .. ":attempts",
-      "{\"n\":1,\"at\":" .. (at + 5) .. ",\"ended_at\":" .. (at + 17) ..
-      ",\"trigger\":\"first\",\"request\":{\"url\":\"http://127.0.0.1:9/hooks\",\"headers\":{}}," ..
-      "\"response\":{\"status\":200,\"headers\":{},\"body\":\"ok\",\"body_bytes\":2,\"body_truncated\":false}," ..
-      "\"status\":200,\"latency_ms\":12,\"error\":null}")
-  end
-  z[#z + 1] = at
-  z[#z + 1] = id
-  if #z >= 2000 then redis.call("ZADD", idx, unpack(z)) z = {} end
-end
-if #z > 0 then redis.call("ZADD", idx, unpack(z)) end
-return count
-'
-now=$(( $(date +%s%3N) ))
 t0=$(date +%s%3N)
-for (( i0 = 0; i0 < n; i0 += batch )); do
-    c=$(( n - i0 < batch ? n - i0 : batch ))
-    R eval "$fill" 0 "psw:" "$ep" "$i0" "$c" "$now" >/dev/null
-done
+fill_deliveries "$rport" "$ep" "$n"
 echo "filled $(R zcard "psw:endpoint:$ep:deliveries") deliveries of $ep in $(( $(date +%s%3N) - t0 )) ms;" \
      "redis used_memory $(R info memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p')"
 
