@@ -8,7 +8,7 @@
 # and the command that reruns it alone, and at the end one table.
 #
 # usage: bench/run.sh [--scenario LIST] [--events N]
-#   --scenario 1,3,7   run only these (default: all, 1-8; 2 and the
+#   --scenario 1,3,7   run only these (default: all, 1-9; 2 and the
 #                      percentages of 5 use scenario 1's result when it ran)
 #   --events N         events of scenario 1 (default 200000)
 # Environment: BENCH_BIN (programs, default bin/), BENCH_TOOLS (psw-bench and
@@ -36,6 +36,9 @@
 #                  run when it ran), memory per stored delivery, worker child RSS
 #                  with 64 requests in flight
 #   8 scaling      two psw-worker processes against one Redis: rate, Redis CPU share
+#   9 api          bench/api.sh (its own Redis and psw-api): POST /v1/events vs
+#                  psw_publish_many, a delivery-log page of 1,000,000 deliveries,
+#                  the same with 200 idle keep-alive clients (BENCH_API_ARGS: its options)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +47,7 @@ tools=${BENCH_TOOLS:-$bin}
 workers=${BENCH_WORKERS:-2}
 concurrency=${BENCH_CONCURRENCY:-64}
 publishers=${BENCH_PUBLISHERS:-2}
-only="1,2,3,4,5,6,7,8"
+only="1,2,3,4,5,6,7,8,9"
 s1_events=200000
 secret="whsec_bench_secret_0123456789abcdef"
 
@@ -748,6 +751,25 @@ if want 8; then
     say "  rerun: $(rerun 1,8)"
     row "8 two psw-workers" "$rate deliveries/s ($uniq of $s8_events); Redis ${share}% of one CPU" \
         "" "$(rerun 1,8)"
+fi
+
+# ---- 9. the HTTP API ------------------------------------------------------------------------
+# bench/api.sh runs on its own redis-server (no persistence) and psw-api.
+
+if want 9; then
+    say ""
+    say "== 9. HTTP API (bench/api.sh)"
+    # shellcheck disable=SC2086
+    if BENCH_BIN=$bin "$root/bench/api.sh" ${BENCH_API_ARGS:-} >"$tmp/api.txt" 2>&1; then
+        sed '$d' "$tmp/api.txt" >&2
+        a=$(tail -n 1 "$tmp/api.txt")
+        row "9a POST /v1/events, batches of 100" "$(kv api_rate "$a") events/s = $(kv ratio "$a")x psw_publish_many ($(kv cli_rate "$a")/s)" ">= 0.8x" "bench/api.sh"
+        row "9b delivery-log page, $(kv deliveries "$a") deliveries" "p50 $(kv page_p50 "$a") ms, p99 $(kv page_p99 "$a") ms" "p99 < 20 ms" "bench/api.sh"
+        row "9c the same, 200 idle keep-alive clients" "p99 $(kv idle_p99 "$a") ms" "p99 < 20 ms" "bench/api.sh"
+    else
+        cat "$tmp/api.txt" >&2
+        row "9 HTTP API" "bench/api.sh failed (see above)" "" "bench/api.sh"
+    fi
 fi
 
 # ---- the table ------------------------------------------------------------------------------------
