@@ -8,7 +8,8 @@
 #   1. publish: E events of ~1 KB to one endpoint, first with `psw publish`
 #      of an NDJSON file (psw_publish_many, pipelined), then, on a flushed
 #      database, POST /v1/events with batches of 100 of the same events
-#      (wrk, 4 connections, D seconds); events/s of each and the ratio.
+#      (wrk, 1 connection like psw publish, then 4, D seconds each); events/s
+#      of each and the ratios.
 #   2. page: an endpoint holding N deliveries (bench/lib/fill.sh), one client
 #      GETting /v1/endpoints/{id}/deliveries?limit=50 for D seconds (wrk
 #      --latency): p50/p99.
@@ -160,15 +161,24 @@ code=$(curl -s -o "$dir/one.out" -w '%{http_code}' -H "Authorization: Bearer $ad
     -H 'Content-Type: application/json' --data-binary @"$dir/one.json" "$base/v1/events")
 case "$code" in 2*) ;; *) echo "bench/api.sh: POST /v1/events answered $code:" >&2; cat "$dir/one.out" >&2; exit 1 ;; esac
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -1; }
-out=$(wrk -t1 -c4 -d"${dur}s" --timeout 10s -s "$dir/post.lua" "$base/v1/events" | grep '^wrk ')
-reqs=$(kv requests "$out")
-api_rate=$(div $((reqs * 100 * 1000000)) "$(kv duration_us "$out")")
-stored=$(R eval "return #redis.call('KEYS', 'psw:event:*')" 0)
-ratio=$(div "$api_rate" "$cli_rate" 2)
-echo "   POST /v1/events, batches of 100 (wrk -c4, ${dur} s): $((reqs * 100)) events = $api_rate events/s" \
-     "(p50 $(div "$(kv p50_us "$out")" 1000 1) ms, p99 $(div "$(kv p99_us "$out")" 1000 1) ms per batch;" \
-     "non-2xx $(kv non2xx "$out"), socket errors $(kv errors "$out"); $stored events stored, with the probe batch)"
-echo "   ratio API / psw_publish_many: $ratio (goal >= 0.8)"
+# post C: wrk with C connections for D seconds -> api_rate
+post() {
+    local c=$1 out reqs
+    out=$(wrk -t1 -c"$c" -d"${dur}s" --timeout 10s -s "$dir/post.lua" "$base/v1/events" | grep '^wrk ')
+    reqs=$(kv requests "$out")
+    api_rate=$(div $((reqs * 100 * 1000000)) "$(kv duration_us "$out")")
+    echo "   POST /v1/events, batches of 100, wrk -c$c, ${dur} s: $((reqs * 100)) events = $api_rate events/s" \
+         "= $(div "$api_rate" "$cli_rate" 2)x psw publish (p50 $(div "$(kv p50_us "$out")" 1000 1) ms," \
+         "p99 $(div "$(kv p99_us "$out")" 1000 1) ms per batch; non-2xx $(kv non2xx "$out"), socket errors $(kv errors "$out"))"
+}
+# one connection against psw publish's one connection, then 4 (api.threads)
+post 1
+api_rate1=$api_rate
+post 4
+echo "   $(R eval "return #redis.call('KEYS', 'psw:event:*')" 0) events stored by the API (with the probe batch)"
+ratio=$(div "$api_rate1" "$cli_rate" 2)
+ratio4=$(div "$api_rate" "$cli_rate" 2)
+echo "   ratio API / psw_publish_many: $ratio with one connection each, $ratio4 with 4 (goal >= 0.8)"
 
 # ---- 2. a delivery-log page of an endpoint with N deliveries --------------------------
 R flushall >/dev/null
@@ -235,4 +245,4 @@ touch "$dir/idle.stop"
 wait "$idle_pid" || true
 echo "   idle connections still open at the end: $(sed -n 's/^open //p' "$dir/idle.out") of $idle_clients"
 echo "   load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "api cli_rate=$cli_rate api_rate=$api_rate ratio=$ratio deliveries=$n page_p50=$page_p50 page_p99=$page_p99 idle_p99=$idle_p99"
+echo "api cli_rate=$cli_rate api_rate1=$api_rate1 ratio=$ratio api_rate=$api_rate ratio4=$ratio4 deliveries=$n page_p50=$page_p50 page_p99=$page_p99 idle_p99=$idle_p99"
