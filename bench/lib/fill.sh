@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib/fill.sh — sourced by bench/dashboard.sh and bench/api.sh, never run
 # alone: fill_deliveries fills an endpoint's delivery log with N deliveries
 # written in the real key layout (docs/redis.md) by a Lua script, 100,000 per
