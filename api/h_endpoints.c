@@ -3,6 +3,7 @@
  * disable|rotate-secret|test|stats] (docs/api.md "Endpoints"), on
  * common/endpoint.h like `psw endpoint …`. Every change is audited.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,17 +68,74 @@ static const char *events_field(struct api_call *c, char *buf, size_t n, int *ba
     return buf;
 }
 
+/* "rate_limit": an integer (the library checks its range). Leaves
+ * spec->rate_limit at -1 (not given) when absent. -1 after answering 400. */
+static int rate_limit_field(struct api_call *c, struct psw_endpoint_spec *spec)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(c->body, "rate_limit", &v) || !v)
+        return 0;
+    if (!json_object_is_type(v, json_type_int)) {
+        api_problem(c, 400, "rate_limit", "rate_limit: must be an integer");
+        return -1;
+    }
+    long long n = (long long)json_object_get_int64(v);
+    /* -1 means "not given" in the spec: any negative value goes on as one
+     * the library refuses with its own message. */
+    spec->rate_limit = n < 0 ? LLONG_MIN : n;
+    return 0;
+}
+
+/* "headers": an array of "Name: value" strings replacing the whole set ([]
+ * clears it); the library checks each line (common/headers.h). *lines
+ * (malloc'd, the caller frees it) points into c->body. -1 after answering. */
+static int headers_field(struct api_call *c, struct psw_endpoint_spec *spec,
+                         const char ***lines)
+{
+    struct json_object *v;
+    *lines = NULL;
+    if (!json_object_object_get_ex(c->body, "headers", &v) || !v)
+        return 0;
+    if (!json_object_is_type(v, json_type_array)) {
+        api_problem(c, 400, "headers", "headers: must be an array of \"Name: value\" strings");
+        return -1;
+    }
+    size_t n = json_object_array_length(v);
+    if (n > 0 && !(*lines = malloc(n * sizeof(**lines)))) {
+        api_problem(c, 500, NULL, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *e = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(e, json_type_string)) {
+            api_problem(c, 400, "headers", "headers: must be an array of \"Name: value\" strings");
+            return -1;
+        }
+        (*lines)[i] = json_object_get_string(e);
+    }
+    spec->set_headers = 1;
+    spec->headers = *lines;
+    spec->nheaders = n;
+    return 0;
+}
+
+/* Fills spec from the body; *lines as headers_field (free it, also after a
+ * failure). -1 after answering 400. */
 static int spec_from_body(struct api_call *c, struct psw_endpoint_spec *spec, char *evbuf,
-                          size_t evn)
+                          size_t evn, const char ***lines)
 {
     int bad = 0;
+    *lines = NULL;
     spec->account_id = api_body_str(c, "account_id", &bad);
     spec->url = api_body_str(c, "url", &bad);
     spec->domain = api_body_str(c, "domain", &bad);
     spec->description = api_body_str(c, "description", &bad);
     spec->secret = api_body_str(c, "secret", &bad);
+    spec->signing = api_body_str(c, "signing", &bad);
     if (!bad)
         spec->events = events_field(c, evbuf, evn, &bad);
+    if (!bad && (rate_limit_field(c, spec) < 0 || headers_field(c, spec, lines) < 0))
+        bad = 1;
     return bad ? -1 : 0;
 }
 
@@ -127,30 +185,42 @@ int api_h_endpoints_list(struct api_call *c)
 int api_h_endpoints_create(struct api_call *c)
 {
     static const char *const allowed[] = { "account_id", "url", "domain", "events", "secret",
-                                           "description", NULL };
+                                           "description", "signing", "rate_limit",
+                                           "headers", NULL };
     struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
     struct psw_endpoint ep = { 0 };
     char evbuf[512], err[ERRLEN];
+    const char **lines = NULL;
 
-    if (only_fields(c, allowed) < 0 || spec_from_body(c, &spec, evbuf, sizeof(evbuf)) < 0)
-        return 0;
+    if (only_fields(c, allowed) < 0 ||
+        spec_from_body(c, &spec, evbuf, sizeof(evbuf), &lines) < 0)
+        goto done;
     if (!c->auth.admin) {
-        if (spec.account_id && strcmp(spec.account_id, c->auth.account) != 0)
-            return api_problem(c, 400, "account_id",
-                               "account_id: an account token creates endpoints only in its "
-                               "own account");
+        if (spec.account_id && strcmp(spec.account_id, c->auth.account) != 0) {
+            api_problem(c, 400, "account_id",
+                        "account_id: an account token creates endpoints only in its "
+                        "own account");
+            goto done;
+        }
         spec.account_id = c->auth.account;
     } else if (!spec.account_id) {
-        return api_problem(c, 400, "account_id", "account_id: required");
+        api_problem(c, 400, "account_id", "account_id: required");
+        goto done;
     }
-    if (!spec.url)
-        return api_problem(c, 400, "url", "url: required");
+    if (!spec.url) {
+        api_problem(c, 400, "url", "url: required");
+        goto done;
+    }
     int rc = psw_endpoint_create(c->ctx, &spec, &ep, err, sizeof(err));
-    if (rc != PSW_OK)
-        return api_fail(c, rc, err);
+    if (rc != PSW_OK) {
+        api_fail(c, rc, err);
+        goto done;
+    }
     api_audit(c, "endpoint.create", ep.id, ep.account_id);
     api_json(c, 201, psw_endpoint_to_json(&ep, 1));
     psw_endpoint_free(&ep);
+done:
+    free(lines);
     return 0;
 }
 
@@ -167,7 +237,8 @@ int api_h_endpoint_get(struct api_call *c)
 int api_h_endpoint_update(struct api_call *c)
 {
     static const char *const allowed[] = { "account_id", "url", "domain", "events",
-                                           "description", NULL };
+                                           "description", "signing", "rate_limit",
+                                           "headers", NULL };
     struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
     struct psw_endpoint ep;
     char evbuf[512], err[ERRLEN];
@@ -175,9 +246,14 @@ int api_h_endpoint_update(struct api_call *c)
     if (api_endpoint_visible(c, c->param, &ep) < 0)
         return 0;
     psw_endpoint_free(&ep);
-    if (only_fields(c, allowed) < 0 || spec_from_body(c, &spec, evbuf, sizeof(evbuf)) < 0)
+    const char **lines = NULL;
+    if (only_fields(c, allowed) < 0 ||
+        spec_from_body(c, &spec, evbuf, sizeof(evbuf), &lines) < 0) {
+        free(lines);
         return 0;
+    }
     int rc = psw_endpoint_update(c->ctx, c->param, &spec, &ep, err, sizeof(err));
+    free(lines);
     if (rc != PSW_OK)
         return api_fail(c, rc, err);
     api_audit(c, "endpoint.update", ep.id, ep.account_id);
