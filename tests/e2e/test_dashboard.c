@@ -574,7 +574,8 @@ static void test_endpoint_options(void **state)
     int nd = 0;
     assert_int_equal(cluster_publish(&C,
         "{\"type\":\"email.bounced\",\"account_id\":\"acct_a\",\"domain\":\"mail.example.com\","
-        "\"data\":{\"message_id\":\"<o@mail.example.com>\",\"to\":\"dan@example.org\"}}",
+        "\"data\":{\"message_id\":\"<o@mail.example.com>\",\"to\":\"dan@example.org\","
+        "\"bounce\":{\"type\":\"hard\",\"code\":\"5.1.1\",\"reason\":\"no such mailbox\"}}}",
         evt, sizeof(evt), &nd), PSW_OK);
     assert_int_equal(nd, 1);
     wait_header("/opt", "Authorization", "Basic dXNlcjpwYXNz", 1);
