@@ -395,11 +395,12 @@ function optionFields(ep) {
     } else {
         rows.push(field('Static headers', headers, 'optional: one "Name: value" per line, up to 20').row);
     }
-    // only what differs from the stored (or default) value is sent
+    // create sends only what differs from the defaults; edit sends the form's
+    // values (the form stays open after Save, so a baseline would go stale)
     const apply = (body) => {
-        if (signing.value !== cur) body.signing = signing.value;
         const n = rate.value.trim() === '' ? 0 : Number(rate.value);
-        if (n !== ((ep && ep.rate_limit) || 0)) body.rate_limit = n;
+        if (ep || signing.value !== 'poststack') body.signing = signing.value;
+        if (ep || n !== 0) body.rate_limit = n;
         if (!replace || replace.checked) {
             const list = parseHeaders(headers.value);
             if (replace || list.length) body.headers = list;
