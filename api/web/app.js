@@ -356,13 +356,77 @@ function disabledBanner(ep, onEnabled) {
         btn, msg);
 }
 
-// Shown once after create or rotate: the secret with a copy button.
-function secretBox(title, secret, extra) {
-    const msg = msgLine();
-    const out = h('code', { class: 'secret' }, secret);
-    const copy = button('Copy', async () => {
+const SIGNING = [
+    ['poststack', 'PostStack (X-PostStack-Signature)'],
+    ['standard', 'Standard Webhooks (HMAC, webhook-signature v1)'],
+    ['ed25519', 'Ed25519 (webhook-signature v1a, public key)'],
+];
+
+// "Name: value" per line -> the API's array; blank lines are skipped.
+function parseHeaders(text) {
+    return text.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+// The delivery options of the create and edit forms (docs/dashboard.md):
+// signing, rate limit, static headers. The stored headers come back masked,
+// so on edit they are sent only when "Replace" is ticked.
+function optionFields(ep) {
+    const cur = (ep && ep.signing) || 'poststack';
+    const signing = h('select', { name: 'signing' },
+        SIGNING.map(([v, t]) => h('option', { value: v, selected: v === cur }, t)));
+    const rate = h('input', { type: 'number', name: 'rate_limit', min: 0, max: 100000, step: 1,
+        value: String((ep && ep.rate_limit) || 0) });
+    const stored = (ep && Array.isArray(ep.headers)) ? ep.headers : [];
+    const headers = h('textarea', { name: 'headers', rows: 3, spellcheck: 'false', autocomplete: 'off',
+        placeholder: ep ? (stored.length ? stored.join('\n') : 'none') : 'Authorization: Basic dXNlcjpwYXNz' });
+    const rows = [
+        field('Signing', signing, 'how requests are signed').row,
+        field('Rate limit', rate, 'requests per second at most; 0 = no limit').row,
+    ];
+    let replace = null;
+    if (ep) {
+        replace = h('input', { type: 'checkbox', name: 'replace_headers' });
+        headers.disabled = true;
+        replace.addEventListener('change', () => { headers.disabled = !replace.checked; });
+        rows.push(h('div', { class: 'field check' }, h('label', {}, replace,
+            ` Replace the stored headers (${stored.length} now; shown masked)`)));
+        rows.push(field('Static headers', headers,
+            'one "Name: value" per line, the whole new set; empty removes them all').row);
+    } else {
+        rows.push(field('Static headers', headers, 'optional: one "Name: value" per line, up to 20').row);
+    }
+    // create sends only what differs from the defaults; edit sends the form's
+    // values (the form stays open after Save, so a baseline would go stale)
+    const apply = (body) => {
+        const n = rate.value.trim() === '' ? 0 : Number(rate.value);
+        if (ep || signing.value !== 'poststack') body.signing = signing.value;
+        if (ep || n !== 0) body.rate_limit = n;
+        if (!replace || replace.checked) {
+            const list = parseHeaders(headers.value);
+            if (replace || list.length) body.headers = list;
+        }
+        return body;
+    };
+    return { rows, apply };
+}
+
+// The options on the detail screen; the public key gets a copy button.
+function optionFacts(e) {
+    const hs = Array.isArray(e.headers) ? e.headers : [];
+    const pairs = [
+        ['Signing', e.signing || 'poststack'],
+        ['Rate limit', e.rate_limit ? `${e.rate_limit} requests/s` : 'no limit'],
+        ['Static headers', hs.length ? h('ul', { class: 'hdrs' }, hs.map((x) => h('li', {}, h('code', {}, x)))) : 'none'],
+    ];
+    if (e.public_key) pairs.push(['Public key', copyLine(e.public_key)]);
+    return pairs;
+}
+
+// A Copy button for the text of `out`; falls back to selecting it.
+function copyButton(text, out, msg) {
+    return button('Copy', async () => {
         try {
-            await navigator.clipboard.writeText(secret);
+            await navigator.clipboard.writeText(text);
             msg.show('Copied.', 'ok');
         } catch (e) {
             const r = document.createRange();
@@ -373,6 +437,19 @@ function secretBox(title, secret, extra) {
             msg.show('Selected: press Ctrl+C (or ⌘C) to copy.', 'ok');
         }
     });
+}
+
+function copyLine(text) {
+    const msg = msgLine();
+    const out = h('code', { class: 'secret' }, text);
+    return h('div', { class: 'secretline' }, out, copyButton(text, out, msg), msg);
+}
+
+// Shown once after create or rotate: the secret with a copy button.
+function secretBox(title, secret, extra) {
+    const msg = msgLine();
+    const out = h('code', { class: 'secret' }, secret);
+    const copy = copyButton(secret, out, msg);
     return h('div', { class: 'secretbox', role: 'region', 'aria-label': title },
         h('h3', {}, title), h('p', {}, 'Shown once: copy it now. It is stored encrypted and is not shown again.'),
         h('div', { class: 'secretline' }, out, copy), extra || null, msg);
@@ -440,11 +517,13 @@ function createForm(out, done) {
     const submit = h('button', { type: 'submit', class: 'primary' }, 'Create endpoint');
     const msg = msgLine();
     const needAccount = state.session.admin && !state.account;
+    const opts = optionFields(null);
     const form = h('form', { class: 'grid' },
         field('URL', url).row,
         field('Event types', events, '* for every event, or a comma-separated list').row,
         field('Sending domain', domain, 'empty: every domain of the account').row,
         field('Description', desc).row,
+        opts.rows,
         needAccount ? field('Account', acct).row : null,
         h('div', { class: 'actions' }, submit), msg);
     form.addEventListener('submit', (ev) => {
@@ -454,6 +533,7 @@ function createForm(out, done) {
             if (domain.value.trim()) body.domain = domain.value.trim();
             if (desc.value.trim()) body.description = desc.value.trim();
             if (needAccount) body.account_id = acct.value.trim();
+            opts.apply(body);
             const ep = await api('POST', '/v1/endpoints', withAccount(body));
             await done();
             // route() rebuilt the page; show the secret above the list
@@ -498,6 +578,7 @@ async function viewEndpoint(id, view) {
                 ['Account', e.account_id],
                 ['Created', timeEl(e.created_at)],
                 ['Consecutive failures', String(e.consecutive_failures ?? 0)],
+                ...optionFacts(e),
             ]));
     };
     renderHead(ep);
@@ -539,17 +620,18 @@ function actionsPanel(getEp, renderHead, view) {
         const desc = h('input', { type: 'text', value: ep.description || '' });
         const submit = h('button', { type: 'submit', class: 'primary' }, 'Save');
         const msg = msgLine();
+        const opts = optionFields(ep);
         const form = h('form', { class: 'grid' }, field('URL', url).row,
             field('Event types', events, '* or a comma-separated list').row,
             field('Sending domain', domain, 'empty: every domain').row,
-            field('Description', desc).row, h('div', { class: 'actions' }, submit), msg);
+            field('Description', desc).row, opts.rows, h('div', { class: 'actions' }, submit), msg);
         form.addEventListener('submit', (ev) => {
             ev.preventDefault();
             busy(submit, msg, async () => {
-                const e2 = await api('PATCH', path(), {
+                const e2 = await api('PATCH', path(), opts.apply({
                     url: url.value.trim(), events: parseEvents(events.value),
                     domain: domain.value.trim(), description: desc.value,
-                });
+                }));
                 renderHead(e2);
                 msg.show('Saved.', 'ok');
             });

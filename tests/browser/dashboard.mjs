@@ -14,7 +14,8 @@
 //
 // Environment: PSW_API (base URL), PSW_TOKEN (account token to paste),
 // PSW_ADMIN_TOKEN, PSW_LINK (dashboard link), PSW_EP, PSW_EP_OTHER,
-// PSW_ACCOUNT, PSW_DLV, PSW_RX (receiver base URL), PSW_SHOTS (screenshot
+// PSW_ACCOUNT, PSW_DLV, PSW_RX (receiver base URL), PSW_OPT_URL and
+// PSW_OPT_HEADER (the options scenario), PSW_SHOTS (screenshot
 // folder, optional), PSW_OUT (result file), CHROMIUM (default /usr/bin/chromium).
 
 import { chromium } from 'playwright-core';
@@ -400,6 +401,59 @@ const scenarios = {
         out.admin_switched = await adm.page.locator('main').textContent();
         check(!out.admin_switched.includes(env.PSW_EP_OTHER), 'the admin sees only the chosen account');
         noErrors(adm.page, 'admin switch');
+    },
+
+    // 10. Delivery options through the forms: create with Standard Webhooks
+    //     signing, a rate limit and a static header; the admin API holds them
+    //     and the detail screen shows them (the header masked). Then an edit
+    //     that leaves the headers untouched switches to Ed25519: the public
+    //     key appears with a copy button.
+    async options(browser) {
+        const { page, context } = await newPage(browser);
+        await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: API });
+        await loginWithToken(page, env.PSW_TOKEN);
+        await page.locator('details.create summary').click();
+        const form = page.locator('details.create form');
+        await form.getByLabel('URL').fill(env.PSW_OPT_URL);
+        await form.getByLabel('Event types').fill('email.bounced');
+        await form.getByLabel('Signing').selectOption('standard');
+        await form.getByLabel('Rate limit').fill('5');
+        await form.getByLabel('Static headers').fill(env.PSW_OPT_HEADER);
+        await form.getByRole('button', { name: 'Create endpoint' }).click();
+        await page.locator('.secretbox').waitFor();
+        const card = page.locator('article.ep', { has: page.locator('a.url', { hasText: env.PSW_OPT_URL }) });
+        await card.waitFor();
+        out.ep = await card.getAttribute('data-endpoint');
+        check(out.ep, 'the new endpoint is listed');
+        const r = await fetch(`${API}/v1/endpoints/${out.ep}`,
+            { headers: { Authorization: `Bearer ${env.PSW_ADMIN_TOKEN}` } });
+        check(r.status === 200, `GET the new endpoint answered ${r.status}`);
+        out.after_create = await r.json();
+
+        await go(page, `#/endpoints/${out.ep}`);
+        const facts = page.locator('section.detail dl.facts').first();
+        out.detail_created = await facts.textContent();
+        await shot(page, 'endpoint-options');
+
+        await page.getByRole('button', { name: 'Edit' }).click();
+        const edit = page.locator('.actionarea form');
+        out.headers_disabled = await edit.getByLabel('Static headers').isDisabled();
+        out.headers_placeholder = await edit.getByLabel('Static headers').getAttribute('placeholder');
+        check(await edit.getByLabel('Rate limit').inputValue() === '5', 'the edit form shows the rate limit');
+        check(await edit.getByLabel('Signing').inputValue() === 'standard', 'the edit form shows the signing');
+        await edit.getByLabel('Signing').selectOption('ed25519');
+        await edit.getByLabel('Rate limit').fill('7');
+        await edit.getByRole('button', { name: 'Save' }).click();
+        await page.locator('.actionarea .msg.ok').waitFor();
+        const key = page.locator('section.detail dl.facts').first().locator('code.secret');
+        await key.waitFor();
+        out.public_key = (await key.textContent()).trim();
+        out.detail_edited = await page.locator('section.detail dl.facts').first().textContent();
+        await page.locator('section.detail dl.facts').first().getByRole('button', { name: 'Copy' }).click();
+        out.clipboard = await page.evaluate(() => navigator.clipboard.readText());
+        check(out.clipboard === out.public_key, 'the copy button copies the public key');
+        await shot(page, 'endpoint-options-ed25519');
+        noErrors(page, 'options');
     },
 
     // The endpoint-detail screen of a big endpoint: time from navigation

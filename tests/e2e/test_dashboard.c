@@ -10,7 +10,8 @@
  *
  * The scenarios share the deployment and run in order: link login, live
  * deliveries, script-like answers, replay one, rotate, forged form, another
- * account's endpoint, auto-disable, recover with a batch replay.
+ * account's endpoint, auto-disable, recover with a batch replay, the delivery
+ * options of the endpoint forms.
  *
  * Screenshots of every screen at 1280 and 390 px go to $PSW_SHOTS when set
  * (docs/dashboard/ holds the committed ones; docs/dashboard.md says how).
@@ -523,6 +524,71 @@ static void test_enable_and_batch_replay(void **state)
     cluster_ids_free(ids, nd);
 }
 
+/* ---- 10. delivery options through the forms ------------------------------------ */
+
+#define OPT_HEADER "Authorization: Basic dXNlcjpwYXNz"
+
+static void test_endpoint_options(void **state)
+{
+    (void)state;
+    char url[256];
+    rx_url(C.rx, "/opt", url, sizeof(url));
+    const char *extra[] = { env("PSW_OPT_URL", url), env("PSW_OPT_HEADER", OPT_HEADER), NULL };
+    struct json_object *o = browse("options", extra);
+    const char *ep = jstr(o, "ep");
+    assert_non_null(ep);
+
+    /* what the create form stored, as the admin API reads it back */
+    struct json_object *c = NULL, *hs = NULL;
+    assert_true(json_object_object_get_ex(o, "after_create", &c));
+    assert_string_equal(jstr(c, "signing"), "standard");
+    assert_int_equal(jint(c, "rate_limit"), 5);
+    assert_string_equal(jstr(c, "url"), url);
+    assert_true(json_object_object_get_ex(c, "headers", &hs));
+    assert_int_equal(json_object_array_length(hs), 1);
+    const char *masked = json_object_get_string(json_object_array_get_idx(hs, 0));
+    assert_non_null(strstr(masked, "Authorization: Bas"));
+    assert_null(strstr(masked, "dXNlcjpwYXNz"));
+    /* the detail screen showed them, the header masked as the API gave it */
+    const char *d = jstr(o, "detail_created");
+    assert_non_null(strstr(d, "standard"));
+    assert_non_null(strstr(d, "5 requests/s"));
+    assert_non_null(strstr(d, masked));
+    assert_null(strstr(d, "dXNlcjpwYXNz"));
+    /* the edit form left the masked headers alone unless asked to replace them */
+    assert_int_equal(jint(o, "headers_disabled"), 1);
+    assert_non_null(strstr(jstr(o, "headers_placeholder"), masked));
+
+    /* after the edit: Redis holds Ed25519 with its key, the new limit, the header kept */
+    const char *key = ep_field(ep, "public_key");
+    assert_string_equal(ep_field(ep, "signing"), "ed25519");
+    assert_string_equal(ep_field(ep, "rate_limit"), "7");
+    assert_non_null(key);
+    assert_int_equal(strncmp(key, "whpk_", 5), 0);
+    assert_string_equal(jstr(o, "public_key"), key);
+    assert_non_null(strstr(jstr(o, "detail_edited"), "7 requests/s"));
+    assert_non_null(strstr(jstr(o, "detail_edited"), masked));
+
+    /* and a delivery carries the full header and an Ed25519 signature */
+    char evt[64];
+    int nd = 0;
+    assert_int_equal(cluster_publish(&C,
+        "{\"type\":\"email.bounced\",\"account_id\":\"acct_a\",\"domain\":\"mail.example.com\","
+        "\"data\":{\"message_id\":\"<o@mail.example.com>\",\"to\":\"dan@example.org\","
+        "\"bounce\":{\"type\":\"hard\",\"code\":\"5.1.1\",\"reason\":\"no such mailbox\"}}}",
+        evt, sizeof(evt), &nd), PSW_OK);
+    assert_int_equal(nd, 1);
+    wait_header("/opt", "Authorization", "Basic dXNlcjpwYXNz", 1);
+    struct rx_request *got = NULL;
+    size_t n = rx_requests(C.rx, "/opt", &got);
+    assert_int_equal(n, 1);
+    const char *sig = rx_header(&got[0], "webhook-signature");
+    assert_non_null(sig);
+    assert_int_equal(strncmp(sig, "v1a,", 4), 0);
+    assert_null(rx_header(&got[0], "X-PostStack-Signature"));
+    rx_requests_free(got, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -535,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_other_account_by_url),
         cmocka_unit_test(test_auto_disable_banner_and_alert),
         cmocka_unit_test(test_enable_and_batch_replay),
+        cmocka_unit_test(test_endpoint_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
