@@ -94,6 +94,7 @@ stop_one() {
 }
 
 stop_all() {
+    stop_one api 10
     stop_one worker $((grace_s + 10))
     stop_one scheduler 10
     stop_one receiver 5

@@ -1063,8 +1063,10 @@ static void test_make_run(void **state)
     (void)state;
     char *dir = tmpdir_new();
     char log[700], path[800], *out = NULL;
-    const char *names[] = { "redis", "receiver", "scheduler", "worker" };
-    const char *progs[] = { "redis-server", "psw-receiver", "psw-scheduler", "psw-worker" };
+    /* worker stays 4th: its children are looked up by that index */
+    const char *names[] = { "redis", "receiver", "scheduler", "worker", "api" };
+    const char *progs[] = { "redis-server", "psw-receiver", "psw-scheduler", "psw-worker",
+                            "psw-api" };
     long pids[16];
     const char *pid_prog[16];
     size_t np = 0;
@@ -1096,7 +1098,7 @@ static void test_make_run(void **state)
 
     /* what it started, by the PIDs it recorded */
     assert_int_equal(read_pid(dir, "run"), (long)run);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         long pid = read_pid(dir, names[i]);
         if (!runs(pid, progs[i]))
             fail_msg("%s.pid = %ld is not a running %s", names[i], pid, progs[i]);
@@ -1139,6 +1141,7 @@ static void test_make_run(void **state)
         fail_msg("scripts/run.sh: status %#x after SIGINT, want exit 0", st);
     }
     s = read_file(log, NULL);
+    assert_non_null(strstr(s, "stopping psw-api"));
     assert_non_null(strstr(s, "stopping psw-worker"));
     assert_non_null(strstr(s, "stopping redis-server"));
     assert_non_null(strstr(s, "run.sh: stopped\n"));
@@ -1146,7 +1149,7 @@ static void test_make_run(void **state)
     for (size_t i = 0; i < np; i++)
         if (runs(pids[i], pid_prog[i]))
             fail_msg("%s (pid %ld) still runs after make run stopped", pid_prog[i], pids[i]);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         snprintf(path, sizeof path, "%s/run/%s.pid", dir, names[i]);
         assert_int_not_equal(access(path, F_OK), 0);
     }
