@@ -71,6 +71,7 @@ struct key {
     const char *const *choices; /* T_ENUM: names, index = stored value, NULL-ended */
     check_fn      check;     /* strings and string-list entries: extra validation */
     bool          mask;      /* URL that may carry credentials: masked by print */
+    bool          secret;    /* a password: print shows only whether it is set */
     const char   *help;      /* one line, shown by print and mirrored in docs/config.md */
 };
 
@@ -129,6 +130,10 @@ static const struct key keys[] = {
             "Redis Sentinels (host:port) that name the primary; empty = redis.url's address"),
     K_STR("redis.sentinel_master", redis_sentinel_master, "", 0, 255, check_no_space, false,
           "Name the sentinels know the primary by (with redis.sentinels)"),
+    { .name = "redis.sentinel_password", .type = T_STRING,
+      .off = FIELD(redis_sentinel_password, char *), .def = "", .min = 0, .max = 255,
+      .check = check_no_ctl, .secret = true,
+      .help = "The sentinels' own password (their requirepass); empty = they have none" },
     K_INT("redis.min_replicas_acked", redis_min_replicas_acked, "0", 0, 100,
           "Replicas that must hold a published event before publish confirms it; 0 = no wait"),
     K_DUR("redis.min_replicas_timeout", redis_min_replicas_timeout_ms, "1s", 1, 10 * MIN,
@@ -1100,6 +1105,12 @@ static int cross_check(struct loader *L)
         }
         goto fail;
     }
+    a = find_key("redis.sentinel_password");
+    if (c->redis_sentinel_password[0] && c->redis_sentinels_n == 0) {
+        snprintf(msg, sizeof(msg), "%s: only used with %s", a->name, "redis.sentinels");
+        b = find_key("redis.sentinels");
+        goto fail;
+    }
     a = find_key("redis.url");
     if (c->redis_sentinels_n > 0 && strncmp(c->redis_url, "redis://", 8) != 0) {
         snprintf(msg, sizeof(msg), "%s: with %s it must be redis:// (the sentinels name the "
@@ -1490,7 +1501,10 @@ static void print_value(FILE *out, const struct psw_config *cfg, const struct ke
         fputs(*(const bool *)f ? "true" : "false", out);
         break;
     case T_STRING:
-        put_quoted(out, *(char *const *)f, k->mask);
+        if (k->secret)
+            put_quoted(out, **(char *const *)f ? "****" : "", false);
+        else
+            put_quoted(out, *(char *const *)f, k->mask);
         break;
     case T_DURATION:
         fmt_duration(*(const int64_t *)f, buf, sizeof(buf));

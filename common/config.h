@@ -33,6 +33,7 @@ struct psw_config {
     char   *redis_sentinels[PSW_MAX_SENTINELS]; /* redis.sentinels  [] (host:port each) */
     size_t  redis_sentinels_n;
     char   *redis_sentinel_master;      /* redis.sentinel_master  "" */
+    char   *redis_sentinel_password;    /* redis.sentinel_password  "" */
     int     redis_min_replicas_acked;   /* redis.min_replicas_acked  0 = no WAIT */
     int64_t redis_min_replicas_timeout_ms; /* redis.min_replicas_timeout  1s */
 
