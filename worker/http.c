@@ -293,6 +293,11 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (cfg->http_ca_file && cfg->http_ca_file[0]) {
+        /* http.ca_file (docs/config.md): that bundle alone, not the system's */
+        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->http_ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
 #if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0: CURLINFO_CAINFO, the CA store cache */
     {
         /* libcurl keeps the parsed CA store (per multi handle) only when it
