@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -115,6 +116,7 @@ static int check_no_space(const char *s, char *msg, size_t msglen);
 static int check_no_ctl(const char *s, char *msg, size_t msglen);
 static int check_cidr(const char *s, char *msg, size_t msglen);
 static int check_sentinel(const char *s, char *msg, size_t msglen);
+static int check_ca_file(const char *s, char *msg, size_t msglen);
 
 /* Sections must stay contiguous: print emits one mapping per section. */
 static const struct key keys[] = {
@@ -166,6 +168,9 @@ static const struct key keys[] = {
     K_STR("http.no_proxy", http_no_proxy, "", 0, 4096, check_no_space, false,
           "Hosts reached directly despite http.proxy, comma-separated (a name covers its "
           "subdomains; * = all); NO_PROXY in the environment is ignored"),
+    K_STR("http.ca_file", http_ca_file, "", 0, 4096, check_ca_file, false,
+          "CA bundle (PEM) that receivers' TLS certificates are verified against instead of "
+          "the system's; empty = the system's"),
     K_BOOL("http.allow_private_networks", http_allow_private_networks, "false",
            "Allow receivers on loopback, private, link-local and other non-public addresses"),
     K_SLIST("http.allowed_networks", http_allowed_networks, http_allowed_networks_n, "", 1, 64, 0,
@@ -349,6 +354,27 @@ static int check_no_ctl(const char *s, char *msg, size_t msglen)
             snprintf(msg, msglen, "must not contain control characters");
             return -1;
         }
+    }
+    return 0;
+}
+
+/* http.ca_file: empty, or a file this process can read (checked when the
+ * configuration is loaded, so a wrong path is named at start, not as a TLS
+ * error on every delivery). */
+static int check_ca_file(const char *s, char *msg, size_t msglen)
+{
+    struct stat st;
+    if (!*s)
+        return 0;
+    if (check_no_ctl(s, msg, msglen) < 0)
+        return -1;
+    if (stat(s, &st) != 0 || access(s, R_OK) != 0) {
+        snprintf(msg, msglen, "cannot read %s: %s", s, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(msg, msglen, "%s is not a file", s);
+        return -1;
     }
     return 0;
 }

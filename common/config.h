@@ -52,6 +52,7 @@ struct psw_config {
     char   *http_source_interface;      /* http.source_interface  "" */
     char   *http_proxy;                 /* http.proxy  "" */
     char   *http_no_proxy;              /* http.no_proxy  "" */
+    char   *http_ca_file;               /* http.ca_file  "" */
     bool    http_allow_private_networks; /* http.allow_private_networks  false */
     char   *http_allowed_networks[PSW_MAX_NETWORKS]; /* http.allowed_networks  [] */
     size_t  http_allowed_networks_n;
