@@ -83,6 +83,12 @@ struct child {
     int    parked;
     int64_t parked_at;
     int    drained;        /* the last claim found ready empty */
+    /* Redis's clock minus our monotonic clock (ms), 0 = not known yet: the
+     * largest difference a claim reply showed lately, since a reply read
+     * late only makes it smaller. Dates the end of attempts on Redis's
+     * clock, so a retry delay counts from the real end (docs/architecture.md). */
+    int64_t redis_offset;
+    int64_t redis_offset_at; /* monotonic time of the sample it holds */
     int    reconcile;      /* the in-flight list may hold ids no slot has */
     uint64_t gen_r;
     int64_t next_heartbeat;
@@ -206,7 +212,13 @@ static void finish_slot(struct child *c, struct slot *s, CURLcode rc, int starte
     int64_t ra = 0;
 
     s->latency_ms = started ? now_mono - a->started_mono : 0;
+    /* started_at is the claim's Redis time; the request may have started
+     * later (the reply read late, other deliveries of the claim set up
+     * first), so started_at + latency can be early by that much, and a
+     * retry scheduled from it would come early. */
     s->end_ms = a->started_at + s->latency_ms;
+    if (c->redis_offset && c->redis_offset + now_mono > s->end_ms)
+        s->end_ms = c->redis_offset + now_mono;
     s->gone = 0;
     s->local = !started;
     if (started)
@@ -327,6 +339,19 @@ static int claim_args(struct child *c, int free_n, const char *const *adopt, int
     return 4 + nadopt;
 }
 
+/* Keeps c->redis_offset: the largest (Redis time - our monotonic time) seen
+ * within 10 s, a fresher sample replacing an older one after that, so a
+ * stepped Redis clock is followed. */
+static void note_redis_clock(struct child *c, int64_t redis_now)
+{
+    int64_t mono = psw_mono_ms();
+    int64_t off = redis_now - mono;
+    if (!c->redis_offset || off > c->redis_offset || mono - c->redis_offset_at > 10000) {
+        c->redis_offset = off;
+        c->redis_offset_at = mono;
+    }
+}
+
 /* Starts the deliveries of a claim.lua reply (the caller frees it).
  * Returns how many, or -1 for an error reply. */
 static int claim_reply(struct child *c, const redisReply *rep)
@@ -337,6 +362,7 @@ static int claim_reply(struct child *c, const redisReply *rep)
     }
     int64_t now = psw_reply_int(rep, PSW_CLAIM_NOW, psw_now_ms());
     int n = (int)psw_reply_int(rep, PSW_CLAIM_CLAIMED, 0);
+    note_redis_clock(c, now);
     c->drained = psw_reply_int(rep, PSW_CLAIM_DRAINED, 0) != 0;
     if (n < 0 || rep->elements != PSW_CLAIM__HEAD + (size_t)n * PSW_JOB__COUNT) {
         PSW_BUG("claim: %zu fields for %d deliveries (common/replies.h and the Lua R table "
