@@ -147,7 +147,7 @@ static int batch_field(struct api_call *c, struct psw_endpoint_spec *spec)
     }
     if (json_object_object_get_ex(v, "max_events", &f)) {
         if (!f || !json_object_is_type(f, json_type_int)) {
-            api_problem(c, 400, "batch.max_events", "batch max_events: must be an integer");
+            api_problem(c, 400, "batch.max_events", "batch.max_events: must be an integer");
             return -1;
         }
         long long n = (long long)json_object_get_int64(f);
@@ -161,7 +161,7 @@ static int batch_field(struct api_call *c, struct psw_endpoint_spec *spec)
         } else if (!f || !json_object_is_type(f, json_type_string) ||
                    psw_duration_parse(json_object_get_string(f), &ms) < 0) {
             api_problem(c, 400, "batch.max_wait",
-                        "batch max_wait: must be a duration like \"500ms\" or \"2s\", or "
+                        "batch.max_wait: must be a duration like \"500ms\" or \"2s\", or "
                         "milliseconds as an integer");
             return -1;
         }

@@ -415,22 +415,22 @@ static int batch_prepare(const struct psw_endpoint_spec *spec, struct options *o
     long long ev = spec->batch_max_events, wait = spec->batch_max_wait_ms;
 
     if (ev != -1 && (ev < 0 || ev > PSW_BATCH_MAX_EVENTS)) {
-        snprintf(err, errlen, "batch max_events: must be 0 (no batching) or 1 to %d events",
+        snprintf(err, errlen, "batch.max_events: must be 0 (no batching) or 1 to %d events",
                  PSW_BATCH_MAX_EVENTS);
         return -1;
     }
     if (wait != -1 && wait != 0 && (wait < PSW_BATCH_WAIT_MIN_MS || wait > PSW_BATCH_WAIT_MAX_MS)) {
-        snprintf(err, errlen, "batch max_wait: must be %dms to %dh", PSW_BATCH_WAIT_MIN_MS,
+        snprintf(err, errlen, "batch.max_wait: must be %dms to %dh", PSW_BATCH_WAIT_MIN_MS,
                  PSW_BATCH_WAIT_MAX_MS / 3600000);
         return -1;
     }
     if (ev > 0 && wait == 0) {
-        snprintf(err, errlen, "batch max_wait: 0 (none) only goes with max_events 0; a batch "
+        snprintf(err, errlen, "batch.max_wait: 0 (none) only goes with max_events 0; a batch "
                               "must be sent after at most %dh", PSW_BATCH_WAIT_MAX_MS / 3600000);
         return -1;
     }
     if (ev == 0 && wait > 0) {
-        snprintf(err, errlen, "batch max_wait: batching is being turned off (max_events 0); "
+        snprintf(err, errlen, "batch.max_wait: batching is being turned off (max_events 0); "
                               "give no max_wait");
         return -1;
     }
@@ -801,7 +801,7 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     if (strcmp(word, "ok") == 0) {
         rc = ok_reply(ctx, rep, out, err, errlen);
     } else if (strcmp(word, "batch_off") == 0) {
-        snprintf(err, errlen, "batch max_wait: endpoint %s does not batch; give batch "
+        snprintf(err, errlen, "batch.max_wait: endpoint %s does not batch; give batch "
                               "max_events too", id);
         rc = PSW_EINVAL;
     } else if (strcmp(word, "account") == 0) {

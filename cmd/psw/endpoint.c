@@ -140,9 +140,9 @@ static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
       "at most N requests per second to the endpoint (0 = no limit)" },                    \
     { "header", CLI_LIST, "'NAME: VALUE'", 0, 0, 0, "headers",                              \
       "a static request header (repeatable, up to 20; stored encrypted, shown masked)" },   \
-    { "batch-max-events", CLI_INT, "N", 0, 0, 1000, "batch max_events",                   \
+    { "batch-max-events", CLI_INT, "N", 0, 0, 1000, "batch.max_events",                   \
       "send events in batches of up to N per request (0 = no batching)" },                  \
-    { "batch-max-wait", CLI_STR, "D", 0, 0, 0, "batch max_wait",                          \
+    { "batch-max-wait", CLI_STR, "D", 0, 0, 0, "batch.max_wait",                          \
       "send a batch once its oldest event has waited D (default 1s; none with N = 0)" }
 
 /* ---- create ------------------------------------------------------------- */

@@ -43,7 +43,7 @@ do
     local cur = redis.call('HMGET', ek, 'batch_max_events', 'batch_max_wait')
     local ev = tonumber(given.batch_max_events or cur[1] or '') or 0
     local wait = tonumber(given.batch_max_wait or cur[2] or '') or 0
-    if given.batch_max_wait and ev <= 0 then return {'batch_off'} end
+    if (tonumber(given.batch_max_wait or '0') or 0) > 0 and ev <= 0 then return {'batch_off'} end
     if ev > 0 and wait <= 0 then
       args[#args + 1] = 'batch_max_wait'
       args[#args + 1] = '1000'
