@@ -1050,6 +1050,10 @@ struct json_object *psw_endpoint_to_json(const struct psw_endpoint *ep, int show
     bad |= psw_json_add_str(o, "signing", ep->signing && *ep->signing ? ep->signing : "poststack");
     bad |= psw_json_add_str_or_null(o, "public_key", ep->public_key);
     bad |= psw_json_add_int(o, "rate_limit", ep->rate_limit);
+    {
+        struct json_object *h = headers_array(ep->headers);
+        bad |= h ? psw_json_add(o, "headers", h) : -1;
+    }
     if (ep->batch_max_events > 0) {
         struct json_object *b = json_object_new_object();
         char wait[32];
@@ -1060,10 +1064,6 @@ struct json_object *psw_endpoint_to_json(const struct psw_endpoint *ep, int show
         bad |= b ? psw_json_add_int(b, "max_wait_ms", ep->batch_max_wait_ms) : 0;
     } else {
         bad |= psw_json_add(o, "batch", NULL);
-    }
-    {
-        struct json_object *h = headers_array(ep->headers);
-        bad |= h ? psw_json_add(o, "headers", h) : -1;
     }
     if (show_secret && ep->secret_error[0]) {
         bad |= psw_json_add(o, "secret", NULL);

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +42,9 @@
 #include "common/publish.h"
 #include "common/sign.h"
 #include "common/sign_std.h"
+#include "tests/harness/api_client.h"
 #include "tests/harness/cluster.h"
+#include "tests/harness/openapi.h"
 #include "tests/harness/receiver.h"
 
 #define WAIT_MS 20000
@@ -51,12 +54,51 @@
 static struct cluster C;
 static int C_ok;
 static int seq;
+static pid_t api_pid = -1;
+static char base[64], api_log[700], record[700], admin[128];
 
+static int api_up(void *arg)
+{
+    (void)arg;
+    struct api_reply r;
+    int ok = api_do(base, "GET", "/readyz", NULL, NULL, &r) == 0 && r.status == 200;
+    api_reply_free(&r);
+    return ok;
+}
+
+/* The cluster, and a psw-api in front of it with an admin token (made with
+ * the CLI); its answers are recorded for the OpenAPI check of test_api. */
 static int setup(void **state)
 {
     (void)state;
-    if (cluster_start(&C, NULL, 1, 1) < 0) {
+    int port = api_free_port();
+    const char *over[] = { harness_fmt("api.listen: 127.0.0.1:%d", port), NULL };
+    if (port <= 0 || cluster_start(&C, over, 1, 1) < 0) {
         cluster_stop(&C, 1);
+        return -1;
+    }
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+    snprintf(api_log, sizeof(api_log), "%s/api.log", C.dir);
+    snprintf(record, sizeof(record), "%s/record.jsonl", C.dir);
+    setenv("PSW_API_RECORD", record, 1);
+    const char *argv[] = { "--config", C.config_path, NULL };
+    api_pid = proc_spawn("psw-api", argv, api_log);
+    if (api_pid <= 0 || wait_until(api_up, NULL, WAIT_MS, 20) < 0) {
+        file_tail(api_log, 30);
+        return -1;
+    }
+    const char *targv[] = { "--config", C.config_path, "--json", "token", "create",
+                            "--name", "admin", NULL };
+    char *o = NULL, *e = NULL;
+    int rc = proc_run("psw", targv, NULL, &o, &e, 20000);
+    struct json_object *j = rc == 0 && o ? json_tokener_parse(o) : NULL, *v;
+    if (j && json_object_object_get_ex(j, "token", &v))
+        snprintf(admin, sizeof(admin), "%s", json_object_get_string(v));
+    json_object_put(j);
+    free(o);
+    free(e);
+    if (!admin[0]) {
+        fprintf(stderr, "test_batch: no admin token\n");
         return -1;
     }
     C_ok = 1;
@@ -66,6 +108,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    unsetenv("PSW_API_RECORD");
+    if (api_pid > 0) {
+        int st = proc_stop(api_pid, SIGTERM, 10000);
+        if (!C_ok || !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+            file_tail(api_log, 40);
+        api_pid = -1;
+    }
     cluster_stop(&C, !C_ok);
     harness_kept_free();
     return 0;
@@ -510,11 +559,128 @@ static void test_validation(void **state)
     free(errs);
 }
 
+/* ---- the API ------------------------------------------------------------- */
+
+/* One request; asserts the status; returns the reply (kept until teardown). */
+static struct api_reply *req(int want, const char *method, const char *path, const char *body)
+{
+    struct api_reply *r = harness_keep(calloc(1, sizeof(*r)));
+    api_do(base, method, path, admin, body, r);
+    if (r->json)
+        harness_keep_json(r->json);
+    if (r->body)
+        harness_keep(r->body);
+    if (r->status != want)
+        fail_msg("%s %s %s: want %d, got %d: %s", method, path, body ? body : "", want,
+                 r->status, r->body ? r->body : "");
+    return r;
+}
+
+static struct json_object *member(struct json_object *o, const char *key)
+{
+    struct json_object *v = NULL;
+    if (!o || !json_object_object_get_ex(o, key, &v))
+        fail_msg("no \"%s\" in %s", key, o ? json_object_to_json_string(o) : "(null)");
+    return v;
+}
+
+/* A 400 naming field, whose detail mentions what; the endpoint unchanged. */
+static void bad(const char *method, const char *path, const char *body, const char *field,
+                const char *what)
+{
+    struct api_reply *r = req(400, method, path, body);
+    assert_string_equal(api_json_str(r, "field"), field);
+    const char *detail = api_json_str(r, "detail");
+    if (!detail || !strstr(detail, what))
+        fail_msg("detail \"%s\" does not mention \"%s\"", detail ? detail : "", what);
+}
+
+static void test_api(void **state)
+{
+    (void)state;
+    char url[512];
+    rx_url(C.rx, "/api", url, sizeof(url));
+    struct api_reply *r = req(201, "POST", "/v1/endpoints",
+        harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_batch_api\","
+                    "\"batch\":{\"max_events\":3,\"max_wait\":\"250ms\"}}", url));
+    const char *id = harness_fmt("%s", api_json_str(r, "id"));
+    struct json_object *b = member(r->json, "batch");
+    assert_int_equal(json_object_get_int(member(b, "max_events")), 3);
+    assert_string_equal(json_object_get_string(member(b, "max_wait")), "250ms");
+    assert_int_equal(json_object_get_int(member(b, "max_wait_ms")), 250);
+    const char *path = harness_fmt("/v1/endpoints/%s", id);
+
+    /* bad values: 400 naming the member; nothing changes */
+    bad("PATCH", path, "{\"batch\":{\"max_events\":1001}}", "batch.max_events", "1 to 1000");
+    bad("PATCH", path, "{\"batch\":{\"max_events\":\"ten\"}}", "batch.max_events", "integer");
+    bad("PATCH", path, "{\"batch\":{\"max_wait\":\"soon\"}}", "batch.max_wait", "duration");
+    bad("PATCH", path, "{\"batch\":{\"max_wait\":\"5ms\"}}", "batch.max_wait", "10ms");
+    bad("PATCH", path, "{\"batch\":{\"size\":3}}", "batch", "unknown field");
+    bad("PATCH", path, "{\"batch\":7}", "batch", "object");
+    bad("POST", "/v1/endpoints",
+        harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_batch_api2\","
+                    "\"batch\":{\"max_events\":0,\"max_wait\":\"1s\"}}", url),
+        "batch.max_wait", "turned off");
+    r = req(200, "GET", path, NULL);
+    b = member(r->json, "batch");
+    assert_int_equal(json_object_get_int(member(b, "max_events")), 3);
+    assert_int_equal(json_object_get_int(member(b, "max_wait_ms")), 250);
+
+    /* a delivery of a batch, by its event's id and by the batch id */
+    req(202, "POST", "/v1/events",
+        "{\"events\":["
+        "{\"id\":\"evt_api_1\",\"type\":\"email.sent\",\"account_id\":\"acct_batch_api\","
+        "\"domain\":\"mail.example.com\",\"data\":{\"message_id\":\"<a1@x>\",\"to\":\"a@example.org\"}},"
+        "{\"id\":\"evt_api_2\",\"type\":\"email.sent\",\"account_id\":\"acct_batch_api\","
+        "\"domain\":\"mail.example.com\",\"data\":{\"message_id\":\"<a2@x>\",\"to\":\"a@example.org\"}}]}");
+    assert_int_equal(rx_wait(C.rx, "/api", 1, WAIT_MS), 0);
+    struct rx_request *got = NULL;
+    size_t ng = rx_requests(C.rx, "/api", &got);
+    assert_int_equal(ng, 1);
+    assert_string_equal(rx_header(&got[0], "X-PostStack-Batch-Count"), "2");
+    const char *bid = harness_fmt("%s", rx_header(&got[0], "X-PostStack-Batch-Id"));
+    rx_requests_free(got, ng);
+    const char *did = first_delivery(id);
+    assert_int_equal(cluster_wait_field(&C, harness_fmt("delivery:%s", did), "state", "delivered",
+                                        WAIT_MS), 0);
+    r = req(200, "GET", harness_fmt("/v1/deliveries/%s", did), NULL);
+    struct json_object *d = member(r->json, "delivery");
+    assert_string_equal(json_object_get_string(member(d, "batch_id")), bid);
+    assert_string_equal(json_object_get_string(member(d, "state")), "delivered");
+    r = req(200, "GET", harness_fmt("/v1/deliveries/%s", bid), NULL);
+    d = member(r->json, "delivery");
+    assert_int_equal(json_object_get_int(member(d, "batch_count")), 2);
+    assert_int_equal(json_object_array_length(member(r->json, "attempts")), 1);
+    r = req(200, "GET", harness_fmt("/v1/endpoints/%s/deliveries?state=delivered", id), NULL);
+    assert_int_equal(json_object_array_length(member(r->json, "data")), 2);
+
+    /* the API's replay of an event's delivery sends its batch again */
+    r = req(202, "POST", harness_fmt("/v1/deliveries/%s/replay", did), "{}");
+    assert_string_equal(api_json_str(r, "result"), "queued");
+    assert_int_equal(rx_wait(C.rx, "/api", 2, WAIT_MS), 0);
+    ng = rx_requests(C.rx, "/api", &got);
+    assert_string_equal(rx_header(&got[1], "X-PostStack-Batch-Id"), bid);
+    rx_requests_free(got, ng);
+
+    /* off again */
+    r = req(200, "PATCH", path, "{\"batch\":null}");
+    assert_true(json_object_is_type(member(r->json, "batch"), json_type_null));
+
+    unsetenv("PSW_API_RECORD");
+    char *out = NULL;
+    const char *files[] = { record, NULL };
+    int rc = harness_openapi_check(NULL, files, 0, &out);
+    if (rc != 0)
+        fail_msg("openapi-check: exit %d\n%s", rc, out ? out : "");
+    free(out);
+}
+
 int main(void)
 {
     harness_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_api),
         cmocka_unit_test(test_lone_event),
         cmocka_unit_test(test_standard_signing),
         cmocka_unit_test(test_retry_and_replay),
