@@ -795,6 +795,10 @@ if want 10; then
         [ "$mode" = batch ] && bargs=(--batch-max-events 100)
         PSW_CONFIG=$cfg "$tools/psw-bench" endpoints --account acct_s10 --url "$rx_url/s10" \
             --secret "$secret" "${bargs[@]}" >/dev/null
+        if [ "${BENCH_SLOWLOG:-0}" = 1 ]; then # every command into SLOWLOG: time per script
+            rcli config set slowlog-log-slower-than 0 >/dev/null
+            rcli config set slowlog-max-len 1000000 >/dev/null
+        fi
         c0=$(redis_cpu_us)
         PSW_CONFIG=$cfg "$tools/psw-bench" publish --account acct_s10 --count "$bn" \
             --procs "$publishers" >"$tmp/s10-$mode-publish.txt"
@@ -806,13 +810,20 @@ if want 10; then
         c2=$(redis_cpu_us)
         m1=$(cpu_sample)
         st=$(rx_stats)
+        rinfo commandstats >"$tmp/s10-$mode-commandstats.txt"
         stop_service "s10$mode"
+        if [ "${BENCH_SLOWLOG:-0}" = 1 ]; then
+            PSW_CONFIG=$cfg "$tools/psw-bench" slowlog | sed "s/^/  $mode: /" >&2
+            rcli config set slowlog-log-slower-than 10000 >/dev/null
+            rcli slowlog reset >/dev/null
+        fi
         stop_receiver
         uniq=$(jq -r .unique_events <<<"$st")
         dups=$(jq -r .duplicates <<<"$st")
         bad=$(jq -r .bad_signatures <<<"$st")
         b_req[$mode]=$(jq -r .requests <<<"$st")
-        b_rate[$mode]=$(rx_rate "$uniq")
+        b_rate[$mode]=$(jq -r --argjson n "$uniq" \
+            'if .last_ms > .first_ms then (($n - 1) * 1000 / (.last_ms - .first_ms)) | floor else 0 end' <<<"$st")
         b_pub[$mode]=$(div $((c1 - c0)) "$bn" 1)
         b_drain[$mode]=$(div $((c2 - c1)) "$bn" 1)
         say "  $mode: $uniq events in ${b_req[$mode]} requests, $dups duplicates, $bad bad signatures;" \

@@ -12,9 +12,8 @@
 -- batch writes each event's delivery hash once.
 --
 -- The events' own deliveries are in state 'batched' from publish until their
--- batch ends; then batch_end writes the batch's outcome into each (state
--- delivered / failed / skipped, batch_id, attempts, last_status, last_error,
--- delivered_at or failed_at + failed_reason). Nothing else touches them.
+-- batch ends; then batch_end writes the batch's outcome into each. Nothing
+-- else touches them.
 --
 -- An endpoint collects into one open batch (endpoint:<ep>:batch names it): a
 -- batch in state 'scheduled' that has never been attempted, in
@@ -97,28 +96,35 @@ local function batch_body(bid, body_of)
   return '{"type":"batch","events":[' .. table.concat(parts, ',') .. ']}', #parts
 end
 
--- Writes how batch bid ended into each of its events' deliveries: state
--- ('delivered', 'failed' or 'skipped'), at (ms, string), the batch's last
--- status and error, and for a failure its reason. Returns how many events
--- the batch carried.
-local function batch_end(bid, state, at, status, err, reason)
-  local b = redis.call('HMGET', K.delivery(bid), 'attempts', 'last_attempt_at')
+-- Writes how batch bid ended into each of its events' deliveries, one HSET
+-- of a few fields each: state ('delivered', 'failed' or 'skipped'),
+-- batch_id, attempts (the batch's), and delivered_at, or failed_at +
+-- failed_reason, or (skipped) last_error; the last status, error and the
+-- attempt records stay on the batch (docs/redis.md). at: ms as a string.
+-- Returns how many events the batch carried.
+local function batch_end(bid, state, at, err, reason)
+  local b = redis.call('HMGET', K.delivery(bid), 'attempts', 'trigger')
+  local n = b[1] or '0'
+  -- a replayed batch may have failed before: its events' failure is cleared
+  local again = b[2] == 'replay'
   local entries = redis.call('LRANGE', K.batch_events(bid), '0', '-1')
   for _, e in ipairs(entries) do
-    local did = string.match(e, '^(%S+)')
-    local f = {'state', state, 'batch_id', bid, 'attempts', b[1] or '0',
-               'last_attempt_at', b[2] or '', 'last_status', status or '0',
-               'last_error', err or ''}
+    local dk = K.delivery(string.match(e, '^(%S+)'))
     if state == 'delivered' then
-      for _, v in ipairs({'delivered_at', at, 'failed_reason', '', 'failed_at', ''}) do
-        f[#f + 1] = v
+      if again then
+        redis.call('HSET', dk, 'state', state, 'batch_id', bid, 'attempts', n,
+                   'delivered_at', at, 'failed_reason', '', 'failed_at', '')
+      else
+        redis.call('HSET', dk, 'state', state, 'batch_id', bid, 'attempts', n,
+                   'delivered_at', at)
       end
     elseif state == 'failed' then
-      for _, v in ipairs({'failed_reason', reason or '', 'failed_at', at}) do
-        f[#f + 1] = v
-      end
+      redis.call('HSET', dk, 'state', state, 'batch_id', bid, 'attempts', n,
+                 'failed_at', at, 'failed_reason', reason or '')
+    else
+      redis.call('HSET', dk, 'state', state, 'batch_id', bid, 'attempts', n,
+                 'last_error', err or '')
     end
-    redis.call('HSET', K.delivery(did), unpack(f))
   end
   return #entries
 end
@@ -140,7 +146,7 @@ end
 -- recover_worker (_prelude.lua) ends a batch that kept killing workers
 -- through this: its events fail with it, and count as failed.
 batch_crashed = function(bid, now, ep)
-  local n = batch_end(bid, 'failed', now, '0', 'worker lost during the attempt', 'crashed')
+  local n = batch_end(bid, 'failed', now, nil, 'crashed')
   if n > 1 then
     redis.call('HINCRBY', K.stats, 'failed', int(n - 1))
     redis.call('HINCRBY', K.endpoint_stats(ep), 'failed', int(n - 1))

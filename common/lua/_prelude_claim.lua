@@ -100,7 +100,7 @@ local function claim_work(wid, want, cap, floor, adopt)
                  'last_error', 'endpoint ' .. (e.status or 'deleted') .. ': not sent')
       local n = 1
       if is_batch(did) then -- its events are skipped with it
-        n = batch_end(did, 'skipped', now_s, '0', 'endpoint ' .. (e.status or 'deleted') .. ': not sent')
+        n = batch_end(did, 'skipped', now_s, 'endpoint ' .. (e.status or 'deleted') .. ': not sent')
       end
       skipped = skipped + n
       if e.status then e.skipped = e.skipped + n end
@@ -112,14 +112,14 @@ local function claim_work(wid, want, cap, floor, adopt)
       return false
     end
     local body, nbatch
-    if is_batch(did) then body, nbatch = batch_body(did, body_of) else body = body_of(d[11], d[3]) end
+    if is_batch(did) then body, nbatch = batch_body(did, event_body) else body = body_of(d[11], d[3]) end
     if not body then
       redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'event_expired',
                  'next_attempt_at', '')
       redis.call('ZADD', K.failed, now_s, did)
       failed = failed + 1
       if is_batch(did) then
-        failed = failed - 1 + batch_end(did, 'failed', now_s, '0', '', 'event_expired')
+        failed = failed - 1 + batch_end(did, 'failed', now_s, nil, 'event_expired')
       end
       return false
     end

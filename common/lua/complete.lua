@@ -123,7 +123,7 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
       G.delivered = G.delivered + 1
       e.delivered = e.delivered + 1
       if is_batch(did) then -- its events are delivered with it (_prelude_batch.lua)
-        local more = batch_end(did, 'delivered', ended, status, err) - 1
+        local more = batch_end(did, 'delivered', ended) - 1
         G.delivered = G.delivered + more
         e.delivered = e.delivered + more
       end
@@ -174,7 +174,7 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
       G.failed = G.failed + 1
       e.failed = e.failed + 1
       if is_batch(did) then -- its events fail with it (_prelude_batch.lua)
-        local more = batch_end(did, 'failed', ended, status, err, reason) - 1
+        local more = batch_end(did, 'failed', ended, nil, reason) - 1
         G.failed = G.failed + more
         e.failed = e.failed + more
       end

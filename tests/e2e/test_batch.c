@@ -325,7 +325,8 @@ static void test_retry_and_replay(void **state)
     char *bid = harness_keep(cluster_hget(&C, dkey, "batch_id"));
     assert_non_null(bid);
     assert_int_equal(cluster_hget_ll(&C, dkey, "attempts", 0), 2);
-    assert_int_equal(cluster_hget_ll(&C, dkey, "last_status", 0), 200);
+    /* the last status and the attempt records are the batch's */
+    assert_int_equal(cluster_hget_ll(&C, harness_fmt("delivery:%s", bid), "last_status", 0), 200);
 
     struct rx_request *reqs = NULL;
     size_t n = rx_requests(C.rx, "/retry", &reqs);
