@@ -59,7 +59,8 @@ static int delivery_visible(struct api_call *c, struct psw_delivery_detail *dd)
 {
     char err[ERRLEN];
     memset(dd, 0, sizeof(*dd));
-    if (!c->param || !psw_id_valid("dlv_", c->param)) {
+    /* a batch (bat_…) is read and replayed like a delivery (docs/api.md) */
+    if (!c->param || (!psw_id_valid("dlv_", c->param) && !psw_id_valid("bat_", c->param))) {
         api_problem(c, 404, NULL, "no such object");
         return -1;
     }

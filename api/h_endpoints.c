@@ -119,6 +119,57 @@ static int headers_field(struct api_call *c, struct psw_endpoint_spec *spec,
     return 0;
 }
 
+/* "batch": {"max_events": N, "max_wait": "500ms" (or ms as an integer)},
+ * or null to turn batching off (docs/api.md); the library checks the
+ * ranges. Leaves the spec's batch fields at -1 when absent. -1 after
+ * answering 400. */
+static int batch_field(struct api_call *c, struct psw_endpoint_spec *spec)
+{
+    struct json_object *v, *f;
+    if (!json_object_object_get_ex(c->body, "batch", &v))
+        return 0;
+    if (!v) {
+        spec->batch_max_events = 0;
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_object)) {
+        api_problem(c, 400, "batch",
+                    "batch: must be an object {\"max_events\": N, \"max_wait\": \"500ms\"} or null");
+        return -1;
+    }
+    json_object_object_foreach(v, key, val) {
+        (void)val;
+        if (strcmp(key, "max_events") != 0 && strcmp(key, "max_wait") != 0) {
+            api_problem(c, 400, "batch", "batch: unknown field \"%.40s\" (max_events, max_wait)",
+                        key);
+            return -1;
+        }
+    }
+    if (json_object_object_get_ex(v, "max_events", &f)) {
+        if (!f || !json_object_is_type(f, json_type_int)) {
+            api_problem(c, 400, "batch.max_events", "batch.max_events: must be an integer");
+            return -1;
+        }
+        long long n = (long long)json_object_get_int64(f);
+        spec->batch_max_events = n < 0 ? LLONG_MIN : n; /* refused by the library */
+    }
+    if (json_object_object_get_ex(v, "max_wait", &f)) {
+        int64_t ms = 0;
+        if (f && json_object_is_type(f, json_type_int)) {
+            long long n = (long long)json_object_get_int64(f);
+            ms = n < 0 ? LLONG_MIN : n;
+        } else if (!f || !json_object_is_type(f, json_type_string) ||
+                   psw_duration_parse(json_object_get_string(f), &ms) < 0) {
+            api_problem(c, 400, "batch.max_wait",
+                        "batch.max_wait: must be a duration like \"500ms\" or \"2s\", or "
+                        "milliseconds as an integer");
+            return -1;
+        }
+        spec->batch_max_wait_ms = ms;
+    }
+    return 0;
+}
+
 /* Fills spec from the body; *lines as headers_field (free it, also after a
  * failure). -1 after answering 400. */
 static int spec_from_body(struct api_call *c, struct psw_endpoint_spec *spec, char *evbuf,
@@ -134,7 +185,8 @@ static int spec_from_body(struct api_call *c, struct psw_endpoint_spec *spec, ch
     spec->signing = api_body_str(c, "signing", &bad);
     if (!bad)
         spec->events = events_field(c, evbuf, evn, &bad);
-    if (!bad && (rate_limit_field(c, spec) < 0 || headers_field(c, spec, lines) < 0))
+    if (!bad && (rate_limit_field(c, spec) < 0 || headers_field(c, spec, lines) < 0 ||
+                 batch_field(c, spec) < 0))
         bad = 1;
     return bad ? -1 : 0;
 }
@@ -186,7 +238,7 @@ int api_h_endpoints_create(struct api_call *c)
 {
     static const char *const allowed[] = { "account_id", "url", "domain", "events", "secret",
                                            "description", "signing", "rate_limit",
-                                           "headers", NULL };
+                                           "headers", "batch", NULL };
     struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
     struct psw_endpoint ep = { 0 };
     char evbuf[512], err[ERRLEN];
@@ -238,7 +290,7 @@ int api_h_endpoint_update(struct api_call *c)
 {
     static const char *const allowed[] = { "account_id", "url", "domain", "events",
                                            "description", "signing", "rate_limit",
-                                           "headers", NULL };
+                                           "headers", "batch", NULL };
     struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
     struct psw_endpoint ep;
     char evbuf[512], err[ERRLEN];

@@ -55,6 +55,7 @@ struct args {
     long long delay_ms; /* retry-lag: the configured first retry delay */
     long long first;    /* endpoints: index of the first one */
     long long procs;    /* publish: processes publishing in parallel */
+    long long batch_events; /* endpoints: --batch-max-events (-1 = not given) */
     int normalized;     /* events: the bodies the service would send */
 };
 
@@ -65,7 +66,8 @@ static int usage(FILE *out)
             "  publish   --account A --count N [--rate R] [--batch B] [--procs P]\n"
             "            (P processes, each its own connection, share count and rate)\n"
             "  endpoints --account A --url BASE [--count N] [--path-prefix P] [--secret S]\n"
-            "            [--first I]   (URL = BASE + P + index when --path-prefix is given)\n"
+            "            [--first I] [--batch-max-events N]\n"
+            "            (URL = BASE + P + index when --path-prefix is given)\n"
             "  retry-lag --account A --delay-ms D\n"
             "  slowlog\n"
             "  events    --count N [--account A] [--normalized]   (NDJSON on stdout: the\n"
@@ -93,7 +95,7 @@ static int num(const char *name, const char *s, long long min, long long max, lo
 static int parse_args(int argc, char **argv, struct args *a)
 {
     enum { O_CONFIG = 1, O_ACCOUNT, O_URL, O_SECRET, O_PATH, O_BODY, O_COUNT, O_RATE, O_BATCH,
-           O_DELAY, O_FIRST, O_PROCS, O_NORMALIZED };
+           O_DELAY, O_FIRST, O_PROCS, O_NORMALIZED, O_BATCH_EVENTS };
     static const struct option lopts[] = {
         { "config", required_argument, NULL, O_CONFIG },
         { "account", required_argument, NULL, O_ACCOUNT },
@@ -108,6 +110,7 @@ static int parse_args(int argc, char **argv, struct args *a)
         { "first", required_argument, NULL, O_FIRST },
         { "procs", required_argument, NULL, O_PROCS },
         { "normalized", no_argument, NULL, O_NORMALIZED },
+        { "batch-max-events", required_argument, NULL, O_BATCH_EVENTS },
         { NULL, 0, NULL, 0 },
     };
     memset(a, 0, sizeof(*a));
@@ -115,6 +118,7 @@ static int parse_args(int argc, char **argv, struct args *a)
     a->batch = 1000;
     a->delay_ms = 1000;
     a->procs = 1;
+    a->batch_events = -1;
     opterr = 0;
     optind = 2;
     for (;;) {
@@ -128,6 +132,10 @@ static int parse_args(int argc, char **argv, struct args *a)
         case O_SECRET: a->secret = optarg; break;
         case O_PATH: a->path_prefix = optarg; break;
         case O_BODY: a->body_file = optarg; break;
+        case O_BATCH_EVENTS:
+            if (num("--batch-max-events", optarg, 0, 1000, &a->batch_events) < 0)
+                return -1;
+            break;
         case O_COUNT:
             if (num("--count", optarg, 1, 100000000, &a->count) < 0)
                 return -1;
@@ -432,6 +440,7 @@ static int cmd_endpoints(const struct args *a)
         spec.account_id = a->account;
         spec.url = url;
         spec.secret = a->secret;
+        spec.batch_max_events = a->batch_events; /* -1: not given */
         if (psw_endpoint_create(&ctx, &spec, &ep, err, sizeof(err)) != PSW_OK) {
             fprintf(stderr, "psw-bench: endpoint %s: %s\n", url, err);
             psw_endpoint_free(&ep);

@@ -31,6 +31,10 @@
  * --tls-cert/--tls-key serve HTTPS (libmicrohttpd with GnuTLS), keep-alive as
  * over HTTP, for the benchmark's HTTPS scenario and the http.ca_file test.
  *
+ * A batch (X-PostStack-Batch-Id, docs/receiving.md "Batches") answered 2xx
+ * counts each event of its body's "events" array like a single request's
+ * event id; "batches" counts such requests.
+ *
  * --per-path keys the id set by path and event id, for fan-out benchmarks
  * where one event reaches many endpoints (paths) of the same receiver.
  *
@@ -57,6 +61,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
@@ -206,6 +211,7 @@ static struct {
     atomic_ullong duplicates;     /* event ids answered 2xx again */
     atomic_ullong bad_signatures; /* missing or not verifying (only with --secret) */
     atomic_ullong no_event_id;    /* POSTs without X-PostStack-Event-Id */
+    atomic_ullong batches;        /* batch requests answered 2xx */
     atomic_ullong answered_2xx;
     atomic_ullong answered_error;
     atomic_ullong bytes;
@@ -228,6 +234,7 @@ static void counters_reset(void)
     atomic_store(&st.duplicates, 0);
     atomic_store(&st.bad_signatures, 0);
     atomic_store(&st.no_event_id, 0);
+    atomic_store(&st.batches, 0);
     atomic_store(&st.answered_2xx, 0);
     atomic_store(&st.answered_error, 0);
     atomic_store(&st.bytes, 0);
@@ -346,11 +353,11 @@ static int stats_json(char *out, size_t n)
     int64_t now = psw_now_ms();
     int len = snprintf(
         out, n,
-        "{\"requests\":%llu,\"unique_events\":%llu,\"duplicates\":%llu,"
+        "{\"requests\":%llu,\"batches\":%llu,\"unique_events\":%llu,\"duplicates\":%llu,"
         "\"bad_signatures\":%llu,\"no_event_id\":%llu,\"answered_2xx\":%llu,"
         "\"answered_error\":%llu,\"bytes\":%llu,\"verifying\":%s,"
         "\"first_ms\":%lld,\"last_ms\":%lld,\"now_ms\":%lld,\"uptime_ms\":%lld,\"by_type\":{",
-        atomic_load(&st.requests), atomic_load(&st.unique_events),
+        atomic_load(&st.requests), atomic_load(&st.batches), atomic_load(&st.unique_events),
         atomic_load(&st.duplicates), atomic_load(&st.bad_signatures),
         atomic_load(&st.no_event_id), atomic_load(&st.answered_2xx),
         atomic_load(&st.answered_error), atomic_load(&st.bytes),
@@ -520,8 +527,42 @@ static const char *sig_check(const char *header, const struct req *q)
     return "bad";
 }
 
+/* Counts the events of a batch body (answered 2xx) as unique or duplicate. */
+static void count_batch(const char *url, const struct req *q)
+{
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *j = tok ? json_tokener_parse_ex(tok, q->body, (int)q->len) : NULL, *ev;
+    atomic_fetch_add(&st.batches, 1);
+    if (j && json_object_object_get_ex(j, "events", &ev) &&
+        json_object_is_type(ev, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(ev); i++) {
+            struct json_object *id;
+            if (!json_object_object_get_ex(json_object_array_get_idx(ev, i), "id", &id)) {
+                atomic_fetch_add(&st.no_event_id, 1);
+                continue;
+            }
+            char keybuf[1024];
+            const char *key = json_object_get_string(id);
+            if (opt.per_path) {
+                snprintf(keybuf, sizeof(keybuf), "%s\n%s", url, key);
+                key = keybuf;
+            }
+            if (idset_add(key) == 0)
+                atomic_fetch_add(&st.duplicates, 1);
+            else
+                atomic_fetch_add(&st.unique_events, 1);
+        }
+    } else {
+        atomic_fetch_add(&st.no_event_id, 1);
+    }
+    json_object_put(j);
+    if (tok)
+        json_tokener_free(tok);
+}
+
 static enum MHD_Result delivered(struct MHD_Connection *c, const char *url, struct req *q)
 {
+    const char *batch = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-PostStack-Batch-Id");
     const char *evt = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-PostStack-Event-Id");
     const char *type =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-PostStack-Event-Type");
@@ -569,7 +610,9 @@ static enum MHD_Result delivered(struct MHD_Connection *c, const char *url, stru
         uint64_t stamp = bench_stamp(q->body, q->len);
         if (stamp)
             lat_record(arrived_us > stamp ? arrived_us - stamp : 0);
-        if (!evt) {
+        if (batch) {
+            count_batch(url, q);
+        } else if (!evt) {
             atomic_fetch_add(&st.no_event_id, 1);
         } else if (idset_add(key) == 0) {
             atomic_fetch_add(&st.duplicates, 1);

@@ -8,7 +8,7 @@
 # and the command that reruns it alone, and at the end one table.
 #
 # usage: bench/run.sh [--scenario LIST] [--events N]
-#   --scenario 1,3,7   run only these (default: all, 1-9; 2 and the
+#   --scenario 1,3,7   run only these (default: all, 1-10; 2 and the
 #                      percentages of 5 use scenario 1's result when it ran)
 #   --events N         events of scenario 1 (default 200000)
 # Environment: BENCH_BIN (programs, default bin/), BENCH_TOOLS (psw-bench and
@@ -40,6 +40,9 @@
 #                  run when it ran), memory per stored delivery, worker child RSS
 #                  with 64 requests in flight
 #   8 scaling      two psw-worker processes against one Redis: rate, Redis CPU share
+#   10 batches     BENCH_BATCH_EVENTS (100,000) events to one endpoint, drained one
+#                  request per event, then in batches of 100: events/s and Redis CPU
+#                  per event of both
 #   9 api          bench/api.sh (its own Redis and psw-api): POST /v1/events vs
 #                  psw_publish_many, a delivery-log page of 1,000,000 deliveries,
 #                  the same with 200 idle keep-alive clients (BENCH_API_ARGS: its options)
@@ -51,7 +54,7 @@ tools=${BENCH_TOOLS:-$bin}
 workers=${BENCH_WORKERS:-2}
 concurrency=${BENCH_CONCURRENCY:-64}
 publishers=${BENCH_PUBLISHERS:-2}
-only="1,2,3,4,5,6,7,8,9"
+only="1,2,3,4,5,6,7,8,9,10"
 s1_events=200000
 secret="whsec_bench_secret_0123456789abcdef"
 
@@ -824,6 +827,67 @@ if want 9; then
         cat "$tmp/api.txt" >&2
         row "9 HTTP API" "bench/api.sh failed (see above)" "" "bench/api.sh"
     fi
+fi
+
+# ---- 10. batches ----------------------------------------------------------------------------------
+
+# One endpoint, BENCH_BATCH_EVENTS events (100,000) published while no worker
+# runs, then drained: once one request per event, once in batches of 100
+# (docs/cli.md "Endpoint options"), each on a fresh database. Rate = events
+# first -> last receive; Redis CPU = used_cpu_user + used_cpu_sys, per event,
+# for publishing and for delivering.
+if want 10; then
+    say ""
+    say "== 10. batches: one endpoint, events one per request vs batches of 100"
+    bn=${BENCH_BATCH_EVENTS:-100000}
+    declare -A b_rate b_pub b_drain b_req
+    for mode in single batch; do
+        fresh
+        write_config "s10$mode"
+        start_receiver "s10$mode" --secret "$secret"
+        bargs=()
+        [ "$mode" = batch ] && bargs=(--batch-max-events 100)
+        PSW_CONFIG=$cfg "$tools/psw-bench" endpoints --account acct_s10 --url "$rx_url/s10" \
+            --secret "$secret" "${bargs[@]}" >/dev/null
+        if [ "${BENCH_SLOWLOG:-0}" = 1 ]; then # every command into SLOWLOG: time per script
+            rcli config set slowlog-log-slower-than 0 >/dev/null
+            rcli config set slowlog-max-len 1000000 >/dev/null
+        fi
+        c0=$(redis_cpu_us)
+        PSW_CONFIG=$cfg "$tools/psw-bench" publish --account acct_s10 --count "$bn" \
+            --procs "$publishers" >"$tmp/s10-$mode-publish.txt"
+        c1=$(redis_cpu_us)
+        m0=$(cpu_sample)
+        start_service "s10$mode"
+        wait_rx unique_events "$bn" 300 || true
+        sleep 0.5 # completions of the last requests
+        c2=$(redis_cpu_us)
+        m1=$(cpu_sample)
+        st=$(rx_stats)
+        rinfo commandstats >"$tmp/s10-$mode-commandstats.txt"
+        stop_service "s10$mode"
+        if [ "${BENCH_SLOWLOG:-0}" = 1 ]; then
+            PSW_CONFIG=$cfg "$tools/psw-bench" slowlog | sed "s/^/  $mode: /" >&2
+            rcli config set slowlog-log-slower-than 10000 >/dev/null
+            rcli slowlog reset >/dev/null
+        fi
+        stop_receiver
+        uniq=$(jq -r .unique_events <<<"$st")
+        dups=$(jq -r .duplicates <<<"$st")
+        bad=$(jq -r .bad_signatures <<<"$st")
+        b_req[$mode]=$(jq -r .requests <<<"$st")
+        b_rate[$mode]=$(jq -r --argjson n "$uniq" \
+            'if .last_ms > .first_ms then (($n - 1) * 1000 / (.last_ms - .first_ms)) | floor else 0 end' <<<"$st")
+        b_pub[$mode]=$(div $((c1 - c0)) "$bn" 1)
+        b_drain[$mode]=$(div $((c2 - c1)) "$bn" 1)
+        say "  $mode: $uniq events in ${b_req[$mode]} requests, $dups duplicates, $bad bad signatures;" \
+            "${b_rate[$mode]} events/s; Redis CPU per event: publish ${b_pub[$mode]} us," \
+            "delivery ${b_drain[$mode]} us; all CPUs $(busy_between "$m0" "$m1")% busy while delivering"
+        if [ "$uniq" -ne "$bn" ] || [ "$dups" -ne 0 ] || [ "$bad" -ne 0 ]; then failures=1; fi
+    done
+    ratio=$(div "${b_rate[batch]}" "${b_rate[single]}" 1)
+    say "  batched / unbatched: ${ratio}x; rerun: $(rerun 10)"
+    row "10 batches of 100, one endpoint" "${b_rate[batch]} events/s vs ${b_rate[single]} unbatched (${ratio}x); Redis CPU per event ${b_pub[batch]} + ${b_drain[batch]} us vs ${b_pub[single]} + ${b_drain[single]} us (publish + delivery)" ">= 5x" "$(rerun 10)"
 fi
 
 # ---- the table ------------------------------------------------------------------------------------

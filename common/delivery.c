@@ -43,7 +43,7 @@
 #define REPLAY_PIPELINE 20  /* replay.lua calls per round trip */
 
 static const char *const known_states[] = {
-    "pending", "in_flight", "scheduled", "delivered", "failed", "skipped",
+    "pending", "in_flight", "scheduled", "delivered", "failed", "skipped", "batched",
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -62,8 +62,9 @@ static int check_delivery_id(const char *id, char *err, size_t errlen)
         snprintf(err, errlen, "delivery id: required (dlv_ followed by 26 characters)");
         return PSW_EINVAL;
     }
-    if (!psw_id_valid("dlv_", id)) {
-        snprintf(err, errlen, "delivery id \"%s\" is not valid (dlv_ followed by 26 characters)",
+    /* a batch (bat_…) is read and replayed like a delivery (docs/redis.md) */
+    if (!psw_id_valid("dlv_", id) && !psw_id_valid("bat_", id)) {
+        snprintf(err, errlen, "delivery id \"%s\" is not valid (dlv_ or bat_ followed by 26 characters)",
                  shown(id, q, sizeof(q)));
         return PSW_EINVAL;
     }
@@ -169,6 +170,7 @@ static void delivery_free(struct psw_delivery *d)
     free(d->last_error);
     free(d->failed_reason);
     free(d->trigger);
+    free(d->batch_id);
     memset(d, 0, sizeof(*d));
 }
 
@@ -185,6 +187,8 @@ static int from_hash(const redisReply *h, struct psw_delivery *d)
     d->last_error = dup_or_empty(psw_reply_hget(h, "last_error"));
     d->failed_reason = dup_or_empty(psw_reply_hget(h, "failed_reason"));
     d->trigger = dup_or_empty(psw_reply_hget(h, "trigger"));
+    d->batch_id = dup_or_empty(psw_reply_hget(h, "batch_id"));
+    d->batch_count = psw_parse_ll(psw_reply_hget(h, "count"), 0);
     d->attempts = psw_parse_ll(psw_reply_hget(h, "attempts"), 0);
     d->created_at = psw_parse_ll(psw_reply_hget(h, "created_at"), 0);
     d->first_attempt_at = psw_parse_ll(psw_reply_hget(h, "first_attempt_at"), 0);
@@ -194,7 +198,7 @@ static int from_hash(const redisReply *h, struct psw_delivery *d)
     d->last_status = psw_parse_ll(psw_reply_hget(h, "last_status"), 0);
     d->last_latency_ms = psw_parse_ll(psw_reply_hget(h, "last_latency_ms"), 0);
     if (!d->event_id || !d->endpoint_id || !d->event_type || !d->account_id || !d->state ||
-        !d->last_error || !d->failed_reason || !d->trigger) {
+        !d->last_error || !d->failed_reason || !d->trigger || !d->batch_id) {
         delivery_free(d);
         return -1;
     }
@@ -756,7 +760,9 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
  * event_type, state, trigger, attempts, created_at, first_attempt_at,
  * last_attempt_at, next_attempt_at, delivered_at (ISO 8601 or null),
  * last_status (null before any answer), last_error, failed_reason (null
- * when empty), last_latency_ms (null before the first attempt). */
+ * when empty), last_latency_ms (null before the first attempt), batch_id
+ * (the batch that carried it, null when none); a batch (bat_…) also has
+ * batch_count. */
 struct json_object *psw_delivery_to_json(const struct psw_delivery *d)
 {
     struct json_object *o = json_object_new_object();
@@ -783,6 +789,9 @@ struct json_object *psw_delivery_to_json(const struct psw_delivery *d)
     bad |= d->attempts > 0 ? psw_json_add_int(o, "last_latency_ms", d->last_latency_ms)
                            : psw_json_add(o, "last_latency_ms", NULL);
     bad |= psw_json_add_str_or_null(o, "failed_reason", d->failed_reason);
+    bad |= psw_json_add_str_or_null(o, "batch_id", d->batch_id);
+    if (strncmp(d->id, "bat_", 4) == 0) /* a batch: how many events it carries */
+        bad |= psw_json_add_int(o, "batch_count", d->batch_count);
     if (bad) {
         json_object_put(o);
         return NULL;

@@ -20,7 +20,7 @@ struct json_object;
 struct psw_delivery {
     char id[PSW_ID_SIZE];
     char *event_id, *endpoint_id, *event_type, *account_id;
-    char *state;           /* pending in_flight scheduled delivered failed skipped */
+    char *state;           /* pending in_flight scheduled delivered failed skipped batched */
     long long attempts;
     long long created_at, first_attempt_at, last_attempt_at, next_attempt_at, delivered_at;
     long long last_status; /* 0 = none */
@@ -28,9 +28,11 @@ struct psw_delivery {
     long long last_latency_ms;
     char *failed_reason;   /* "" unless failed: exhausted expired crashed event_expired */
     char *trigger;         /* what the next/current attempt is: first retry replay */
+    char *batch_id;        /* "" or the batch (bat_…) that carried it (docs/redis.md) */
+    long long batch_count; /* a batch's own record: how many events it carries */
 };
 
-#define PSW_DELIVERY_STATES "pending,in_flight,scheduled,delivered,failed,skipped"
+#define PSW_DELIVERY_STATES "pending,in_flight,scheduled,delivered,failed,skipped,batched"
 
 struct psw_delivery_query {
     const char *endpoint_id;  /* required */

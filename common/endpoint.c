@@ -288,6 +288,8 @@ static int from_hash(const struct keys *k, const redisReply *h, struct psw_endpo
         out->signing = strdup(sg && *sg ? sg : "poststack");
     }
     out->rate_limit = psw_parse_ll(psw_reply_hget(h, "rate_limit"), 0);
+    out->batch_max_events = psw_parse_ll(psw_reply_hget(h, "batch_max_events"), 0);
+    out->batch_max_wait_ms = psw_parse_ll(psw_reply_hget(h, "batch_max_wait"), 0);
     out->secret_prev_until = psw_parse_ll(psw_reply_hget(h, "secret_prev_until"), 0);
     out->consecutive_failures = psw_parse_ll(psw_reply_hget(h, "consecutive_failures"), 0);
     out->disabled_at = psw_parse_ll(psw_reply_hget(h, "disabled_at"), 0);
@@ -389,6 +391,7 @@ invalid:
 struct options {
     enum psw_signing signing;
     char rate[24];                         /* "" = not given */
+    char batch_events[24], batch_wait[24]; /* "" = not given */
     char *headers;                         /* sealed; NULL = not given */
     char *signing_key;                     /* sealed private key; NULL = none made */
     char public_key[PSW_PUBLIC_KEY_SIZE];  /* "" = none made */
@@ -399,6 +402,47 @@ static void options_free(struct options *o)
     wipe_free(o->headers);
     wipe_free(o->signing_key);
     memset(o, 0, sizeof(*o));
+}
+
+/* The batch option of spec (docs/cli.md, "Endpoint options") in stored
+ * form: max_events 0 (off) or 1..PSW_BATCH_MAX_EVENTS; max_wait within
+ * PSW_BATCH_WAIT_MIN_MS..PSW_BATCH_WAIT_MAX_MS, or 0 with max_events 0.
+ * Turning batching off clears max_wait; a max_wait alone is checked against
+ * the stored max_events by endpoint_update.lua. */
+static int batch_prepare(const struct psw_endpoint_spec *spec, struct options *o, char *err,
+                         size_t errlen)
+{
+    long long ev = spec->batch_max_events, wait = spec->batch_max_wait_ms;
+
+    if (ev != -1 && (ev < 0 || ev > PSW_BATCH_MAX_EVENTS)) {
+        snprintf(err, errlen, "batch.max_events: must be 0 (no batching) or 1 to %d events",
+                 PSW_BATCH_MAX_EVENTS);
+        return -1;
+    }
+    if (wait != -1 && wait != 0 && (wait < PSW_BATCH_WAIT_MIN_MS || wait > PSW_BATCH_WAIT_MAX_MS)) {
+        snprintf(err, errlen, "batch.max_wait: must be %dms to %dh", PSW_BATCH_WAIT_MIN_MS,
+                 PSW_BATCH_WAIT_MAX_MS / 3600000);
+        return -1;
+    }
+    if (ev > 0 && wait == 0) {
+        snprintf(err, errlen, "batch.max_wait: 0 (none) only goes with max_events 0; a batch "
+                              "must be sent after at most %dh", PSW_BATCH_WAIT_MAX_MS / 3600000);
+        return -1;
+    }
+    if (ev == 0 && wait > 0) {
+        snprintf(err, errlen, "batch.max_wait: batching is being turned off (max_events 0); "
+                              "give no max_wait");
+        return -1;
+    }
+    if (ev != -1)
+        snprintf(o->batch_events, sizeof(o->batch_events), "%lld", ev);
+    if (ev == 0)
+        wait = 0;
+    /* max_events alone: create stores the default max_wait, update keeps
+     * the stored one (endpoint_update.lua sets the default if there is none) */
+    if (wait != -1)
+        snprintf(o->batch_wait, sizeof(o->batch_wait), "%lld", wait);
+    return 0;
 }
 
 /* Checks spec's signing, rate_limit and headers for endpoint id and fills o
@@ -423,6 +467,8 @@ static int options_prepare(struct psw_ctx *ctx, const char *id,
         }
         snprintf(o->rate, sizeof(o->rate), "%lld", spec->rate_limit);
     }
+    if (batch_prepare(spec, o, err, errlen) < 0)
+        return PSW_EINVAL;
     if (spec->set_headers) {
         if (!(joined = malloc(PSW_HEADERS_SIZE))) {
             snprintf(err, errlen, "out of memory");
@@ -465,7 +511,7 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE], generated[PSW_SECRET_SIZE];
-    char id[PSW_ID_SIZE], limit[24];
+    char id[PSW_ID_SIZE], limit[24], bwait[24];
     struct options opt = { 0 };
     char *sealed = NULL, *ascii_url = NULL;
     redisReply *rep = NULL;
@@ -512,13 +558,19 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
     if (rc != PSW_OK)
         goto cleanup;
     snprintf(limit, sizeof(limit), "%d", ctx->cfg->limits_max_endpoints_per_account);
+    snprintf(bwait, sizeof(bwait), "%d",
+             opt.batch_events[0] && strcmp(opt.batch_events, "0") != 0 ? PSW_BATCH_WAIT_DEFAULT_MS
+                                                                        : 0);
     const char *argv[] = { ctx->cfg->redis_prefix, id, spec->account_id, domain,
                            ascii_url ? ascii_url : spec->url,
                            events, sealed, spec->description ? spec->description : "", limit,
                            psw_signing_name(opt.signing),
                            opt.signing_key ? opt.signing_key : "", opt.public_key,
-                           opt.headers ? opt.headers : "", opt.rate[0] ? opt.rate : "0" };
-    rc = run(ctx, PSW_SCRIPT_ENDPOINT_CREATE, 14, argv, &rep, &word, err, errlen);
+                           opt.headers ? opt.headers : "", opt.rate[0] ? opt.rate : "0",
+                           /* batch (batch_prepare): off unless given */
+                           opt.batch_events[0] ? opt.batch_events : "0",
+                           opt.batch_wait[0] ? opt.batch_wait : bwait };
+    rc = run(ctx, PSW_SCRIPT_ENDPOINT_CREATE, 16, argv, &rep, &word, err, errlen);
     if (rc != PSW_OK)
         goto cleanup;
     if (strcmp(word, "ok") == 0) {
@@ -654,7 +706,7 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE];
-    const char *argv[3 + 18];
+    const char *argv[3 + 22];
     struct options opt = { 0 };
     char *ascii_url = NULL;
     redisReply *rep = NULL;
@@ -678,9 +730,10 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     if (spec->account_id && (rc = check_account(spec->account_id, err, errlen)) != PSW_OK)
         return rc;
     if (!spec->url && !spec->domain && !spec->events && !spec->description && !spec->signing &&
-        spec->rate_limit == -1 && !spec->set_headers) {
+        spec->rate_limit == -1 && !spec->set_headers && spec->batch_max_events == -1 &&
+        spec->batch_max_wait_ms == -1) {
         snprintf(err, errlen, "nothing to update: give url, domain, events, description, "
-                              "signing, rate_limit or headers");
+                              "signing, rate_limit, headers or batch");
         return PSW_EINVAL;
     }
     argv[0] = ctx->cfg->redis_prefix;
@@ -733,12 +786,24 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
         argv[argc++] = "headers";
         argv[argc++] = opt.headers;
     }
+    if (opt.batch_events[0]) {
+        argv[argc++] = "batch_max_events";
+        argv[argc++] = opt.batch_events;
+    }
+    if (opt.batch_wait[0]) {
+        argv[argc++] = "batch_max_wait";
+        argv[argc++] = opt.batch_wait;
+    }
 
     rc = run(ctx, PSW_SCRIPT_ENDPOINT_UPDATE, argc, argv, &rep, &word, err, errlen);
     if (rc != PSW_OK)
         goto cleanup;
     if (strcmp(word, "ok") == 0) {
         rc = ok_reply(ctx, rep, out, err, errlen);
+    } else if (strcmp(word, "batch_off") == 0) {
+        snprintf(err, errlen, "batch.max_wait: endpoint %s does not batch; give batch "
+                              "max_events too", id);
+        rc = PSW_EINVAL;
     } else if (strcmp(word, "account") == 0) {
         snprintf(err, errlen,
                  "account_id: endpoint %s belongs to account %s; an endpoint cannot move to "
@@ -988,6 +1053,17 @@ struct json_object *psw_endpoint_to_json(const struct psw_endpoint *ep, int show
     {
         struct json_object *h = headers_array(ep->headers);
         bad |= h ? psw_json_add(o, "headers", h) : -1;
+    }
+    if (ep->batch_max_events > 0) {
+        struct json_object *b = json_object_new_object();
+        char wait[32];
+        psw_duration_format(ep->batch_max_wait_ms, wait, sizeof(wait));
+        bad |= b ? psw_json_add(o, "batch", b) : -1;
+        bad |= b ? psw_json_add_int(b, "max_events", ep->batch_max_events) : 0;
+        bad |= b ? psw_json_add_str(b, "max_wait", wait) : 0;
+        bad |= b ? psw_json_add_int(b, "max_wait_ms", ep->batch_max_wait_ms) : 0;
+    } else {
+        bad |= psw_json_add(o, "batch", NULL);
     }
     if (show_secret && ep->secret_error[0]) {
         bad |= psw_json_add(o, "secret", NULL);

@@ -60,6 +60,8 @@ struct psw_endpoint {
                                 "\n" (common/headers.h); "" when none or when they
                                 cannot be opened (then secret_error says why) */
     long long rate_limit;    /* requests per second, 0 = none */
+    long long batch_max_events;  /* 0 = no batching */
+    long long batch_max_wait_ms; /* with batching: how long the oldest event waits at most */
 };
 
 /* NULL field = not given (create: the default; update: unchanged). */
@@ -76,8 +78,17 @@ struct psw_endpoint_spec {
                                 (nheaders 0 clears them); 0: not given */
     const char *const *headers; /* "Name: value" each */
     size_t nheaders;
+    /* batches (docs/cli.md, "Endpoint options"): -1 = not given. max_events
+     * 0 turns batching off; turning it on without a max_wait gives
+     * PSW_BATCH_WAIT_DEFAULT_MS. */
+    long long batch_max_events;  /* 0, or 1..PSW_BATCH_MAX_EVENTS */
+    long long batch_max_wait_ms; /* PSW_BATCH_WAIT_MIN_MS..PSW_BATCH_WAIT_MAX_MS */
 };
-#define PSW_ENDPOINT_SPEC_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, 0, NULL, 0 }
+#define PSW_ENDPOINT_SPEC_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, 0, NULL, 0, -1, -1 }
+#define PSW_BATCH_MAX_EVENTS 1000
+#define PSW_BATCH_WAIT_MIN_MS 10
+#define PSW_BATCH_WAIT_MAX_MS 3600000
+#define PSW_BATCH_WAIT_DEFAULT_MS 1000
 
 void psw_endpoint_free(struct psw_endpoint *ep);
 

@@ -41,6 +41,8 @@ static const struct {
     [PSW_KEY_LOGIN_LINK]          = { "login_link:", "", "login_link" },
     [PSW_KEY_RATE]                = { "rate:", "", "rate" },
     [PSW_KEY_ENDPOINT_RATE]       = { "endpoint:", ":rate", "endpoint_rate" },
+    [PSW_KEY_ENDPOINT_BATCH]      = { "endpoint:", ":batch", "endpoint_batch" },
+    [PSW_KEY_BATCH_EVENTS]        = { "delivery:", ":events", "batch_events" },
 };
 
 char *psw_key(char *out, size_t n, const char *prefix, enum psw_key key, const char *id)

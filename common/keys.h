@@ -43,6 +43,8 @@ enum psw_key {
     PSW_KEY_LOGIN_LINK,           /* hash, id = SHA-256 hex of a dashboard link code */
     PSW_KEY_RATE,                 /* string counter, id = "<token id>:<unix second>" */
     PSW_KEY_ENDPOINT_RATE,        /* list, id = endpoint id: recent request starts */
+    PSW_KEY_ENDPOINT_BATCH,       /* string, id = endpoint id: its open batch */
+    PSW_KEY_BATCH_EVENTS,         /* list, id = batch id: its events */
     PSW_KEY__COUNT
 };
 

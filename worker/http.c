@@ -249,10 +249,15 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
             return -1;
         }
     }
+    /* A batch (claim.lua: id bat_…, event_id = how many events) is signed
+     * and identified as one message: its id is the webhook-id
+     * (docs/receiving.md, "Batches"). */
+    int batch = strncmp(a->job.id ? a->job.id : "", "bat_", 4) == 0;
+    const char *msg_id = batch ? a->job.id : a->job.event_id;
     if ((mode == PSW_SIGNING_POSTSTACK
              ? psw_sign_header(secrets, nsec, now_s, a->job.body, a->job.body_len, a->signature,
                                sizeof(a->signature))
-             : psw_sign_std_header(mode, secrets, nsec, a->job.event_id, now_s, a->job.body,
+             : psw_sign_std_header(mode, secrets, nsec, msg_id, now_s, a->job.body,
                                    a->job.body_len, a->signature, sizeof(a->signature))) < 0) {
         snprintf(err, errlen, mode == PSW_SIGNING_STANDARD
                                   ? "signing failed (signing standard needs a whsec_<base64> secret)"
@@ -264,13 +269,15 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
 
     if (add_header(&a->req_headers, "Content-Type", "application/json") < 0 ||
         add_header(&a->req_headers, "User-Agent", "PostStack-Webhooks/" PSW_VERSION) < 0 ||
-        add_header(&a->req_headers, "X-PostStack-Event-Id", a->job.event_id) < 0 ||
-        add_header(&a->req_headers, "X-PostStack-Event-Type", a->job.event_type) < 0 ||
-        add_header(&a->req_headers, "X-PostStack-Delivery-Id", a->job.id) < 0 ||
+        (batch ? add_header(&a->req_headers, "X-PostStack-Batch-Id", a->job.id) < 0 ||
+                     add_header(&a->req_headers, "X-PostStack-Batch-Count", a->job.event_id) < 0
+               : add_header(&a->req_headers, "X-PostStack-Event-Id", a->job.event_id) < 0 ||
+                     add_header(&a->req_headers, "X-PostStack-Event-Type", a->job.event_type) < 0 ||
+                     add_header(&a->req_headers, "X-PostStack-Delivery-Id", a->job.id) < 0) ||
         add_header(&a->req_headers, "X-PostStack-Attempt", attempt_s) < 0 ||
         (mode == PSW_SIGNING_POSTSTACK
              ? add_header(&a->req_headers, "X-PostStack-Signature", a->signature) < 0
-             : add_header(&a->req_headers, "webhook-id", a->job.event_id) < 0 ||
+             : add_header(&a->req_headers, "webhook-id", msg_id) < 0 ||
                    add_header(&a->req_headers, "webhook-timestamp", tsbuf) < 0 ||
                    add_header(&a->req_headers, "webhook-signature", a->signature) < 0) ||
         add_header(&a->req_headers, "Expect", "") < 0 || add_static_headers(a) < 0) {

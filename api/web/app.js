@@ -379,9 +379,16 @@ function optionFields(ep) {
     const stored = (ep && Array.isArray(ep.headers)) ? ep.headers : [];
     const headers = h('textarea', { name: 'headers', rows: 3, spellcheck: 'false', autocomplete: 'off',
         placeholder: ep ? (stored.length ? stored.join('\n') : 'none') : 'Authorization: Basic dXNlcjpwYXNz' });
+    const batch = h('input', { type: 'number', name: 'batch_max_events', min: 0, max: 1000, step: 1,
+        value: String((ep && ep.batch && ep.batch.max_events) || 0) });
+    const batchWait = h('input', { type: 'text', name: 'batch_max_wait', spellcheck: 'false',
+        autocomplete: 'off', placeholder: '1s',
+        value: (ep && ep.batch && ep.batch.max_wait) || '' });
     const rows = [
         field('Signing', signing, 'how requests are signed').row,
         field('Rate limit', rate, 'requests per second at most; 0 = no limit').row,
+        field('Batch size', batch, 'events per request, 1 to 1000; 0 = one request per event').row,
+        field('Batch wait', batchWait, 'a batch goes out once its oldest event waited this long, e.g. 500ms or 2s (default 1s)').row,
     ];
     let replace = null;
     if (ep) {
@@ -401,6 +408,10 @@ function optionFields(ep) {
         const n = rate.value.trim() === '' ? 0 : Number(rate.value);
         if (ep || signing.value !== 'poststack') body.signing = signing.value;
         if (ep || n !== 0) body.rate_limit = n;
+        const be = batch.value.trim() === '' ? 0 : Number(batch.value);
+        const bw = batchWait.value.trim();
+        if (be > 0) body.batch = bw ? { max_events: be, max_wait: bw } : { max_events: be };
+        else if (ep && ep.batch) body.batch = null;
         if (!replace || replace.checked) {
             const list = parseHeaders(headers.value);
             if (replace || list.length) body.headers = list;
@@ -416,6 +427,7 @@ function optionFacts(e) {
     const pairs = [
         ['Signing', e.signing || 'poststack'],
         ['Rate limit', e.rate_limit ? `${e.rate_limit} requests/s` : 'no limit'],
+        ['Batches', e.batch ? `up to ${e.batch.max_events} events per request, sent within ${e.batch.max_wait}` : 'off (one request per event)'],
         ['Static headers', hs.length ? h('ul', { class: 'hdrs' }, hs.map((x) => h('li', {}, h('code', {}, x)))) : 'none'],
     ];
     if (e.public_key) pairs.push(['Public key', copyLine(e.public_key)]);

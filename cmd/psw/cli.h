@@ -48,7 +48,7 @@ struct cli_option {
     const char *help;
 };
 
-#define CLI_MAX_OPTS 12
+#define CLI_MAX_OPTS 16
 
 struct cli;
 

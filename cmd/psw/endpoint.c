@@ -51,6 +51,13 @@ static void print_endpoint(const struct psw_endpoint *ep, int show_secret)
         cli_kv("rate limit", "%lld requests/s", ep->rate_limit);
     else
         cli_kv("rate limit", "none");
+    if (ep->batch_max_events > 0) {
+        char wait[32];
+        psw_duration_format(ep->batch_max_wait_ms, wait, sizeof(wait));
+        cli_kv("batch", "up to %lld events, sent within %s", ep->batch_max_events, wait);
+    } else {
+        cli_kv("batch", "none");
+    }
     if (!ep->headers || !*ep->headers)
         cli_kv("headers", "none");
     for (const char *p = ep->headers ? ep->headers : ""; *p;) {
@@ -96,6 +103,22 @@ static int done(struct cli *cli, const struct psw_endpoint *ep, int show_secret,
     return PSW_EXIT_OK;
 }
 
+/* --batch-max-wait: a duration, or "none" (= 0: with --batch-max-events 0).
+ * Returns 0, or the usage error's exit code. */
+static int batch_wait_from(struct cli *cli, struct psw_endpoint_spec *spec)
+{
+    const char *v = cli_str(cli, "batch-max-wait");
+    int64_t ms = 0;
+
+    if (!v)
+        return 0;
+    if (strcmp(v, "none") != 0 && psw_duration_parse(v, &ms) < 0)
+        return cli_usage_error(cli, "--batch-max-wait: expected a duration like 500ms, 2s or "
+                                    "none; got \"%s\"", v);
+    spec->batch_max_wait_ms = ms;
+    return 0;
+}
+
 static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
 {
     spec->url = cli_str(cli, "url");
@@ -106,6 +129,7 @@ static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
     spec->rate_limit = cli_num(cli, "rate-limit", -1);
     spec->headers = cli_list(cli, "header", &spec->nheaders);
     spec->set_headers = spec->nheaders > 0;
+    spec->batch_max_events = cli_num(cli, "batch-max-events", -1);
 }
 
 /* Options create and update share (docs/cli.md, "Endpoint options"). */
@@ -115,7 +139,11 @@ static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
     { "rate-limit", CLI_INT, "N", 0, 0, 100000, "rate_limit",                              \
       "at most N requests per second to the endpoint (0 = no limit)" },                    \
     { "header", CLI_LIST, "'NAME: VALUE'", 0, 0, 0, "headers",                              \
-      "a static request header (repeatable, up to 20; stored encrypted, shown masked)" }
+      "a static request header (repeatable, up to 20; stored encrypted, shown masked)" },   \
+    { "batch-max-events", CLI_INT, "N", 0, 0, 1000, "batch.max_events",                   \
+      "send events in batches of up to N per request (0 = no batching)" },                  \
+    { "batch-max-wait", CLI_STR, "D", 0, 0, 0, "batch.max_wait",                          \
+      "send a batch once its oldest event has waited D (default 1s; none with N = 0)" }
 
 /* ---- create ------------------------------------------------------------- */
 
@@ -127,6 +155,8 @@ static int run_create(struct cli *cli)
     int rc;
 
     spec_from(cli, &spec);
+    if ((rc = batch_wait_from(cli, &spec)) != 0)
+        return rc;
     spec.account_id = cli_str(cli, "account");
     spec.secret = cli_str(cli, "secret");
     if ((rc = psw_endpoint_create(&cli->ctx, &spec, &ep, err, sizeof(err))) != PSW_OK)
@@ -267,6 +297,8 @@ static int run_update(struct cli *cli)
     int rc;
 
     spec_from(cli, &spec);
+    if ((rc = batch_wait_from(cli, &spec)) != 0)
+        return rc;
     if (cli_has(cli, "clear-headers")) {
         if (spec.nheaders > 0)
             return cli_usage_error(cli, "--clear-headers and --header exclude each other "

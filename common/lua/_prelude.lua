@@ -40,6 +40,9 @@ function K.token_hash(h) return P .. 'token_hash:' .. h end
 function K.session(h) return P .. 'session:' .. h end
 function K.login_link(h) return P .. 'login_link:' .. h end
 function K.rate(id) return P .. 'rate:' .. id end
+-- batches (_prelude_batch.lua)
+function K.endpoint_batch(id) return P .. 'endpoint:' .. id .. ':batch' end
+function K.batch_events(id) return P .. 'delivery:' .. id .. ':events' end
 
 -- The body of account acct's event evt, or false when it expired. An event
 -- stored before ids were per account sits under its bare id; it is used
@@ -153,6 +156,9 @@ local function release_slot(ep, did)
   unhold(ep, 1)
 end
 
+-- Set by _prelude_batch.lua (a later prelude): ends a crashed batch's events.
+local batch_crashed
+
 -- Hands back worker w's in-flight list (the worker died or is stopping).
 -- For each delivery w was requesting (state in_flight, worker = w): its
 -- endpoint slot is freed, an attempt record with `note` is added (the
@@ -201,6 +207,7 @@ local function recover_worker(w, ttl, now, maxrec)
       redis.call('ZADD', K.failed, now, did)
       redis.call('HINCRBY', K.stats, 'failed', 1)
       redis.call('HINCRBY', K.endpoint_stats(d[2]), 'failed', 1)
+      if batch_crashed and string.sub(did, 1, 4) == 'bat_' then batch_crashed(did, now, d[2]) end
       crashed = crashed + 1
     else
       redis.call('HSET', dkey, 'state', 'pending', 'next_attempt_at', now)

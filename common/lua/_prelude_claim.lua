@@ -98,8 +98,12 @@ local function claim_work(wid, want, cap, floor, adopt)
     if e.status ~= 'enabled' then
       redis.call('HSET', dkey, 'state', 'skipped', 'next_attempt_at', '',
                  'last_error', 'endpoint ' .. (e.status or 'deleted') .. ': not sent')
-      skipped = skipped + 1
-      if e.status then e.skipped = e.skipped + 1 end
+      local n = 1
+      if is_batch(did) then -- its events are skipped with it
+        n = batch_end(did, 'skipped', now_s, 'endpoint ' .. (e.status or 'deleted') .. ': not sent')
+      end
+      skipped = skipped + n
+      if e.status then e.skipped = e.skipped + n end
       return false
     end
     if e.count and e.count >= e.limit then
@@ -107,12 +111,16 @@ local function claim_work(wid, want, cap, floor, adopt)
       held = held + 1
       return false
     end
-    local body = body_of(d[11], d[3])
+    local body, nbatch
+    if is_batch(did) then body, nbatch = batch_body(did, event_body) else body = body_of(d[11], d[3]) end
     if not body then
       redis.call('HSET', dkey, 'state', 'failed', 'failed_reason', 'event_expired',
                  'next_attempt_at', '')
       redis.call('ZADD', K.failed, now_s, did)
       failed = failed + 1
+      if is_batch(did) then
+        failed = failed - 1 + batch_end(did, 'failed', now_s, nil, 'event_expired')
+      end
       return false
     end
     if e.starts then
@@ -157,7 +165,7 @@ local function claim_work(wid, want, cap, floor, adopt)
     end
     local o = #out
     out[o + J.id] = did
-    out[o + J.event_id] = d[3]
+    out[o + J.event_id] = nbatch and int(nbatch) or d[3] -- a batch: how many events
     out[o + J.event_type] = d[4]
     out[o + J.endpoint_id] = ep
     out[o + J.url] = e.url

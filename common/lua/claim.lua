@@ -11,6 +11,9 @@
 --   cycle_started_at, cycle_attempts, secret, secret_prev, body,
 --   signing, signing_key, headers (the endpoint options of docs/cli.md;
 --   secrets, signing_key and headers as stored, sealed or not)}
+--   A batch (id bat_…, _prelude_batch.lua) comes as one job whose event_id
+--   is how many events it carries, event_type 'batch' and body
+--   {"type":"batch","events":[...]}.
 --
 -- The ids taken from ready go into queue:inflight:<worker> first (one RPOP
 -- and one LPUSH for the whole batch), so that none is ever outside a list

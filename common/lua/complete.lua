@@ -122,6 +122,11 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
       end
       G.delivered = G.delivered + 1
       e.delivered = e.delivered + 1
+      if is_batch(did) then -- its events are delivered with it (_prelude_batch.lua)
+        local more = batch_end(did, 'delivered', ended) - 1
+        G.delivered = G.delivered + more
+        e.delivered = e.delivered + more
+      end
       return 'delivered', '', ''
     end
     redis.call('HSET', dkey, 'completed_attempt', n_s, 'last_status', status,
@@ -168,6 +173,11 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
       redis.call('ZADD', K.failed, ended, did)
       G.failed = G.failed + 1
       e.failed = e.failed + 1
+      if is_batch(did) then -- its events fail with it (_prelude_batch.lua)
+        local more = batch_end(did, 'failed', ended, nil, reason) - 1
+        G.failed = G.failed + more
+        e.failed = e.failed + more
+      end
       outcome = 'failed'
     end
   end

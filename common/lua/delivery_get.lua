@@ -13,4 +13,5 @@ for i = 1, #h, 2 do
 end
 local body = false
 if evt and evt ~= '' then body = event_body(acct, evt) end
+if is_batch(did) then body = batch_body(did, event_body) end -- what its attempts send
 return {'ok', h, redis.call('LRANGE', K.delivery_attempts(did), 0, -1), body}

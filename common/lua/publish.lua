@@ -49,6 +49,7 @@ local ready = {}           -- enabled delivery ids, in creation order
 local index, order = {}, {} -- endpoint -> {now, id, now, id …} for its deliveries index
 local ep_skipped = {}
 local waiting = {}         -- endpoint -> {ids} joining its waiting list
+local batched, batched_order = {}, {} -- batching endpoint -> its new deliveries
 local published, created_total, skipped_total = 0, 0, 0
 local out = {}
 
@@ -59,10 +60,12 @@ local function endpoints_of(acct)
     local ids = redis.call('SMEMBERS', K.account_endpoints(acct))
     table.sort(ids)
     for _, ep in ipairs(ids) do
-      local f = redis.call('HMGET', K.endpoint(ep), 'domain', 'events', 'status')
+      local f = redis.call('HMGET', K.endpoint(ep), 'domain', 'events', 'status',
+                           'batch_max_events', 'batch_max_wait')
       list[#list + 1] = {id = ep, domain = f[1], events = f[2], status = f[3],
                          held = f[3] == 'enabled' and
-                                redis.call('LLEN', K.endpoint_waiting(ep)) > 0}
+                                redis.call('LLEN', K.endpoint_waiting(ep)) > 0,
+                         batch = tonumber(f[4] or '') or 0, wait = tonumber(f[5] or '') or 0}
     end
     accounts[acct] = list
   end
@@ -94,7 +97,20 @@ local function publish(evt, etype, acct, domain, created_at, body, did)
       local dkey = K.delivery(did)
       created = created + 1
       res[#res + 1] = did
-      if status == 'enabled' then
+      if status == 'enabled' and ep.batch > 0 then
+        -- batching endpoint (_prelude_batch.lua): the delivery waits in a
+        -- batch, which is what the queues move
+        redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep.id,
+                   'event_type', etype, 'account_id', acct, 'state', 'batched',
+                   'attempts', '0', 'created_at', now, 'trigger', 'first')
+        local b = batched[ep.id]
+        if not b then
+          b = {ep = ep, acct = acct, entries = {}}
+          batched[ep.id] = b
+          batched_order[#batched_order + 1] = ep.id
+        end
+        b.entries[#b.entries + 1] = did .. ' ' .. acct .. '/' .. evt
+      elseif status == 'enabled' then
         redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep.id,
                    'event_type', etype, 'account_id', acct, 'state', 'pending',
                    'attempts', '0', 'created_at', now, 'next_attempt_at', now,
@@ -144,6 +160,20 @@ for i = 3, #ARGV, 7 do
                           ARGV[i + 5], ARGV[i + 6])
 end
 
+-- events of batching endpoints join their open batches; full ones are queued
+-- like new deliveries (behind a waiting list the endpoint has)
+for _, epid in ipairs(batched_order) do
+  local b = batched[epid]
+  local wait = b.ep.wait > 0 and b.ep.wait or 1000
+  for _, bid in ipairs(batch_add(epid, b.acct, b.ep.batch, wait, b.entries, now, ttl)) do
+    if b.ep.held then
+      redis.call('RPUSH', K.endpoint_waiting(epid), bid)
+      redis.call('SADD', K.waiting, epid)
+    else
+      ready[#ready + 1] = bid
+    end
+  end
+end
 variadic('LPUSH', K.ready, ready)
 for _, ep in ipairs(order) do
   if waiting[ep] then

@@ -34,8 +34,15 @@ local queued = 0
 
 local function replay_one(did)
   local dkey = K.delivery(did)
-  local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id', 'account_id')
+  local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id', 'account_id',
+                       'batch_id')
   if not d[1] then return 'not_found', '' end
+  -- an event sent in a batch is replayed with its batch, as one unit
+  -- (_prelude_batch.lua); one whose batch has not ended yet goes out anyway
+  if d[5] and d[5] ~= '' and redis.call('EXISTS', K.delivery(d[5])) == 1 then
+    return replay_one(d[5])
+  end
+  if d[1] == 'batched' then return 'pending', d[2] or '' end
   local ep = d[2] or ''
   local st = ep ~= '' and redis.call('HGET', K.endpoint(ep), 'status')
   if not st or st == 'deleted' then return 'endpoint_deleted', ep end
@@ -57,6 +64,7 @@ local function replay_one(did)
     redis.call('PEXPIRE', K.event_of(d[4] or '', d[3]), ttl)
     redis.call('PEXPIRE', K.event(d[3]), ttl) -- stored before ids were per account
   end
+  if is_batch(did) then batch_renew(did, ttl) end
   redis.call('HINCRBY', K.stats, 'replayed', 1)
   queued = queued + 1
   return 'queued', ep

@@ -402,8 +402,11 @@ static void test_list(void **state)
     assert_int_equal(n, 6);
     struct json_object *j = psw_delivery_to_json(&ds[5]); /* d1, delivered */
     assert_non_null(j);
-    assert_int_equal(json_object_object_length(j), 17);
+    assert_int_equal(json_object_object_length(j), 18);
     assert_string_equal(jstr(j, "id"), d[1]);
+    struct json_object *bid = NULL; /* not sent in a batch (docs/cli.md) */
+    assert_true(json_object_object_get_ex(j, "batch_id", &bid));
+    assert_null(bid);
     assert_string_equal(jstr(j, "event_id"), "evt_list_1");
     assert_string_equal(jstr(j, "endpoint_id"), ep);
     assert_string_equal(jstr(j, "account_id"), "acct_list");
