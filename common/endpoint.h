@@ -60,6 +60,7 @@ struct psw_endpoint {
                                 "\n" (common/headers.h); "" when none or when they
                                 cannot be opened (then secret_error says why) */
     long long rate_limit;    /* requests per second, 0 = none */
+    int ordered;             /* 1: one request at a time, in publish order */
 };
 
 /* NULL field = not given (create: the default; update: unchanged). */
@@ -76,8 +77,9 @@ struct psw_endpoint_spec {
                                 (nheaders 0 clears them); 0: not given */
     const char *const *headers; /* "Name: value" each */
     size_t nheaders;
+    int ordered;             /* 1 on, 0 off; -1 = not given (create: off) */
 };
-#define PSW_ENDPOINT_SPEC_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, 0, NULL, 0 }
+#define PSW_ENDPOINT_SPEC_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, 0, NULL, 0, -1 }
 
 void psw_endpoint_free(struct psw_endpoint *ep);
 
@@ -95,8 +97,10 @@ int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpo
                       size_t *n, char *err, size_t errlen);
 void psw_endpoint_list_free(struct psw_endpoint *eps, size_t n);
 
-/* Changes url, domain, events, description, signing, rate_limit and/or the
- * headers (at least one). Switching to ed25519 makes a key pair unless the
+/* Changes url, domain, events, description, signing, rate_limit, ordered
+ * and/or the headers (at least one). Switching ordered off lets every
+ * delivery waiting for its turn out at once; switching it on makes the
+ * deliveries not yet sent wait for their turn. Switching to ed25519 makes a key pair unless the
  * endpoint has one; switching to standard needs a whsec_<base64> secret
  * (common/sign_std.h). A secret
  * is refused (use psw_endpoint_rotate_secret); an account_id other than the
@@ -134,7 +138,7 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
  * events (array: ["*"] or the types), status, consecutive_failures,
  * disabled_reason, disabled_by, disabled_at, created_at, updated_at,
  * deleted_at, description, signing, public_key (null unless a key pair
- * exists), rate_limit, headers (array of masked lines, psw_header_mask:
+ * exists), rate_limit, ordered (boolean), headers (array of masked lines, psw_header_mask:
  * never in full), and with show_secret also secret, secret_prev,
  * secret_prev_until (null, with secret_error saying why, when secret_error
  * is set). Times are ISO 8601 strings or null; disabled_reason,

@@ -47,6 +47,7 @@ static void print_endpoint(const struct psw_endpoint *ep, int show_secret)
     cli_kv("signing", "%s", ep->signing && *ep->signing ? ep->signing : "poststack");
     if (ep->public_key && *ep->public_key)
         cli_kv("public key", "%s", ep->public_key);
+    cli_kv("ordered", "%s", ep->ordered ? "yes (one request at a time, in publish order)" : "no");
     if (ep->rate_limit > 0)
         cli_kv("rate limit", "%lld requests/s", ep->rate_limit);
     else
@@ -108,6 +109,18 @@ static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
     spec->set_headers = spec->nheaders > 0;
 }
 
+/* --ordered / --no-ordered into spec->ordered. -1 after a usage error. */
+static int ordered_from(struct cli *cli, struct psw_endpoint_spec *spec)
+{
+    int on = cli_has(cli, "ordered"), off = cli_has(cli, "no-ordered");
+    if (on && off) {
+        cli_usage_error(cli, "--ordered and --no-ordered exclude each other");
+        return -1;
+    }
+    spec->ordered = on ? 1 : off ? 0 : -1;
+    return 0;
+}
+
 /* Options create and update share (docs/cli.md, "Endpoint options"). */
 #define OPTION_FLAGS                                                                         \
     { "signing", CLI_STR, "S", 0, 0, 0, NULL,                                              \
@@ -115,7 +128,11 @@ static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
     { "rate-limit", CLI_INT, "N", 0, 0, 100000, "rate_limit",                              \
       "at most N requests per second to the endpoint (0 = no limit)" },                    \
     { "header", CLI_LIST, "'NAME: VALUE'", 0, 0, 0, "headers",                              \
-      "a static request header (repeatable, up to 20; stored encrypted, shown masked)" }
+      "a static request header (repeatable, up to 20; stored encrypted, shown masked)" }, \
+    { "ordered", CLI_FLAG, NULL, 0, 0, 0, NULL,                                            \
+      "one request at a time, in publish order (costs throughput: see docs/cli.md)" },     \
+    { "no-ordered", CLI_FLAG, NULL, 0, 0, 0, NULL,                                         \
+      "requests in parallel, as they come (the default)" }
 
 /* ---- create ------------------------------------------------------------- */
 
@@ -127,6 +144,8 @@ static int run_create(struct cli *cli)
     int rc;
 
     spec_from(cli, &spec);
+    if (ordered_from(cli, &spec) < 0)
+        return PSW_EXIT_USAGE;
     spec.account_id = cli_str(cli, "account");
     spec.secret = cli_str(cli, "secret");
     if ((rc = psw_endpoint_create(&cli->ctx, &spec, &ep, err, sizeof(err))) != PSW_OK)
@@ -267,6 +286,8 @@ static int run_update(struct cli *cli)
     int rc;
 
     spec_from(cli, &spec);
+    if (ordered_from(cli, &spec) < 0)
+        return PSW_EXIT_USAGE;
     if (cli_has(cli, "clear-headers")) {
         if (spec.nheaders > 0)
             return cli_usage_error(cli, "--clear-headers and --header exclude each other "

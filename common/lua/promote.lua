@@ -14,6 +14,7 @@
 -- It also lets held-back deliveries in when their endpoint has free slots —
 -- a safety net for the slot release in complete/recover, which normally does
 -- this at once — and forgets slots whose delivery is no longer in flight.
+-- For an ordered endpoint the net is ordered_check (_prelude.lua).
 local batch, sid = tonumber(ARGV[2]), ARGV[3]
 local cap, floor = parse_cap(ARGV[4])
 local net = ARGV[5] ~= '0'
@@ -42,7 +43,9 @@ if net then
         redis.call('SREM', fk, did)
       end
     end
-    if cap > 0 then
+    if ordered_check(ep) then
+      -- ordered: its head's end, not free slots, lets the next one in
+    elseif cap > 0 then
       unhold(ep, limit_of(ep, cap, floor) - redis.call('SCARD', fk))
     else
       unhold(ep, nil) -- the cap was lifted: nothing needs to wait
