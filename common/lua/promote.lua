@@ -24,16 +24,21 @@ if sid ~= '' then redis.call('ZADD', K.schedulers, now_s, sid) end
 
 local ids = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now_s, 'LIMIT', '0', ARGV[2])
 local due = {}
+local heads = {} -- retries of ordered endpoints' heads (they have a seq)
 variadic('ZREM', K.scheduled, ids)
 for _, did in ipairs(ids) do
   local dkey = K.delivery(did)
-  if redis.call('HGET', dkey, 'state') == 'scheduled' then
+  local f = redis.call('HMGET', dkey, 'state', 'seq')
+  if f[1] == 'scheduled' then
     redis.call('HSET', dkey, 'state', 'pending')
-    due[#due + 1] = did
+    if f[2] then heads[#heads + 1] = did else due[#due + 1] = did end
   end
 end
 variadic('LPUSH', K.ready, due) -- one LPUSH per id, in this order, would do the same
-local moved = #due
+-- an ordered endpoint's whole line waits on its head: its retry goes to
+-- the front, not behind the backlog of other endpoints
+variadic('RPUSH', K.ready, heads)
+local moved = #due + #heads
 
 if net then
   for _, ep in ipairs(redis.call('SRANDMEMBER', K.waiting, '10')) do

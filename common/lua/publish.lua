@@ -65,7 +65,7 @@ local function endpoints_of(acct)
       local f = redis.call('HMGET', K.endpoint(ep), 'domain', 'events', 'status', 'ordered')
       local ordered = f[3] == 'enabled' and f[4] == '1'
       if ordered then ordered_eps[ep] = true end
-      list[#list + 1] = {id = ep, domain = f[1], events = f[2], status = f[3],
+      list[#list + 1] = {id = ep, domain = f[1], events = f[2], status = f[3], ordered = ordered,
                          held = ordered or (f[3] == 'enabled' and
                                 redis.call('LLEN', K.endpoint_waiting(ep)) > 0)}
     end
@@ -99,6 +99,12 @@ local function publish(evt, etype, acct, domain, created_at, body, did)
                    'event_type', etype, 'account_id', acct, 'state', 'pending',
                    'attempts', '0', 'created_at', now, 'next_attempt_at', now,
                    'trigger', 'first')
+        if ep.ordered then
+          -- its place in the endpoint's line, for replays (replay.lua):
+          -- deliveries created in the same ms have no other order
+          redis.call('HSET', dkey, 'seq',
+                     int(redis.call('HINCRBY', K.endpoint(ep.id), 'ordered_seq', '1')))
+        end
         if ep.held then
           local w = waiting[ep.id]
           if not w then

@@ -91,25 +91,40 @@ if ordered == '1' then
   -- An ordered endpoint's range goes out in creation order: walked oldest
   -- to newest (the cursor is the lower score and the entries seen at it),
   -- each call's ids appended to the endpoint's waiting list behind what
-  -- waits already, so chunks of later calls come after earlier ones. The
-  -- head keeps its turn (back to the front of ready).
-  local rows = redis.call('ZRANGEBYSCORE', K.endpoint_deliveries(ep), lower, upper,
-                          'WITHSCORES', 'LIMIT', skip, scan)
-  local cur, seen, matched = tonumber(lower) or -math.huge, skip, 0
-  local line = {}
+  -- waits already, so chunks of later calls come after earlier ones. A call
+  -- never ends inside a score (ms): deliveries created in the same ms are
+  -- put in order by their seq (their place in the endpoint's line, given by
+  -- publish.lua), which needs all of them at once. The head keeps its turn
+  -- (back to the front of ready).
+  local zk = K.endpoint_deliveries(ep)
+  local rows = redis.call('ZRANGEBYSCORE', zk, lower, upper, 'WITHSCORES', 'LIMIT', skip, scan)
+  local done = #rows / 2 < scan and 1 or 0
+  local cur, seen = tonumber(lower) or -math.huge, skip
+  for i = 2, #rows, 2 do
+    local score = tonumber(rows[i])
+    if score == cur then seen = seen + 1 else cur, seen = score, 1 end
+  end
+  if done == 0 then -- the rest of the last ms
+    local more = redis.call('ZRANGEBYSCORE', zk, rows[#rows], rows[#rows], 'WITHSCORES',
+                            'LIMIT', seen, '-1')
+    for _, v in ipairs(more) do rows[#rows + 1] = v end
+    seen = seen + #more / 2
+  end
+  local picked = {}
   for i = 1, #rows, 2 do
-    local did, score = rows[i], tonumber(rows[i + 1])
-    if score == cur then
-      seen = seen + 1
-    else
-      cur, seen = score, 1
-    end
-    local s = redis.call('HGET', K.delivery(did), 'state')
-    if s and string.find(states, ',' .. s .. ',', 1, true) then
-      matched = matched + 1
-      replay_one(did, line)
+    local f = redis.call('HMGET', K.delivery(rows[i]), 'state', 'seq')
+    if f[1] and string.find(states, ',' .. f[1] .. ',', 1, true) then
+      picked[#picked + 1] = {id = rows[i], score = tonumber(rows[i + 1]),
+                             seq = tonumber(f[2] or '') or 0}
     end
   end
+  table.sort(picked, function(a, b)
+    if a.score ~= b.score then return a.score < b.score end
+    if a.seq ~= b.seq then return a.seq < b.seq end
+    return a.id < b.id
+  end)
+  local line = {}
+  for _, p in ipairs(picked) do replay_one(p.id, line) end
   local head = redis.call('HGET', K.endpoint(ep), 'ordered_head')
   local tail = {}
   for _, did in ipairs(line) do
@@ -120,8 +135,7 @@ if ordered == '1' then
     redis.call('SADD', K.waiting, ep)
     ordered_next(ep)
   end
-  local done = #rows / 2 < scan and 1 or 0
-  return {'ok', queued, matched, done, upper, seen,
+  return {'ok', queued, #picked, done, upper, seen,
           #rows > 0 and string.format('%.0f', cur) or lower}
 end
 
