@@ -190,9 +190,11 @@ static void assert_in_order(const char *path, const char *tag, int n, const int 
             int allowed_fail = 0;
             for (const int *f = final_fail; f && *f >= 0; f++)
                 allowed_fail |= *f == cur;
-            if (x != cur + 1 || (!cur_ok && !allowed_fail))
+            if (x != cur + 1 || (!cur_ok && !allowed_fail)) {
+                rx_requests_free(reqs, nr);
                 fail_msg("%s: request %zu is for event %d after event %d (%s): out of order", path,
                          i, x, cur, cur_ok ? "delivered" : "not delivered");
+            }
             cur = x;
             cur_ok = 0;
         }
