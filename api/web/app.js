@@ -368,7 +368,7 @@ function parseHeaders(text) {
 }
 
 // The delivery options of the create and edit forms (docs/dashboard.md):
-// signing, rate limit, static headers. The stored headers come back masked,
+// signing, rate limit, ordered, static headers. The stored headers come back masked,
 // so on edit they are sent only when "Replace" is ticked.
 function optionFields(ep) {
     const cur = (ep && ep.signing) || 'poststack';
@@ -379,9 +379,12 @@ function optionFields(ep) {
     const stored = (ep && Array.isArray(ep.headers)) ? ep.headers : [];
     const headers = h('textarea', { name: 'headers', rows: 3, spellcheck: 'false', autocomplete: 'off',
         placeholder: ep ? (stored.length ? stored.join('\n') : 'none') : 'Authorization: Basic dXNlcjpwYXNz' });
+    const ordered = h('input', { type: 'checkbox', name: 'ordered', checked: !!(ep && ep.ordered) });
     const rows = [
         field('Signing', signing, 'how requests are signed').row,
         field('Rate limit', rate, 'requests per second at most; 0 = no limit').row,
+        h('div', { class: 'field check' }, h('label', {}, ordered,
+            ' Ordered: one request at a time, in publish order (about one delivery per round trip)')),
     ];
     let replace = null;
     if (ep) {
@@ -401,6 +404,7 @@ function optionFields(ep) {
         const n = rate.value.trim() === '' ? 0 : Number(rate.value);
         if (ep || signing.value !== 'poststack') body.signing = signing.value;
         if (ep || n !== 0) body.rate_limit = n;
+        if (ep || ordered.checked) body.ordered = ordered.checked;
         if (!replace || replace.checked) {
             const list = parseHeaders(headers.value);
             if (replace || list.length) body.headers = list;
@@ -416,6 +420,7 @@ function optionFacts(e) {
     const pairs = [
         ['Signing', e.signing || 'poststack'],
         ['Rate limit', e.rate_limit ? `${e.rate_limit} requests/s` : 'no limit'],
+        ['Ordered', e.ordered ? 'yes: one request at a time, in publish order' : 'no'],
         ['Static headers', hs.length ? h('ul', { class: 'hdrs' }, hs.map((x) => h('li', {}, h('code', {}, x)))) : 'none'],
     ];
     if (e.public_key) pairs.push(['Public key', copyLine(e.public_key)]);

@@ -404,10 +404,10 @@ const scenarios = {
     },
 
     // 10. Delivery options through the forms: create with Standard Webhooks
-    //     signing, a rate limit and a static header; the admin API holds them
+    //     signing, a rate limit, ordered and a static header; the admin API holds them
     //     and the detail screen shows them (the header masked). Then an edit
-    //     that leaves the headers untouched switches to Ed25519: the public
-    //     key appears with a copy button.
+    //     that leaves the headers untouched switches to Ed25519 and ordered
+    //     off: the public key appears with a copy button.
     async options(browser) {
         const { page, context } = await newPage(browser);
         await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: API });
@@ -418,6 +418,7 @@ const scenarios = {
         await form.getByLabel('Event types').fill('email.bounced');
         await form.getByLabel('Signing').selectOption('standard');
         await form.getByLabel('Rate limit').fill('5');
+        await form.getByLabel(/^Ordered/).check();
         await form.getByLabel('Static headers').fill(env.PSW_OPT_HEADER);
         await form.getByRole('button', { name: 'Create endpoint' }).click();
         await page.locator('.secretbox').waitFor();
@@ -441,6 +442,8 @@ const scenarios = {
         out.headers_placeholder = await edit.getByLabel('Static headers').getAttribute('placeholder');
         check(await edit.getByLabel('Rate limit').inputValue() === '5', 'the edit form shows the rate limit');
         check(await edit.getByLabel('Signing').inputValue() === 'standard', 'the edit form shows the signing');
+        check(await edit.getByLabel(/^Ordered/).isChecked(), 'the edit form shows ordered');
+        await edit.getByLabel(/^Ordered/).uncheck();
         await edit.getByLabel('Signing').selectOption('ed25519');
         await edit.getByLabel('Rate limit').fill('7');
         await edit.getByRole('button', { name: 'Save' }).click();

@@ -149,6 +149,34 @@ static void one_header(struct api_reply *r, const char *want)
     assert_string_equal(json_object_get_string(json_object_array_get_idx(h, 0)), want);
 }
 
+/* ordered: a boolean on create and update, shown on every read; a bad
+ * value is a 400 naming it and changes nothing. */
+static void ordered_checks(const char *url)
+{
+    struct api_reply *r = req(201, "POST", "/v1/endpoints",
+        harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_ord\",\"ordered\":true}", url));
+    assert_true(json_object_get_boolean(member(r, "ordered")));
+    const char *path = harness_fmt("/v1/endpoints/%s", api_json_str(r, "id"));
+    r = req(200, "GET", path, NULL);
+    assert_true(json_object_get_boolean(member(r, "ordered")));
+    bad("PATCH", path, "{\"ordered\":\"yes\"}", "ordered", "true or false");
+    bad("PATCH", path, "{\"ordered\":1}", "ordered", "true or false");
+    bad("POST", "/v1/endpoints",
+        harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_ord_bad\",\"ordered\":\"true\"}", url),
+        "ordered", "true or false");
+    r = req(200, "GET", "/v1/endpoints?account=acct_ord_bad", NULL);
+    assert_int_equal(json_object_array_length(member(r, "data")), 0);
+    r = req(200, "GET", path, NULL);
+    assert_true(json_object_get_boolean(member(r, "ordered")));
+    r = req(200, "PATCH", path, "{\"ordered\":false}");
+    assert_false(json_object_get_boolean(member(r, "ordered")));
+    r = req(200, "PATCH", path, "{\"description\":\"d\"}");
+    assert_false(json_object_get_boolean(member(r, "ordered")));
+    r = req(201, "POST", "/v1/endpoints",
+        harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_ord\"}", url));
+    assert_false(json_object_get_boolean(member(r, "ordered")));
+}
+
 static void test_options(void **state)
 {
     (void)state;
@@ -249,6 +277,8 @@ static void test_options(void **state)
     assert_int_equal(json_object_get_int64(member(r, "rate_limit")), 0);
     r = req(200, "GET", "/v1/endpoints?account=acct_o", NULL);
     assert_non_null(strstr(r->body, "\"signing\":\"ed25519\""));
+
+    ordered_checks(url);
 
     unsetenv("PSW_API_RECORD");
     /* Every answer above against the OpenAPI document's schemas. */

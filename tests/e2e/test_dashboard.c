@@ -543,6 +543,9 @@ static void test_endpoint_options(void **state)
     assert_true(json_object_object_get_ex(o, "after_create", &c));
     assert_string_equal(jstr(c, "signing"), "standard");
     assert_int_equal(jint(c, "rate_limit"), 5);
+    struct json_object *ord = NULL;
+    assert_true(json_object_object_get_ex(c, "ordered", &ord));
+    assert_true(json_object_get_boolean(ord));
     assert_string_equal(jstr(c, "url"), url);
     assert_true(json_object_object_get_ex(c, "headers", &hs));
     assert_int_equal(json_object_array_length(hs), 1);
@@ -553,6 +556,7 @@ static void test_endpoint_options(void **state)
     const char *d = jstr(o, "detail_created");
     assert_non_null(strstr(d, "standard"));
     assert_non_null(strstr(d, "5 requests/s"));
+    assert_non_null(strstr(d, "one request at a time"));
     assert_non_null(strstr(d, masked));
     assert_null(strstr(d, "dXNlcjpwYXNz"));
     /* the edit form left the masked headers alone unless asked to replace them */
@@ -563,6 +567,8 @@ static void test_endpoint_options(void **state)
     const char *key = ep_field(ep, "public_key");
     assert_string_equal(ep_field(ep, "signing"), "ed25519");
     assert_string_equal(ep_field(ep, "rate_limit"), "7");
+    assert_string_equal(ep_field(ep, "ordered"), "0");
+    assert_null(strstr(jstr(o, "detail_edited"), "one request at a time"));
     assert_non_null(key);
     assert_int_equal(strncmp(key, "whpk_", 5), 0);
     assert_string_equal(jstr(o, "public_key"), key);
