@@ -383,8 +383,8 @@ function optionFields(ep) {
     const rows = [
         field('Signing', signing, 'how requests are signed').row,
         field('Rate limit', rate, 'requests per second at most; 0 = no limit').row,
-        h('div', { class: 'field check' }, h('label', {}, ordered,
-            ' Ordered: one request at a time, in publish order (about one delivery per round trip)')),
+        field('Ordered', ordered,
+            'one request at a time, in publish order (about one delivery per round trip)').row,
     ];
     let replace = null;
     if (ep) {

@@ -418,7 +418,7 @@ const scenarios = {
         await form.getByLabel('Event types').fill('email.bounced');
         await form.getByLabel('Signing').selectOption('standard');
         await form.getByLabel('Rate limit').fill('5');
-        await form.getByLabel(/^Ordered/).check();
+        await form.getByLabel('Ordered', { exact: true }).check();
         await form.getByLabel('Static headers').fill(env.PSW_OPT_HEADER);
         await form.getByRole('button', { name: 'Create endpoint' }).click();
         await page.locator('.secretbox').waitFor();
@@ -442,8 +442,8 @@ const scenarios = {
         out.headers_placeholder = await edit.getByLabel('Static headers').getAttribute('placeholder');
         check(await edit.getByLabel('Rate limit').inputValue() === '5', 'the edit form shows the rate limit');
         check(await edit.getByLabel('Signing').inputValue() === 'standard', 'the edit form shows the signing');
-        check(await edit.getByLabel(/^Ordered/).isChecked(), 'the edit form shows ordered');
-        await edit.getByLabel(/^Ordered/).uncheck();
+        check(await edit.getByLabel('Ordered', { exact: true }).isChecked(), 'the edit form shows ordered');
+        await edit.getByLabel('Ordered', { exact: true }).uncheck();
         await edit.getByLabel('Signing').selectOption('ed25519');
         await edit.getByLabel('Rate limit').fill('7');
         await edit.getByRole('button', { name: 'Save' }).click();
