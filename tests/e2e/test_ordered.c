@@ -329,22 +329,11 @@ static void test_retry_keeps_turn_final_failure_passes_it(void **state)
 
 /* ---- a killed worker child ------------------------------------------------- */
 
-/* The pid of the worker child holding ep's head in flight, from the
- * delivery's worker field "<host>:<pid>:<random>"; -1 if none is in flight. */
+/* The pid of the worker child sending ep's head; -1 if it is not in flight. */
 static pid_t head_holder(const char *ep)
 {
     char *head = cluster_hget(&C, harness_fmt("endpoint:%s", ep), "ordered_head");
-    pid_t pid = -1;
-    if (head && *head) {
-        const char *key = harness_fmt("delivery:%s", head);
-        char *state = cluster_hget(&C, key, "state");
-        char *worker = cluster_hget(&C, key, "worker");
-        const char *colon = worker ? strchr(worker, ':') : NULL;
-        if (state && strcmp(state, "in_flight") == 0 && colon)
-            pid = (pid_t)strtol(colon + 1, NULL, 10);
-        free(state);
-        free(worker);
-    }
+    pid_t pid = head && *head ? cluster_holder_pid(&C, head) : -1;
     free(head);
     return pid;
 }
