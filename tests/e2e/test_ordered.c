@@ -589,5 +589,8 @@ int main(void)
         cmocka_unit_test_teardown(test_range_replay_in_creation_order, teardown),
         cmocka_unit_test_teardown(test_order_under_failures_and_delays, teardown),
     };
+    const char *only = getenv("PSW_TEST_FILTER"); /* e.g. "test_crash*" */
+    if (only && *only)
+        cmocka_set_test_filter(only);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
