@@ -47,45 +47,13 @@ for p in psw psw-api psw-bench; do
     [ -x "$bin/$p" ] || { echo "bench/api.sh: $bin/$p missing (run make)" >&2; exit 1; }
 done
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/psw-api-bench.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    touch "$dir/idle.stop" 2>/dev/null || true
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $dir"; else rm -rf "$dir"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib/apistack.sh
+. "$root/bench/lib/apistack.sh"
+stack_start psw-api-bench "  threads: 4
+  connection_timeout: 10m"
+stack_on_exit 'touch "$dir/idle.stop"'
 ms_now() { date +%s%3N; }
 div() { awk -v a="$1" -v b="$2" -v p="${3:-0}" 'BEGIN { if (b > 0) printf "%.*f", p, a / b; else print "n/a" }'; }
-
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-    --logfile "$dir/redis.log" --daemonize no &
-pids+=($!)
-R() { redis-cli -p "$rport" "$@"; }
-for _ in $(seq 100); do R ping >/dev/null 2>&1 && break; sleep 0.05; done
-
-aport=$(free_port)
-cat > "$dir/psw.yaml" <<EOF
-redis:
-  url: redis://127.0.0.1:$rport/0
-api:
-  listen: 127.0.0.1:$aport
-  rate_limit: 0
-  threads: 4
-  connection_timeout: 10m
-http:
-  allow_private_networks: true
-log:
-  level: warn
-EOF
-psw() { "$bin/psw" --config "$dir/psw.yaml" "$@"; }
-base="http://127.0.0.1:$aport"
 
 # setup -> ep, token: one endpoint of acct_perf (every event becomes one
 # queued delivery), an account token (reads) and an admin token (publishing
@@ -93,17 +61,12 @@ base="http://127.0.0.1:$aport"
 setup() {
     ep=$(psw --json endpoint create --account acct_perf --url http://127.0.0.1:9/hooks |
         sed -n 's/.*"id": *"\(ep_[0-9A-Z]*\)".*/\1/p' | head -n 1)
-    token=$(psw --json token create --name bench --account acct_perf |
-        sed -n 's/.*"token": *"\(psw_[^"]*\)".*/\1/p')
-    admin=$(psw --json token create --name bench-admin |
-        sed -n 's/.*"token": *"\(psw_[^"]*\)".*/\1/p')
+    token=$(stack_token acct_perf)
+    admin=$(stack_token)
     [ -n "$ep" ] && [ -n "$token" ] && [ -n "$admin" ] || { echo "bench/api.sh: could not create the endpoint or token" >&2; exit 1; }
 }
 
-"$bin/psw-api" --config "$dir/psw.yaml" >"$dir/api.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do curl -sf "$base/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
-curl -sf "$base/readyz" >/dev/null || { echo "bench/api.sh: psw-api did not start:" >&2; cat "$dir/api.log" >&2; exit 1; }
+stack_api
 
 echo "bench/api.sh — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 

@@ -27,42 +27,13 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command
 [ -x /usr/bin/chromium ] && [ -d "$root/tests/browser/node_modules/playwright-core" ] ||
     { echo "dashboard.sh: needs chromium and tests/browser's node_modules (scripts/deps.sh test)" >&2; exit 1; }
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/psw-dash-bench.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $dir"; else rm -rf "$dir"; fi
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-    --logfile "$dir/redis.log" --daemonize no &
-pids+=($!)
-R() { redis-cli -p "$rport" "$@"; }
-for _ in $(seq 100); do R ping >/dev/null 2>&1 && break; sleep 0.05; done
-
-aport=$(free_port)
-cat > "$dir/psw.yaml" <<EOF
-redis:
-  url: redis://127.0.0.1:$rport/0
-api:
-  listen: 127.0.0.1:$aport
-  rate_limit: 0
-http:
-  allow_private_networks: true
-log:
-  level: warn
-EOF
-psw() { "$bin/psw" --config "$dir/psw.yaml" "$@"; }
+# shellcheck source=bench/lib/apistack.sh
+. "$root/bench/lib/apistack.sh"
+stack_start psw-dash-bench
 
 ep=$(psw --json endpoint create --account acct_perf --url http://127.0.0.1:9/hooks |
     sed -n 's/.*"id": *"\(ep_[0-9A-Z]*\)".*/\1/p' | head -n 1)
-token=$(psw --json token create --name bench --account acct_perf |
-    sed -n 's/.*"token": *"\(psw_[^"]*\)".*/\1/p')
+token=$(stack_token acct_perf)
 [ -n "$ep" ] && [ -n "$token" ] || { echo "dashboard.sh: could not create the endpoint or token" >&2; exit 1; }
 
 t0=$(date +%s%3N)
@@ -70,9 +41,7 @@ fill_deliveries "$rport" "$ep" "$n"
 echo "filled $(R zcard "psw:endpoint:$ep:deliveries") deliveries of $ep in $(( $(date +%s%3N) - t0 )) ms;" \
      "redis used_memory $(R info memory | sed -n 's/^used_memory_human:\(.*\)\r$/\1/p')"
 
-"$bin/psw-api" --config "$dir/psw.yaml" >"$dir/api.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$aport/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+stack_api
 
 median_ms() { # url: median of 20 timed GETs
     local url=$1 t=()

@@ -13,7 +13,8 @@
 # Environment: BENCH_BIN, BENCH_TOOLS as for bench/run.sh; PROFILE_CONFIG adds
 # configuration lines; PROFILE_REDIS_ARGS adds redis-server options (the
 # default is AOF appendfsync everysec, as in production); PROFILE_KEEP=1 keeps
-# the callgrind files (callgrind_annotate FILE). Afterwards, psw publish of an
+# the callgrind files (callgrind_annotate FILE); PROFILE_STATS=1 prints the
+# Redis commands per delivery by name (INFO commandstats). Afterwards, psw publish of an
 # NDJSON file of N events runs under callgrind too: the publisher's own
 # instructions per event.
 set -euo pipefail
@@ -98,6 +99,13 @@ r_ir=$(ir "$rfile")
 w_ir=$(ir "$wfile")
 calls=$(rcli info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_/ && !/^cmdstat_(info|config|hget|zcard|ping)[:|]/ { s += $3 } END { print s }')
 evalsha=$(rcli info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_evalsha:/ { print $3 }')
+if [ "${PROFILE_STATS:-0}" = 1 ]; then # which commands, per delivery (scripts' included)
+    # (hget also counts this script's polling, about 5 a second)
+    rcli info commandstats | tr -d '\r' | awk -F'[:=,]' -v n="$n" '
+        /^cmdstat_/ && !/^cmdstat_(info|config|zcard|ping)[:|]/ {
+            sub("cmdstat_", "", $1); printf "  %-16s %6.2f per delivery\n", $1, $3 / n }' |
+        sort -k2 -n -r >&2
+fi
 echo "delivered=$delivered redis_ir_per_delivery=$((r_ir / n)) worker_ir_per_delivery=$((w_ir / n))" \
      "redis_commands_per_delivery=$(awk -v a="$calls" -v b="$n" 'BEGIN { printf "%.1f", a / b }')" \
      "evalsha_per_delivery=$(awk -v a="$evalsha" -v b="$n" 'BEGIN { printf "%.2f", a / b }')"

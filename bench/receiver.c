@@ -28,6 +28,9 @@
  * percentile is at most ~3% above the true value); /stats reports count,
  * mean, p50, p90, p99, p99.9 and max in µs.
  *
+ * --tls-cert/--tls-key serve HTTPS (libmicrohttpd with GnuTLS), keep-alive as
+ * over HTTP, for the benchmark's HTTPS scenario and the http.ca_file test.
+ *
  * --per-path keys the id set by path and event id, for fan-out benchmarks
  * where one event reaches many endpoints (paths) of the same receiver.
  *
@@ -55,6 +58,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "common/sign.h"
 #include "common/timeutil.h"
@@ -94,6 +98,7 @@ struct options {
     long long hang_ms;
     long long fail_attempts;
     int per_path;
+    const char *tls_cert, *tls_key; /* PEM files: HTTPS instead of HTTP */
 };
 
 /* ---- the set of accepted event ids --------------------------------------- */
@@ -676,6 +681,44 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- main -------------------------------------------------------------------- */
 
+/* The whole of a (PEM) file, NUL-terminated; NULL with the reason on stderr. */
+static char *read_pem(const char *opt_name, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    if (!f) {
+        fprintf(stderr, "psw-receiver: %s: cannot open %s: %s\n", opt_name, path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        if (cap - len < 4097) {
+            char *nb = cap > (1u << 20) ? NULL : realloc(buf, cap ? cap * 2 : 8192);
+            if (!nb) {
+                fprintf(stderr, "psw-receiver: %s: %s is too large\n", opt_name, path);
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+            cap = cap ? cap * 2 : 8192;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || len == 0) {
+        fprintf(stderr, "psw-receiver: %s: cannot read %s\n", opt_name, path);
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -694,6 +737,8 @@ static void usage(FILE *out)
             "  --hang-path P     POSTs whose path starts with P get no answer for\n"
             "                    --hang-ms (default 60000); no thread is held\n"
             "  --per-path        count unique ids per path (fan-out benchmarks)\n"
+            "  --tls-cert FILE   serve HTTPS with this certificate (PEM; with --tls-key)\n"
+            "  --tls-key FILE    its private key (PEM)\n"
             "  --threads N       size of the thread pool (default: online CPUs)\n"
             "  --quiet           no line per arrival\n"
             "  --help, --version\n");
@@ -717,7 +762,8 @@ static int parse_ll(const char *name, const char *s, long long min, long long ma
 static int parse_args(int argc, char **argv)
 {
     enum { O_PORT = 1, O_BIND, O_SECRET, O_TOL, O_STATUS, O_FAIL, O_DELAY, O_THREADS, O_QUIET,
-           O_HELP, O_VERSION, O_FAIL_ATTEMPTS, O_HANG_PATH, O_HANG_MS, O_PER_PATH };
+           O_HELP, O_VERSION, O_FAIL_ATTEMPTS, O_HANG_PATH, O_HANG_MS, O_PER_PATH, O_TLS_CERT,
+           O_TLS_KEY };
     static const struct option lopts[] = {
         { "port", required_argument, NULL, O_PORT },
         { "bind", required_argument, NULL, O_BIND },
@@ -732,6 +778,8 @@ static int parse_args(int argc, char **argv)
         { "hang-path", required_argument, NULL, O_HANG_PATH },
         { "hang-ms", required_argument, NULL, O_HANG_MS },
         { "per-path", no_argument, NULL, O_PER_PATH },
+        { "tls-cert", required_argument, NULL, O_TLS_CERT },
+        { "tls-key", required_argument, NULL, O_TLS_KEY },
         { "help", no_argument, NULL, O_HELP },
         { "version", no_argument, NULL, O_VERSION },
         { NULL, 0, NULL, 0 },
@@ -822,6 +870,12 @@ static int parse_args(int argc, char **argv)
         case O_PER_PATH:
             opt.per_path = 1;
             break;
+        case O_TLS_CERT:
+            opt.tls_cert = optarg;
+            break;
+        case O_TLS_KEY:
+            opt.tls_key = optarg;
+            break;
         case O_HELP:
             usage(stdout);
             return 0;
@@ -839,6 +893,10 @@ static int parse_args(int argc, char **argv)
         fprintf(stderr, "psw-receiver: unexpected argument \"%s\"\n", argv[optind]);
         return 2;
     }
+    if (!opt.tls_cert != !opt.tls_key) {
+        fprintf(stderr, "psw-receiver: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
     return -1;
 }
 
@@ -847,6 +905,7 @@ int main(int argc, char **argv)
     struct sockaddr_storage addr;
     struct addrinfo hints, *ai = NULL;
     struct MHD_Daemon *d = NULL;
+    char *tls_cert = NULL, *tls_key = NULL;
     sigset_t stopset;
     char port_s[8];
     int rc = parse_args(argc, argv), sig = 0;
@@ -885,8 +944,24 @@ int main(int argc, char **argv)
         flags |= MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (opt.tls_cert) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            fprintf(stderr, "psw-receiver: this libmicrohttpd has no TLS support\n");
+            goto cleanup;
+        }
+        if (!(tls_cert = read_pem("--tls-cert", opt.tls_cert)) ||
+            !(tls_key = read_pem("--tls-key", opt.tls_key)))
+            goto cleanup;
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert },
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key },
+        { MHD_OPTION_END, 0, NULL },
+    };
     d = MHD_start_daemon(flags, (uint16_t)opt.port, NULL, NULL, on_request, NULL,
                          MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                         MHD_OPTION_ARRAY, opt.tls_cert ? tls_opts : tls_opts + 2,
                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)opt.threads,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
@@ -907,8 +982,8 @@ int main(int argc, char **argv)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int port = di ? (int)di->port : opt.port;
-    printf("psw-receiver %s: listening on http://%s%s%s:%d/ (%d threads, %zu secret(s)%s%s)\n",
-           PSW_VERSION, ai->ai_family == AF_INET6 ? "[" : "", opt.bind,
+    printf("psw-receiver %s: listening on %s://%s%s%s:%d/ (%d threads, %zu secret(s)%s%s)\n",
+           PSW_VERSION, opt.tls_cert ? "https" : "http", ai->ai_family == AF_INET6 ? "[" : "", opt.bind,
            ai->ai_family == AF_INET6 ? "]" : "", port, opt.threads, opt.nsecrets,
            opt.nsecrets ? ", bad signatures answered 401" : ", signatures not checked",
            opt.fail_rate > 0 ? ", failing a fraction on purpose" : "");
@@ -932,5 +1007,9 @@ cleanup:
         freeaddrinfo(ai);
     idset_clear(1);
     free(hangs.v);
+    free(tls_cert);
+    if (tls_key)
+        OPENSSL_cleanse(tls_key, strlen(tls_key));
+    free(tls_key);
     return rc;
 }

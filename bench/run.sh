@@ -29,6 +29,10 @@
 #   6 retry        10,000 deliveries failing once, 1 s retry: lag after due time
 #   1d             psw publish of an NDJSON file while the workers run, against 1's rate
 #                  (BENCH_PUBLISH=0 skips it, BENCH_PUBLISH_EVENTS: 50,000)
+#   1e             HTTPS: scenario 1 over TLS (keep-alive) to psw-receiver with a
+#                  self-signed certificate made here, trusted through http.ca_file;
+#                  its rate next to 1's (BENCH_HTTPS=0 skips it, BENCH_HTTPS_EVENTS:
+#                  100,000)
 #   1b, 1c         right after 1: the BullMQ peer (bench/peers/bullmq/) on the same
 #                  receiver with the same events; ratio = ours / BullMQ (BENCH_PEER=0
 #                  skips it, BENCH_PEER_EVENTS changes its event count)
@@ -163,7 +167,7 @@ start_receiver() {
     rx_pid=$!
     pids+=("$rx_pid")
     for _ in $(seq 1 50); do
-        rx_url=$(sed -n 's|.*listening on \(http://[^ ]*\)/ .*|\1|p' "$tmp/rx-$name.log")
+        rx_url=$(sed -n 's|.*listening on \(https\{0,1\}://[^ ]*\)/ .*|\1|p' "$tmp/rx-$name.log")
         [ -n "$rx_url" ] && return 0
         sleep 0.1
     done
@@ -173,8 +177,9 @@ stop_receiver() {
     kill -TERM "$rx_pid" 2>/dev/null || true
     wait "$rx_pid" 2>/dev/null || true
 }
-rx_stats() { curl -s --max-time 5 "$rx_url/stats"; }
-rx_reset() { curl -s --max-time 5 -X DELETE "$rx_url/stats" >/dev/null; }
+rx_ca=""  # the HTTPS receiver's certificate (scenario 1e), for curl
+rx_stats() { curl -s --max-time 5 ${rx_ca:+--cacert "$rx_ca"} "$rx_url/stats"; }
+rx_reset() { curl -s --max-time 5 ${rx_ca:+--cacert "$rx_ca"} -X DELETE "$rx_url/stats" >/dev/null; }
 
 wpid=""; spid=""
 # start_service NAME: scheduler + worker master with $cfg
@@ -376,6 +381,55 @@ if want 1 && [ "${BENCH_PUBLISH:-1}" = 1 ]; then
     say "  $pub_events events in $((t1 - t0)) ms = $s1d_rate events/s = ${s1d_x}x scenario 1's" \
         "delivery rate; psw publish used $(awk '{ print $1 + $2 }' "$tmp/s1d.time") CPU s"
     row "1d psw publish (NDJSON file)" "$s1d_rate events/s = ${s1d_x}x scenario 1" ">= 2x" "$(rerun 1)"
+fi
+
+# ---- 1e. HTTPS -------------------------------------------------------------------------
+# What TLS costs: the same as scenario 1, but the receiver speaks HTTPS with
+# keep-alive (a certificate for 127.0.0.1 made now by openssl, trusted by the
+# worker through http.ca_file), its rate next to scenario 1's plain HTTP.
+
+if want 1 && [ "${BENCH_HTTPS:-1}" = 1 ]; then
+    tls_events=${BENCH_HTTPS_EVENTS:-100000}
+    say ""
+    say "== 1e. HTTPS: $tls_events events to one endpoint over TLS (keep-alive), default settings"
+    mkdir -p "$tmp/tls"
+    if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes             -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" -days 1             -keyout "$tmp/tls/key.pem" -out "$tmp/tls/cert.pem" >"$tmp/tls/openssl.log" 2>&1; then
+        say "  openssl req failed:"; cat "$tmp/tls/openssl.log" >&2; exit 1
+    fi
+    fresh
+    write_config s1e "http.ca_file: $tmp/tls/cert.pem"
+    start_receiver s1e --secret "$secret" --tls-cert "$tmp/tls/cert.pem" --tls-key "$tmp/tls/key.pem"
+    rx_ca=$tmp/tls/cert.pem
+    PSW_CONFIG=$cfg "$tools/psw-bench" endpoints --account acct_s1e --url "$rx_url/s1e" \
+        --secret "$secret" >/dev/null
+    start_service s1e
+    rx_reset
+    c_rx0=$(cpu_s "$rx_pid"); c_w0=$(children_cpu_s "$wpid")
+    t0=$(ms_now)
+    PSW_CONFIG=$cfg "$tools/psw-bench" publish --account acct_s1e --count "$tls_events" \
+        --procs "$publishers" >"$tmp/s1e-publish.txt"
+    wait_rx unique_events "$tls_events" 300 || true
+    t1=$(ms_now)
+    c_rx1=$(cpu_s "$rx_pid"); c_w1=$(children_cpu_s "$wpid")
+    st=$(rx_stats)
+    stop_service s1e
+    stop_receiver
+    rx_ca=""
+    uniq=$(jq -r .unique_events <<<"$st")
+    dups=$(jq -r .duplicates <<<"$st")
+    bad=$(jq -r .bad_signatures <<<"$st")
+    s1e_rate=$(jq -r 'if .last_ms > .first_ms then ((.unique_events - 1) * 1000 / (.last_ms - .first_ms)) | floor else 0 end' <<<"$st")
+    lost=$((tls_events - uniq))
+    w_us=$(awk -v a="$c_w0" -v b="$c_w1" -v n="$uniq" 'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / n; else print "n/a" }')
+    rx_us=$(awk -v a="$c_rx0" -v b="$c_rx1" -v n="$uniq" 'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / n; else print "n/a" }')
+    say "  received: $uniq unique, $dups duplicates, $bad bad signatures, $lost lost"
+    say "  HTTPS $s1e_rate deliveries/s; plain HTTP (scenario 1, this run) ${s1_rate:-n/a}/s;" \
+        "HTTPS = $(pctof "$s1e_rate" "${s1_rate:-0}")% of it"
+    say "  CPU per delivery: worker children $w_us us, receiver $rx_us us"
+    verdict="ok"
+    [ "$lost" -eq 0 ] && [ "$dups" -eq 0 ] && [ "$bad" -eq 0 ] || { verdict="LOST/DUP/BAD"; failures=1; }
+    row "1e HTTPS (TLS, keep-alive)" "$s1e_rate deliveries/s = $(pctof "$s1e_rate" "${s1_rate:-0}")% of scenario 1's plain HTTP; worker children $w_us us CPU per delivery; lost $lost, dup $dups, bad sig $bad ($verdict)" \
+        "" "$(rerun 1)"
 fi
 
 # ---- 1b/1c. the BullMQ peer -------------------------------------------------------------

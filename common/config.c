@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -71,6 +72,7 @@ struct key {
     const char *const *choices; /* T_ENUM: names, index = stored value, NULL-ended */
     check_fn      check;     /* strings and string-list entries: extra validation */
     bool          mask;      /* URL that may carry credentials: masked by print */
+    bool          secret;    /* a password: print shows only whether it is set */
     const char   *help;      /* one line, shown by print and mirrored in docs/config.md */
 };
 
@@ -114,6 +116,7 @@ static int check_no_space(const char *s, char *msg, size_t msglen);
 static int check_no_ctl(const char *s, char *msg, size_t msglen);
 static int check_cidr(const char *s, char *msg, size_t msglen);
 static int check_sentinel(const char *s, char *msg, size_t msglen);
+static int check_ca_file(const char *s, char *msg, size_t msglen);
 
 /* Sections must stay contiguous: print emits one mapping per section. */
 static const struct key keys[] = {
@@ -129,6 +132,10 @@ static const struct key keys[] = {
             "Redis Sentinels (host:port) that name the primary; empty = redis.url's address"),
     K_STR("redis.sentinel_master", redis_sentinel_master, "", 0, 255, check_no_space, false,
           "Name the sentinels know the primary by (with redis.sentinels)"),
+    { .name = "redis.sentinel_password", .type = T_STRING,
+      .off = FIELD(redis_sentinel_password, char *), .def = "", .min = 0, .max = 255,
+      .check = check_no_ctl, .secret = true,
+      .help = "The sentinels' own password (their requirepass); empty = they have none" },
     K_INT("redis.min_replicas_acked", redis_min_replicas_acked, "0", 0, 100,
           "Replicas that must hold a published event before publish confirms it; 0 = no wait"),
     K_DUR("redis.min_replicas_timeout", redis_min_replicas_timeout_ms, "1s", 1, 10 * MIN,
@@ -161,6 +168,9 @@ static const struct key keys[] = {
     K_STR("http.no_proxy", http_no_proxy, "", 0, 4096, check_no_space, false,
           "Hosts reached directly despite http.proxy, comma-separated (a name covers its "
           "subdomains; * = all); NO_PROXY in the environment is ignored"),
+    K_STR("http.ca_file", http_ca_file, "", 0, 4096, check_ca_file, false,
+          "CA bundle (PEM) that receivers' TLS certificates are verified against instead of "
+          "the system's; empty = the system's"),
     K_BOOL("http.allow_private_networks", http_allow_private_networks, "false",
            "Allow receivers on loopback, private, link-local and other non-public addresses"),
     K_SLIST("http.allowed_networks", http_allowed_networks, http_allowed_networks_n, "", 1, 64, 0,
@@ -344,6 +354,27 @@ static int check_no_ctl(const char *s, char *msg, size_t msglen)
             snprintf(msg, msglen, "must not contain control characters");
             return -1;
         }
+    }
+    return 0;
+}
+
+/* http.ca_file: empty, or a file this process can read (checked when the
+ * configuration is loaded, so a wrong path is named at start, not as a TLS
+ * error on every delivery). */
+static int check_ca_file(const char *s, char *msg, size_t msglen)
+{
+    struct stat st;
+    if (!*s)
+        return 0;
+    if (check_no_ctl(s, msg, msglen) < 0)
+        return -1;
+    if (stat(s, &st) != 0 || access(s, R_OK) != 0) {
+        snprintf(msg, msglen, "cannot read %s: %s", s, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(msg, msglen, "%s is not a file", s);
+        return -1;
     }
     return 0;
 }
@@ -1100,6 +1131,12 @@ static int cross_check(struct loader *L)
         }
         goto fail;
     }
+    a = find_key("redis.sentinel_password");
+    if (c->redis_sentinel_password[0] && c->redis_sentinels_n == 0) {
+        snprintf(msg, sizeof(msg), "%s: only used with %s", a->name, "redis.sentinels");
+        b = find_key("redis.sentinels");
+        goto fail;
+    }
     a = find_key("redis.url");
     if (c->redis_sentinels_n > 0 && strncmp(c->redis_url, "redis://", 8) != 0) {
         snprintf(msg, sizeof(msg), "%s: with %s it must be redis:// (the sentinels name the "
@@ -1490,7 +1527,10 @@ static void print_value(FILE *out, const struct psw_config *cfg, const struct ke
         fputs(*(const bool *)f ? "true" : "false", out);
         break;
     case T_STRING:
-        put_quoted(out, *(char *const *)f, k->mask);
+        if (k->secret)
+            put_quoted(out, **(char *const *)f ? "****" : "", false);
+        else
+            put_quoted(out, *(char *const *)f, k->mask);
         break;
     case T_DURATION:
         fmt_duration(*(const int64_t *)f, buf, sizeof(buf));

@@ -33,6 +33,7 @@ struct psw_config {
     char   *redis_sentinels[PSW_MAX_SENTINELS]; /* redis.sentinels  [] (host:port each) */
     size_t  redis_sentinels_n;
     char   *redis_sentinel_master;      /* redis.sentinel_master  "" */
+    char   *redis_sentinel_password;    /* redis.sentinel_password  "" */
     int     redis_min_replicas_acked;   /* redis.min_replicas_acked  0 = no WAIT */
     int64_t redis_min_replicas_timeout_ms; /* redis.min_replicas_timeout  1s */
 
@@ -51,6 +52,7 @@ struct psw_config {
     char   *http_source_interface;      /* http.source_interface  "" */
     char   *http_proxy;                 /* http.proxy  "" */
     char   *http_no_proxy;              /* http.no_proxy  "" */
+    char   *http_ca_file;               /* http.ca_file  "" */
     bool    http_allow_private_networks; /* http.allow_private_networks  false */
     char   *http_allowed_networks[PSW_MAX_NETWORKS]; /* http.allowed_networks  [] */
     size_t  http_allowed_networks_n;

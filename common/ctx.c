@@ -17,6 +17,7 @@ void psw_ctx_redis_options(const struct psw_config *cfg, struct psw_redis_option
         opt->sentinels = (const char *const *)cfg->redis_sentinels;
         opt->nsentinels = cfg->redis_sentinels_n;
         opt->sentinel_master = cfg->redis_sentinel_master;
+        opt->sentinel_password = cfg->redis_sentinel_password;
     }
 }
 

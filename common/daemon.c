@@ -100,6 +100,28 @@ struct psw_config *psw_daemon_config(const struct psw_daemon_info *info,
     return cfg;
 }
 
+int psw_daemon_main(const struct psw_daemon_info *info, int argc, char **argv)
+{
+    struct psw_daemon_args args;
+    int rc = psw_daemon_parse(info, argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+    struct psw_config *cfg = psw_daemon_config(info, &args);
+    if (!cfg)
+        return 78;
+    if (!args.print_config && !args.check)
+        return info->run(cfg, args.config_path);
+    if (args.print_config) {
+        psw_config_print(cfg, stdout);
+        rc = PSW_EXIT_OK;
+    } else {
+        rc = info->check(cfg);
+    }
+    psw_config_free(cfg);
+    free(cfg);
+    return rc;
+}
+
 void psw_daemon_signals(volatile sig_atomic_t *stop, volatile sig_atomic_t *reload)
 {
     struct sigaction sa;

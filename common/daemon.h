@@ -29,7 +29,17 @@ struct psw_daemon_info {
     const char *role;    /* "master", "scheduler": the log role */
     const char *summary; /* one line for --help */
     const char *check_help; /* what --check verifies */
+    /* --check: the exit status. */
+    int (*check)(const struct psw_config *cfg);
+    /* The program's work; takes ownership of cfg (frees it). config_path is
+     * what --config named (NULL = the default resolution), for reloads. */
+    int (*run)(struct psw_config *cfg, const char *config_path);
 };
+
+/* The whole main of a daemon: parses argv, loads the configuration, then
+ * --print-config, --check (info->check) or info->run. Returns the exit
+ * status (78 on a configuration error). */
+int psw_daemon_main(const struct psw_daemon_info *info, int argc, char **argv);
 
 /* Parses argv. Returns -1 to continue, or an exit status after printing
  * help / version / a usage error. */

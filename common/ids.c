@@ -68,8 +68,12 @@ int psw_id_new_at(const char *prefix, int64_t ms, char out[PSW_ID_SIZE])
         body[10 + i] = crockford[(v >> (11 - shift)) & 31];
     }
     body[PSW_ULID_LEN] = '\0';
-    int n = snprintf(out, PSW_ID_SIZE, "%s%s", prefix, body);
-    return n > 0 && n < PSW_ID_SIZE ? 0 : -1;
+    size_t pl = strlen(prefix);
+    if (pl + PSW_ULID_LEN >= PSW_ID_SIZE)
+        return -1;
+    memcpy(out, prefix, pl);
+    memcpy(out + pl, body, PSW_ULID_LEN + 1);
+    return 0;
 }
 
 int psw_id_new(const char *prefix, char out[PSW_ID_SIZE])

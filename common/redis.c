@@ -275,7 +275,8 @@ struct psw_redis *psw_redis_new(const struct psw_redis_options *opt, char *err, 
         }
         r->sentinels = malloc(sizeof(*r->sentinels));
         if (!r->sentinels || psw_sentinels_init(r->sentinels, opt->sentinels, opt->nsentinels,
-                                                opt->sentinel_master, err, errlen) < 0) {
+                                                opt->sentinel_master, opt->sentinel_password, err,
+                                                errlen) < 0) {
             if (!r->sentinels)
                 set_err(err, errlen, "out of memory");
             psw_redis_free(r);

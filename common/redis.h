@@ -71,9 +71,10 @@ struct psw_redis_options {
     const char *const *sentinels; /* "host:port" each */
     size_t  nsentinels;
     const char *sentinel_master;
+    const char *sentinel_password; /* the sentinels' own (requirepass); NULL = none */
 };
 #define PSW_REDIS_OPTIONS_INIT                                                                 \
-    { NULL, 2000, 10000, PSW_REDIS_FAIL_FAST, 100, 5000, NULL, 1, 0, NULL, 0, NULL }
+    { NULL, 2000, 10000, PSW_REDIS_FAIL_FAST, 100, 5000, NULL, 1, 0, NULL, 0, NULL, NULL }
 
 /* What psw_redis_ensure() does while Redis is unreachable:
  * FAIL_FAST        one try, no logging (the CLI reports the error itself);

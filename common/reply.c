@@ -39,6 +39,23 @@ long long psw_parse_ll(const char *s, long long def)
     return errno || *end ? def : v;
 }
 
+size_t psw_fmt_i64(char *out, long long v)
+{
+    char tmp[PSW_I64_SIZE];
+    size_t i = sizeof(tmp);
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    size_t n = sizeof(tmp) - i;
+    memcpy(out, tmp + i, n);
+    out[n] = '\0';
+    return n;
+}
+
 long long psw_reply_int(const redisReply *arr, size_t i, long long def)
 {
     if (!arr || arr->type != REDIS_REPLY_ARRAY || i >= arr->elements)

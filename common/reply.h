@@ -25,4 +25,10 @@ long long psw_reply_int(const redisReply *arr, size_t i, long long def);
 /* A decimal string to long long; def when s is NULL, empty or not a number. */
 long long psw_parse_ll(const char *s, long long def);
 
+/* The decimal text of v into out (at least PSW_I64_SIZE bytes, NUL
+ * included), as "%lld" writes it, without printf's cost: the worker formats
+ * several numbers per request. Returns its length. */
+#define PSW_I64_SIZE 21
+size_t psw_fmt_i64(char *out, long long v);
+
 #endif

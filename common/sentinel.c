@@ -90,7 +90,7 @@ int psw_sentinel_addr_parse(const char *s, struct psw_sentinel_addr *a, char *er
 }
 
 int psw_sentinels_init(struct psw_sentinels *s, const char *const *addrs, size_t n,
-                       const char *master, char *err, size_t errlen)
+                       const char *master, const char *password, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     if (n == 0 || n > PSW_SENTINELS_MAX) {
@@ -106,8 +106,14 @@ int psw_sentinels_init(struct psw_sentinels *s, const char *const *addrs, size_t
     for (size_t i = 0; i < n; i++)
         if (psw_sentinel_addr_parse(addrs[i], &s->addr[i], err, errlen) < 0)
             return -1;
+    if (password && strlen(password) >= sizeof(s->password)) {
+        snprintf(err, errlen, "sentinels: the password must be at most %zu bytes",
+                 sizeof(s->password) - 1);
+        return -1;
+    }
     s->n = n;
     snprintf(s->master, sizeof(s->master), "%s", master);
+    snprintf(s->password, sizeof(s->password), "%s", password ? password : "");
     return 0;
 }
 
@@ -146,6 +152,15 @@ static int ask_one(const struct psw_sentinels *s, const struct psw_sentinel_addr
     if (redisSetTimeout(c, tv) != REDIS_OK) {
         add_reason(err, errlen, "%s:%d: %s", a->host, a->port, c->errstr);
         goto cleanup;
+    }
+    if (s->password[0]) {
+        rep = redisCommand(c, "AUTH %s", s->password);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            add_reason(err, errlen, "%s:%d: AUTH with redis.sentinel_password failed: %s",
+                       a->host, a->port, rep ? rep->str : c->errstr[0] ? c->errstr : "connection lost");
+            goto cleanup;
+        }
+        freeReplyObject(rep);
     }
     rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", s->master);
     if (!rep) {

@@ -37,12 +37,15 @@ struct psw_sentinels {
     struct psw_sentinel_addr addr[PSW_SENTINELS_MAX];
     size_t n;
     char   master[256];  /* the name the sentinels monitor the primary by */
+    char   password[256]; /* AUTH to each sentinel first; "" = none */
     size_t first;        /* asked first next time: the last one that answered */
 };
 
-/* Fills s from n "host:port" strings and the primary's name. 0, or -1 + err. */
+/* Fills s from n "host:port" strings, the primary's name and the
+ * sentinels' own password (requirepass on the sentinels; NULL or "" =
+ * none). 0, or -1 + err. */
 int psw_sentinels_init(struct psw_sentinels *s, const char *const *addrs, size_t n,
-                       const char *master, char *err, size_t errlen);
+                       const char *master, const char *password, char *err, size_t errlen);
 
 /* Asks the sentinels where the primary is, each with timeout_ms to connect
  * and to answer. On success writes host (size hostlen) and *port and

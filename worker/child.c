@@ -528,6 +528,10 @@ static void post_alert(struct child *c, const char *alert_id, const char *ep, co
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->cfg->http_connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (c->cfg->http_ca_file && c->cfg->http_ca_file[0]) { /* docs/config.md http.ca_file */
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->cfg->http_ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     /* http.proxy / http.no_proxy decide, never the environment. */

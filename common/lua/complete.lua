@@ -286,6 +286,9 @@ end
 -- request: it counts as 'other' and has no latency.
 do
   local bounds = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000}
+  local bucket = {} -- bound -> its field name, made once per call, not per attempt
+  for _, le in ipairs(bounds) do bucket[le] = 'duration_le_' .. le end
+  bucket.inf = 'duration_le_inf'
   local classes = {timeout = 'timeout', connect = 'connect', connection = 'connect', dns = 'dns',
                    tls = 'tls', blocked = 'blocked'}
   local M, fields = {}, {}
@@ -315,7 +318,7 @@ do
         for _, le in ipairs(bounds) do
           if ms <= le then b = le; break end
         end
-        add('duration_le_' .. b, 1)
+        add(bucket[b], 1)
         add('duration_ms_sum', ms)
         add('duration_count', 1)
       end

@@ -76,13 +76,18 @@ end
 
 local function publish(evt, etype, acct, domain, created_at, body, did)
   local ekey = K.event_of(acct, evt)
-  if redis.call('EXISTS', ekey) == 1 then
-    return {'duplicate', tonumber(redis.call('HGET', ekey, 'deliveries') or '0')}
+  -- one EXISTS for both names: for a new id (the usual case) neither exists,
+  -- and one command less per event is 2% of Redis's work per delivery
+  -- (docs/performance.md)
+  if redis.call('EXISTS', ekey, K.event(evt)) > 0 then
+    if redis.call('EXISTS', ekey) == 1 then
+      return {'duplicate', tonumber(redis.call('HGET', ekey, 'deliveries') or '0')}
+    end
+    -- stored under the bare id before ids were per account: the same
+    -- account's is still a duplicate
+    local old = redis.call('HMGET', K.event(evt), 'account_id', 'deliveries')
+    if old[1] == acct then return {'duplicate', tonumber(old[2] or '0')} end
   end
-  -- stored under the bare id before ids were per account: the same account's
-  -- is still a duplicate
-  local old = redis.call('HMGET', K.event(evt), 'account_id', 'deliveries')
-  if old[1] == acct then return {'duplicate', tonumber(old[2] or '0')} end
   local type_pat = ',' .. etype .. ','
   local res = {'created', 0, 0}
   local created, skipped = 0, 0

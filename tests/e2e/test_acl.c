@@ -39,20 +39,10 @@ static int down(void **state)
  * line in docs/operations.md's ACL block. Caller frees. */
 static char *documented_rules(void)
 {
-    char path[512];
-    const char *src = getenv("PSW_SRC");
-    assert_non_null(src);
-    snprintf(path, sizeof(path), "%s/docs/operations.md", src);
-    char *doc = read_file(path, NULL);
-    assert_non_null(doc);
     const char *marker = "ACL SETUSER psw-service on >PASSWORD ";
-    char *p = strstr(doc, marker);
-    if (!p)
+    char *rules = harness_doc_line("docs/operations.md", marker);
+    if (!rules)
         fail_msg("docs/operations.md has no line starting \"%s\"", marker);
-    p += strlen(marker);
-    size_t n = strcspn(p, "\n");
-    char *rules = strndup(p, n);
-    free(doc);
     return rules;
 }
 

@@ -432,13 +432,25 @@ static void test_demoted_primary(void **state)
     snprintf(a0, sizeof(a0), "127.0.0.1:%d", redis_srv_free_port()); /* nobody listens */
     snprintf(a1, sizeof(a1), "127.0.0.1:%d", C.ha->sentinel[0].port);
     const char *addrs[] = { a0, a1 };
-    assert_int_equal(psw_sentinels_init(&ss, addrs, 2, "nosuch", err, sizeof(err)), 0);
+    assert_int_equal(psw_sentinels_init(&ss, addrs, 2, "nosuch", HA_SENTINEL_PASSWORD, err, sizeof(err)), 0);
     assert_int_equal(psw_sentinels_ask(&ss, 500, host, sizeof(host), &port, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "no sentinel named the primary \"nosuch\""));
     assert_non_null(strstr(err, "Connection refused"));
     assert_non_null(strstr(err, "does not know a primary named \"nosuch\""));
     /* and the one that knows mymaster answers, second in the list */
-    assert_int_equal(psw_sentinels_init(&ss, addrs, 2, HA_MASTER, err, sizeof(err)), 0);
+    /* the sentinels have a password (requirepass): a wrong one is named as
+     * the reason, none at all too */
+    const char *one[] = { a1 };
+    assert_int_equal(psw_sentinels_init(&ss, one, 1, HA_MASTER, "wrong", err, sizeof(err)), 0);
+    assert_int_equal(psw_sentinels_ask(&ss, 500, host, sizeof(host), &port, err, sizeof(err)), -1);
+    if (!strstr(err, "AUTH with redis.sentinel_password failed"))
+        fail_msg("wrong sentinel password: %s", err);
+    assert_int_equal(psw_sentinels_init(&ss, one, 1, HA_MASTER, NULL, err, sizeof(err)), 0);
+    assert_int_equal(psw_sentinels_ask(&ss, 500, host, sizeof(host), &port, err, sizeof(err)), -1);
+    if (!strstr(err, "NOAUTH"))
+        fail_msg("no sentinel password: %s", err);
+    assert_int_equal(psw_sentinels_init(&ss, addrs, 2, HA_MASTER, HA_SENTINEL_PASSWORD, err,
+                                        sizeof(err)), 0);
     assert_int_equal(psw_sentinels_ask(&ss, 500, host, sizeof(host), &port, err, sizeof(err)), 0);
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(port, C.ha->node[0].port);

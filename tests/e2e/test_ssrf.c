@@ -26,8 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,6 +37,7 @@
 #include "common/endpoint.h"
 #include "common/publish.h"
 #include "tests/harness/cluster.h"
+#include "tests/harness/redis_server.h"
 
 #define WAIT_MS 10000
 #define SETTLE_MS 300
@@ -215,17 +214,10 @@ static size_t check_attempt_records(const char *dlv)
  * would sit in its backlog. Returns the port. */
 static int plain_listener(void)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    L_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port = -1;
+    L_fd = harness_listen_loopback(&port);
     assert_true(L_fd >= 0);
-    assert_int_equal(bind(L_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(L_fd, 16), 0);
-    assert_int_equal(getsockname(L_fd, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin_port);
+    return port;
 }
 
 /* url with "PORT" replaced by port, in a static ring (via fmt). */

@@ -26,8 +26,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
@@ -38,6 +36,7 @@
 #include "common/publish.h"
 #include "worker/http.h"
 #include "tests/harness/cluster.h"
+#include "tests/harness/redis_server.h"
 
 #define WAIT_MS 10000
 #define RUN_MS 30000
@@ -113,19 +112,12 @@ static void *accept_loop(void *arg)
 
 static int listener_start(void)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    L_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port = -1;
+    L_fd = harness_listen_loopback(&port);
     assert_true(L_fd >= 0);
-    assert_int_equal(bind(L_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(L_fd, 16), 0);
-    assert_int_equal(getsockname(L_fd, (struct sockaddr *)&a, &len), 0);
     L_stop = 0;
     assert_int_equal(pthread_create(&L_thread, NULL, accept_loop, NULL), 0);
-    return ntohs(a.sin_port);
+    return port;
 }
 
 static int down(void **state)

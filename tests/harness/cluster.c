@@ -82,8 +82,9 @@ static int write_config(struct cluster *c, const char *const *overrides)
     len += (size_t)snprintf(buf + len, sizeof(buf) - len, "redis.url: %s\n", c->url);
     if (c->ha)
         len += (size_t)snprintf(buf + len, sizeof(buf) - len,
-                                "redis.sentinels: [%s]\nredis.sentinel_master: %s\n",
-                                c->ha->sentinels, HA_MASTER);
+                                "redis.sentinels: [%s]\nredis.sentinel_master: %s\n"
+                                "redis.sentinel_password: %s\n",
+                                c->ha->sentinels, HA_MASTER, HA_SENTINEL_PASSWORD);
     for (size_t i = 0; test_defaults[i]; i++)
         if (!overridden(overrides, test_defaults[i]))
             len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", test_defaults[i]);

@@ -790,3 +790,21 @@ void harness_kept_free(void)
     kept_json = NULL;
     nkept = capkept = nkept_json = capkept_json = 0;
 }
+
+char *harness_doc_line(const char *rel, const char *marker)
+{
+    char path[1024];
+    const char *src = getenv("PSW_SRC");
+    snprintf(path, sizeof(path), "%s/%s", src && *src ? src : ".", rel);
+    char *doc = read_file(path, NULL);
+    if (!doc)
+        return NULL;
+    char *p = strstr(doc, marker);
+    char *line = NULL;
+    if (p) {
+        p += strlen(marker);
+        line = strndup(p, strcspn(p, "\n"));
+    }
+    free(doc);
+    return line;
+}

@@ -93,6 +93,12 @@ void harness_nap(int ms);
  * valid until 8 more calls (key suffixes, URLs, expected messages). */
 const char *harness_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
+/* The rest of the line that follows marker in the source tree's file rel
+ * (e.g. "docs/operations.md"; $PSW_SRC is the tree), or NULL when the file
+ * or the marker is missing. Caller frees. How tests use exactly what the
+ * docs say (the documented Redis ACL). */
+char *harness_doc_line(const char *rel, const char *marker);
+
 /* ---- internal to the harness (used by redis_server.c, receiver.c) ------- */
 
 /* Registers the at-exit cleanup and ignores SIGPIPE; idempotent. */

@@ -36,6 +36,14 @@ static redisContext *sentinel_connect(const struct ha_sentinel *s)
         return NULL;
     }
     redisSetTimeout(c, tv);
+    redisReply *r = redisCommand(c, "AUTH %s", HA_SENTINEL_PASSWORD);
+    int ok = r && r->type != REDIS_REPLY_ERROR;
+    if (r)
+        freeReplyObject(r);
+    if (!ok) {
+        redisFree(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -78,10 +86,12 @@ static int write_sentinel_conf(const struct ha_sentinel *s, int primary_port,
                      "port %d\nbind 127.0.0.1\ndaemonize no\ndir \"%s\"\nlogfile \"%s\"\n"
                      "sentinel monitor %s 127.0.0.1 %d 2\n"
                      "sentinel auth-pass %s %s\n"
+                     "requirepass %s\nsentinel sentinel-pass %s\n"
                      "sentinel down-after-milliseconds %s %d\n"
                      "sentinel failover-timeout %s %d\n",
                      s->port, s->dir, s->log, HA_MASTER, primary_port, HA_MASTER, HA_PASSWORD,
-                     HA_MASTER, o->down_after_ms ? o->down_after_ms : 1000, HA_MASTER,
+                     HA_SENTINEL_PASSWORD, HA_SENTINEL_PASSWORD, HA_MASTER,
+                     o->down_after_ms ? o->down_after_ms : 1000, HA_MASTER,
                      o->failover_timeout_ms ? o->failover_timeout_ms : 3000);
     if (n < 0 || (size_t)n >= sizeof buf)
         return -1;
@@ -160,9 +170,23 @@ static int sentinels_ready(struct ha *h)
 int ha_start(struct ha *h, const struct ha_opts *o)
 {
     static const struct ha_opts defaults = { 0, 0 };
-    char replicaof[64];
+    char replicaof[64], user[4096];
+    /* The service's user as docs/operations.md writes it, with the additions
+     * it lists for Sentinel and redis.min_replicas_acked ("+role +wait"). */
+    char *rules = harness_doc_line("docs/operations.md", "ACL SETUSER psw-service on >PASSWORD ");
+    char *more = harness_doc_line("docs/operations.md", "ACL SETUSER psw-service +");
+    if (!rules || !more) {
+        fprintf(stderr, "ha: docs/operations.md lacks the service's ACL lines\n");
+        free(rules);
+        free(more);
+        return -1;
+    }
+    snprintf(user, sizeof user, "user %s on >%s %s +%s", HA_PSW_USER, HA_PSW_PASSWORD, rules,
+             more);
+    free(rules);
+    free(more);
     const char *extra_primary[] = {
-        "user " HA_PSW_USER " on >" HA_PSW_PASSWORD " ~* &* +@all",
+        user,
         "masterauth " HA_PASSWORD,
         "repl-diskless-sync-delay 0",
         NULL,

@@ -6,9 +6,12 @@
  * SIGKILLed primary is replaced within a few seconds.
  *
  * The data nodes have a password for the default user (the replica and the
- * sentinels use it) and an ACL user "psw" (password "psw-pw", every command
- * and key) for the programs under test, so the test covers AUTH with a user
- * name. ha_start returns once every sentinel knows the replica and the other
+ * sentinels use it) and an ACL user "psw" (password "psw-pw") for the
+ * programs under test, with exactly the rules docs/operations.md gives the
+ * service's user plus its Sentinel additions, so the test covers AUTH with a
+ * user name and the documented ACL. The sentinels have a password of their
+ * own (HA_SENTINEL_PASSWORD), which the programs give as
+ * redis.sentinel_password. ha_start returns once every sentinel knows the replica and the other
  * two sentinels, and the replica is in sync: a failover can happen from then
  * on. ha_stop stops everything and may be called any number of times, also
  * after a failed start; what a test forgets is stopped at exit (proc.h).
@@ -28,6 +31,7 @@
 #define HA_PASSWORD "ha-pw"    /* the default user's, on both data nodes */
 #define HA_PSW_USER "psw"
 #define HA_PSW_PASSWORD "psw-pw"
+#define HA_SENTINEL_PASSWORD "sentinel-pw" /* the sentinels' requirepass */
 
 struct ha_opts {
     int down_after_ms;       /* sentinel down-after-milliseconds; 0 = 1000 */

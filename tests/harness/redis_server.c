@@ -29,7 +29,8 @@
 #define STOP_TIMEOUT_MS 5000
 #define START_ATTEMPTS 5
 
-int redis_srv_free_port(void)
+/* A TCP socket bound to 127.0.0.1 on a port the kernel picks; -1 on error. */
+static int bind_loopback(int *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -38,14 +39,34 @@ int redis_srv_free_port(void)
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
     socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+int redis_srv_free_port(void)
+{
     int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
+    int fd = bind_loopback(&port);
+    if (fd < 0)
+        return -1;
     close(fd);
     return port;
+}
+
+int harness_listen_loopback(int *port)
+{
+    int fd = bind_loopback(port);
+    if (fd >= 0 && listen(fd, 16) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* Writes s as a redis config string: double quotes, \ and " escaped. */

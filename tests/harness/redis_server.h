@@ -64,6 +64,11 @@ redisContext *redis_srv_connect(struct redis_srv *s);
 /* A port on 127.0.0.1 that was free a moment ago (bind to 0, read back). */
 int redis_srv_free_port(void);
 
+/* A listening TCP socket on 127.0.0.1 (backlog 16), port chosen by the
+ * kernel and stored in *port. Returns the fd, or -1. For tests that play a
+ * raw server (or one that never accepts). */
+int harness_listen_loopback(int *port);
+
 /* The absolute path of name found in $PATH (resolved before fork, since the
  * child may only execv). 0, or -1 with a message on stderr. */
 int redis_srv_find_exe(const char *name, char *out, size_t n);

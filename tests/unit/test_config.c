@@ -565,7 +565,17 @@ static void test_sentinels(void **state)
     load_ok(&cfg, "redis: {sentinels: \"a:1, b:2\", sentinel_master: m}\n");
     assert_int_equal(cfg.redis_sentinels_n, 2);
     assert_string_equal(cfg.redis_sentinels[1], "b:2");
+    /* the sentinels' own password: kept, printed masked, refused alone */
+    load_ok(&cfg, "redis: {sentinels: [a:1], sentinel_master: m, sentinel_password: s3cr3t}\n");
+    assert_string_equal(cfg.redis_sentinel_password, "s3cr3t");
+    char *out = print_to_string(&cfg);
+    assert_null(strstr(out, "s3cr3t"));
+    assert_non_null(strstr(out, "sentinel_password: \"****\""));
+    free(out);
     psw_config_free(&cfg);
+    const char *alone = "redis: {sentinel_password: s3cr3t}\n";
+    load_bad(alone, strlen(alone),
+             "psw.yaml:1:28: redis.sentinel_password: only used with redis.sentinels");
 }
 
 static void test_log_enums_match_log_h(void **state)
