@@ -86,6 +86,21 @@ static int rate_limit_field(struct api_call *c, struct psw_endpoint_spec *spec)
     return 0;
 }
 
+/* "ordered": true or false. Leaves spec->ordered at -1 (not given) when
+ * absent. -1 after answering 400. */
+static int ordered_field(struct api_call *c, struct psw_endpoint_spec *spec)
+{
+    struct json_object *v;
+    if (!json_object_object_get_ex(c->body, "ordered", &v) || !v)
+        return 0;
+    if (!json_object_is_type(v, json_type_boolean)) {
+        api_problem(c, 400, "ordered", "ordered: must be true or false");
+        return -1;
+    }
+    spec->ordered = json_object_get_boolean(v) ? 1 : 0;
+    return 0;
+}
+
 /* "headers": an array of "Name: value" strings replacing the whole set ([]
  * clears it); the library checks each line (common/headers.h). *lines
  * (malloc'd, the caller frees it) points into c->body. -1 after answering. */
@@ -188,6 +203,8 @@ static int spec_from_body(struct api_call *c, struct psw_endpoint_spec *spec, ch
     if (!bad && (rate_limit_field(c, spec) < 0 || headers_field(c, spec, lines) < 0 ||
                  batch_field(c, spec) < 0))
         bad = 1;
+    if (!bad && ordered_field(c, spec) < 0)
+        bad = 1;
     return bad ? -1 : 0;
 }
 
@@ -238,7 +255,7 @@ int api_h_endpoints_create(struct api_call *c)
 {
     static const char *const allowed[] = { "account_id", "url", "domain", "events", "secret",
                                            "description", "signing", "rate_limit",
-                                           "headers", "batch", NULL };
+                                           "headers", "batch", "ordered", NULL };
     struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
     struct psw_endpoint ep = { 0 };
     char evbuf[512], err[ERRLEN];
@@ -290,7 +307,7 @@ int api_h_endpoint_update(struct api_call *c)
 {
     static const char *const allowed[] = { "account_id", "url", "domain", "events",
                                            "description", "signing", "rate_limit",
-                                           "headers", "batch", NULL };
+                                           "headers", "batch", "ordered", NULL };
     struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
     struct psw_endpoint ep;
     char evbuf[512], err[ERRLEN];

@@ -8,7 +8,7 @@
 # and the command that reruns it alone, and at the end one table.
 #
 # usage: bench/run.sh [--scenario LIST] [--events N]
-#   --scenario 1,3,7   run only these (default: all, 1-10; 2 and the
+#   --scenario 1,3,7   run only these (default: all, 1-10 and ordered; 2 and the
 #                      percentages of 5 use scenario 1's result when it ran)
 #   --events N         events of scenario 1 (default 200000)
 # Environment: BENCH_BIN (programs, default bin/), BENCH_TOOLS (psw-bench and
@@ -43,6 +43,9 @@
 #   10 batches     BENCH_BATCH_EVENTS (100,000) events to one endpoint, drained one
 #                  request per event, then in batches of 100: events/s and Redis CPU
 #                  per event of both
+#   ordered        what `ordered: true` costs: events/s to one endpoint whose
+#                  receiver answers after 1 ms, unordered then ordered, same run
+#                  (BENCH_ORD_EVENTS: 20,000 unordered, a tenth of it ordered)
 #   9 api          bench/api.sh (its own Redis and psw-api): POST /v1/events vs
 #                  psw_publish_many, a delivery-log page of 1,000,000 deliveries,
 #                  the same with 200 idle keep-alive clients (BENCH_API_ARGS: its options)
@@ -54,7 +57,7 @@ tools=${BENCH_TOOLS:-$bin}
 workers=${BENCH_WORKERS:-2}
 concurrency=${BENCH_CONCURRENCY:-64}
 publishers=${BENCH_PUBLISHERS:-2}
-only="1,2,3,4,5,6,7,8,9,10"
+only="1,2,3,4,5,6,7,8,9,10,ordered"
 s1_events=200000
 secret="whsec_bench_secret_0123456789abcdef"
 
@@ -808,6 +811,50 @@ if want 8; then
     say "  rerun: $(rerun 1,8)"
     row "8 two psw-workers" "$rate deliveries/s ($uniq of $s8_events); Redis ${share}% of one CPU" \
         "" "$(rerun 1,8)"
+fi
+
+# ---- ordered: what one request at a time costs ------------------------------------------------
+# The same receiver (1 ms before each answer, enough threads that it never
+# queues) and the same worker pool; first an unordered endpoint, then an
+# ordered one, one after the other so that they do not share the workers.
+
+if want ordered; then
+    so_events=${BENCH_ORD_EVENTS:-20000}
+    so_ord=$((so_events / 10))
+    say ""
+    say "== ordered: events/s to one endpoint whose receiver answers after 1 ms;" \
+        "$so_events unordered, then $so_ord ordered"
+    fresh
+    write_config so
+    start_receiver so --secret "$secret" --delay-ms 1 --threads 256 --per-path
+    PSW_CONFIG=$cfg "$tools/psw-bench" endpoints --account acct_su --url "$rx_url/su" \
+        --secret "$secret" >/dev/null
+    PSW_CONFIG=$cfg "$bin/psw" endpoint create --account acct_so --url "$rx_url/so" \
+        --secret "$secret" --ordered >/dev/null
+    start_service so
+    rx_reset
+    PSW_CONFIG=$cfg "$tools/psw-bench" publish --account acct_su --count "$so_events" \
+        --procs "$publishers" >/dev/null
+    wait_rx unique_events "$so_events" 300 || true
+    st_u=$(rx_stats)
+    rx_reset
+    PSW_CONFIG=$cfg "$tools/psw-bench" publish --account acct_so --count "$so_ord" >/dev/null
+    wait_rx unique_events "$so_ord" 300 || true
+    st_o=$(rx_stats)
+    stop_service so
+    stop_receiver
+    rate_of() { jq -r 'if .last_ms > .first_ms then ((.unique_events - 1) * 1000 / (.last_ms - .first_ms)) | floor else 0 end' <<<"$1"; }
+    u_rate=$(rate_of "$st_u"); o_rate=$(rate_of "$st_o")
+    u_n=$(jq -r .unique_events <<<"$st_u"); o_n=$(jq -r .unique_events <<<"$st_o")
+    o_dup=$(jq -r .duplicates <<<"$st_o")
+    per=$(div 1000 "$o_rate" 2)
+    say "  unordered: $u_n of $so_events delivered, $u_rate deliveries/s"
+    say "  ordered:   $o_n of $so_ord delivered, $o_rate deliveries/s = one every $per ms" \
+        "(1 ms of it the receiver's); $o_dup duplicates"
+    say "  rerun: $(rerun ordered)"
+    [ "$u_n" -eq "$so_events" ] && [ "$o_n" -eq "$so_ord" ] && [ "$o_dup" -eq 0 ] || failures=1
+    row "ordered, receiver 1 ms" "ordered $o_rate deliveries/s (one per $per ms) vs unordered $u_rate/s" \
+        "" "$(rerun ordered)"
 fi
 
 # ---- 9. the HTTP API ------------------------------------------------------------------------

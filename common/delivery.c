@@ -13,7 +13,8 @@
  * starts from a fixed upper bound (until, or Redis's clock when the call
  * began), so it ends even while new deliveries keep arriving, and meets no
  * delivery twice. Replayed deliveries are pushed so that the oldest goes out
- * first (see replay.lua).
+ * first (see replay.lua); an ordered endpoint's range is walked oldest to
+ * newest instead, so that its whole range goes out in creation order.
  *
  * Ownership: every string in a struct psw_delivery is malloc'd here ("" when
  * the field is unset) and released by psw_delivery_list_free /
@@ -696,7 +697,7 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
         const char *argv[] = { ctx->cfg->redis_prefix, retention, "range", endpoint_id,
                                upper, skip, lower, st, scan };
         redisReply *rep = psw_redis_eval(ctx->redis, PSW_SCRIPT_REPLAY, 9, argv, NULL);
-        if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 6 ||
+        if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 6 ||
             !psw_reply_str(rep, 0) || !psw_reply_str(rep, 4)) {
             rc = psw_ctx_redis_failure(ctx, rep, "replay", err, errlen);
             freeReplyObject(rep);
@@ -743,6 +744,9 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
         int done = psw_reply_int(rep, 3, 1) != 0;
         snprintf(upper, sizeof(upper), "%s", psw_reply_str(rep, 4));
         snprintf(skip, sizeof(skip), "%lld", psw_reply_int(rep, 5, 0));
+        /* an ordered endpoint's range is walked upwards: the lower end moves */
+        if (rep->elements > 6 && psw_reply_str(rep, 6))
+            snprintf(lower, sizeof(lower), "%s", psw_reply_str(rep, 6));
         freeReplyObject(rep);
         if (done) {
             rc = queued;

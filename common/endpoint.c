@@ -290,6 +290,7 @@ static int from_hash(const struct keys *k, const redisReply *h, struct psw_endpo
     out->rate_limit = psw_parse_ll(psw_reply_hget(h, "rate_limit"), 0);
     out->batch_max_events = psw_parse_ll(psw_reply_hget(h, "batch_max_events"), 0);
     out->batch_max_wait_ms = psw_parse_ll(psw_reply_hget(h, "batch_max_wait"), 0);
+    out->ordered = psw_parse_ll(psw_reply_hget(h, "ordered"), 0) == 1;
     out->secret_prev_until = psw_parse_ll(psw_reply_hget(h, "secret_prev_until"), 0);
     out->consecutive_failures = psw_parse_ll(psw_reply_hget(h, "consecutive_failures"), 0);
     out->disabled_at = psw_parse_ll(psw_reply_hget(h, "disabled_at"), 0);
@@ -459,6 +460,10 @@ static int options_prepare(struct psw_ctx *ctx, const char *id,
     memset(o, 0, sizeof(*o));
     if (spec->signing && psw_signing_parse(spec->signing, &o->signing, err, errlen) < 0)
         return PSW_EINVAL;
+    if (spec->ordered < -1 || spec->ordered > 1) {
+        snprintf(err, errlen, "ordered: must be true or false");
+        return PSW_EINVAL;
+    }
     if (spec->rate_limit != -1) {
         if (spec->rate_limit < 0 || spec->rate_limit > RATE_LIMIT_MAX) {
             snprintf(err, errlen, "rate_limit: must be 0 (no limit) to %d requests per second",
@@ -569,8 +574,9 @@ int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spe
                            opt.headers ? opt.headers : "", opt.rate[0] ? opt.rate : "0",
                            /* batch (batch_prepare): off unless given */
                            opt.batch_events[0] ? opt.batch_events : "0",
-                           opt.batch_wait[0] ? opt.batch_wait : bwait };
-    rc = run(ctx, PSW_SCRIPT_ENDPOINT_CREATE, 16, argv, &rep, &word, err, errlen);
+                           opt.batch_wait[0] ? opt.batch_wait : bwait,
+                           spec->ordered == 1 ? "1" : "0" };
+    rc = run(ctx, PSW_SCRIPT_ENDPOINT_CREATE, 17, argv, &rep, &word, err, errlen);
     if (rc != PSW_OK)
         goto cleanup;
     if (strcmp(word, "ok") == 0) {
@@ -706,7 +712,7 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE];
-    const char *argv[3 + 22];
+    const char *argv[3 + 24];
     struct options opt = { 0 };
     char *ascii_url = NULL;
     redisReply *rep = NULL;
@@ -731,9 +737,9 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
         return rc;
     if (!spec->url && !spec->domain && !spec->events && !spec->description && !spec->signing &&
         spec->rate_limit == -1 && !spec->set_headers && spec->batch_max_events == -1 &&
-        spec->batch_max_wait_ms == -1) {
+        spec->batch_max_wait_ms == -1 && spec->ordered == -1) {
         snprintf(err, errlen, "nothing to update: give url, domain, events, description, "
-                              "signing, rate_limit, headers or batch");
+                              "signing, rate_limit, headers, batch or ordered");
         return PSW_EINVAL;
     }
     argv[0] = ctx->cfg->redis_prefix;
@@ -793,6 +799,10 @@ int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_en
     if (opt.batch_wait[0]) {
         argv[argc++] = "batch_max_wait";
         argv[argc++] = opt.batch_wait;
+    }
+    if (spec->ordered != -1) {
+        argv[argc++] = "ordered";
+        argv[argc++] = spec->ordered ? "1" : "0";
     }
 
     rc = run(ctx, PSW_SCRIPT_ENDPOINT_UPDATE, argc, argv, &rep, &word, err, errlen);
@@ -1050,6 +1060,10 @@ struct json_object *psw_endpoint_to_json(const struct psw_endpoint *ep, int show
     bad |= psw_json_add_str(o, "signing", ep->signing && *ep->signing ? ep->signing : "poststack");
     bad |= psw_json_add_str_or_null(o, "public_key", ep->public_key);
     bad |= psw_json_add_int(o, "rate_limit", ep->rate_limit);
+    {
+        struct json_object *b = json_object_new_boolean(ep->ordered);
+        bad |= b ? psw_json_add(o, "ordered", b) : -1;
+    }
     {
         struct json_object *h = headers_array(ep->headers);
         bad |= h ? psw_json_add(o, "headers", h) : -1;

@@ -62,6 +62,7 @@ struct psw_endpoint {
     long long rate_limit;    /* requests per second, 0 = none */
     long long batch_max_events;  /* 0 = no batching */
     long long batch_max_wait_ms; /* with batching: how long the oldest event waits at most */
+    int ordered;             /* 1: one request at a time, in publish order */
 };
 
 /* NULL field = not given (create: the default; update: unchanged). */
@@ -83,8 +84,9 @@ struct psw_endpoint_spec {
      * PSW_BATCH_WAIT_DEFAULT_MS. */
     long long batch_max_events;  /* 0, or 1..PSW_BATCH_MAX_EVENTS */
     long long batch_max_wait_ms; /* PSW_BATCH_WAIT_MIN_MS..PSW_BATCH_WAIT_MAX_MS */
+    int ordered;             /* 1 on, 0 off; -1 = not given (create: off) */
 };
-#define PSW_ENDPOINT_SPEC_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, 0, NULL, 0, -1, -1 }
+#define PSW_ENDPOINT_SPEC_INIT { NULL, NULL, NULL, NULL, NULL, NULL, NULL, -1, 0, NULL, 0, -1, -1, -1 }
 #define PSW_BATCH_MAX_EVENTS 1000
 #define PSW_BATCH_WAIT_MIN_MS 10
 #define PSW_BATCH_WAIT_MAX_MS 3600000
@@ -106,8 +108,10 @@ int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpo
                       size_t *n, char *err, size_t errlen);
 void psw_endpoint_list_free(struct psw_endpoint *eps, size_t n);
 
-/* Changes url, domain, events, description, signing, rate_limit and/or the
- * headers (at least one). Switching to ed25519 makes a key pair unless the
+/* Changes url, domain, events, description, signing, rate_limit, ordered
+ * and/or the headers (at least one). Switching ordered off lets every
+ * delivery waiting for its turn out at once; switching it on makes the
+ * deliveries not yet sent wait for their turn. Switching to ed25519 makes a key pair unless the
  * endpoint has one; switching to standard needs a whsec_<base64> secret
  * (common/sign_std.h). A secret
  * is refused (use psw_endpoint_rotate_secret); an account_id other than the
@@ -145,7 +149,7 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
  * events (array: ["*"] or the types), status, consecutive_failures,
  * disabled_reason, disabled_by, disabled_at, created_at, updated_at,
  * deleted_at, description, signing, public_key (null unless a key pair
- * exists), rate_limit, headers (array of masked lines, psw_header_mask:
+ * exists), rate_limit, ordered (boolean), headers (array of masked lines, psw_header_mask:
  * never in full), and with show_secret also secret, secret_prev,
  * secret_prev_until (null, with secret_error saying why, when secret_error
  * is set). Times are ISO 8601 strings or null; disabled_reason,

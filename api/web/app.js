@@ -368,7 +368,7 @@ function parseHeaders(text) {
 }
 
 // The delivery options of the create and edit forms (docs/dashboard.md):
-// signing, rate limit, static headers. The stored headers come back masked,
+// signing, rate limit, ordered, static headers. The stored headers come back masked,
 // so on edit they are sent only when "Replace" is ticked.
 function optionFields(ep) {
     const cur = (ep && ep.signing) || 'poststack';
@@ -384,11 +384,14 @@ function optionFields(ep) {
     const batchWait = h('input', { type: 'text', name: 'batch_max_wait', spellcheck: 'false',
         autocomplete: 'off', placeholder: '1s',
         value: (ep && ep.batch && ep.batch.max_wait) || '' });
+    const ordered = h('input', { type: 'checkbox', name: 'ordered', checked: !!(ep && ep.ordered) });
     const rows = [
         field('Signing', signing, 'how requests are signed').row,
         field('Rate limit', rate, 'requests per second at most; 0 = no limit').row,
         field('Batch size', batch, 'events per request, 1 to 1000; 0 = one request per event').row,
         field('Batch wait', batchWait, 'a batch goes out once its oldest event waited this long, e.g. 500ms or 2s (default 1s)').row,
+        field('Ordered', ordered,
+            'one request at a time, in publish order (about one delivery per round trip)').row,
     ];
     let replace = null;
     if (ep) {
@@ -412,6 +415,7 @@ function optionFields(ep) {
         const bw = batchWait.value.trim();
         if (be > 0) body.batch = bw ? { max_events: be, max_wait: bw } : { max_events: be };
         else if (ep && ep.batch) body.batch = null;
+        if (ep || ordered.checked) body.ordered = ordered.checked;
         if (!replace || replace.checked) {
             const list = parseHeaders(headers.value);
             if (replace || list.length) body.headers = list;
@@ -428,6 +432,7 @@ function optionFacts(e) {
         ['Signing', e.signing || 'poststack'],
         ['Rate limit', e.rate_limit ? `${e.rate_limit} requests/s` : 'no limit'],
         ['Batches', e.batch ? `up to ${e.batch.max_events} events per request, sent within ${e.batch.max_wait}` : 'off (one request per event)'],
+        ['Ordered', e.ordered ? 'yes: one request at a time, in publish order' : 'no'],
         ['Static headers', hs.length ? h('ul', { class: 'hdrs' }, hs.map((x) => h('li', {}, h('code', {}, x)))) : 'none'],
     ];
     if (e.public_key) pairs.push(['Public key', copyLine(e.public_key)]);

@@ -47,6 +47,7 @@ static void print_endpoint(const struct psw_endpoint *ep, int show_secret)
     cli_kv("signing", "%s", ep->signing && *ep->signing ? ep->signing : "poststack");
     if (ep->public_key && *ep->public_key)
         cli_kv("public key", "%s", ep->public_key);
+    cli_kv("ordered", "%s", ep->ordered ? "yes (one request at a time, in publish order)" : "no");
     if (ep->rate_limit > 0)
         cli_kv("rate limit", "%lld requests/s", ep->rate_limit);
     else
@@ -132,6 +133,18 @@ static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
     spec->batch_max_events = cli_num(cli, "batch-max-events", -1);
 }
 
+/* --ordered / --no-ordered into spec->ordered. -1 after a usage error. */
+static int ordered_from(struct cli *cli, struct psw_endpoint_spec *spec)
+{
+    int on = cli_has(cli, "ordered"), off = cli_has(cli, "no-ordered");
+    if (on && off) {
+        cli_usage_error(cli, "--ordered and --no-ordered exclude each other");
+        return -1;
+    }
+    spec->ordered = on ? 1 : off ? 0 : -1;
+    return 0;
+}
+
 /* Options create and update share (docs/cli.md, "Endpoint options"). */
 #define OPTION_FLAGS                                                                         \
     { "signing", CLI_STR, "S", 0, 0, 0, NULL,                                              \
@@ -143,7 +156,11 @@ static void spec_from(const struct cli *cli, struct psw_endpoint_spec *spec)
     { "batch-max-events", CLI_INT, "N", 0, 0, 1000, "batch.max_events",                   \
       "send events in batches of up to N per request (0 = no batching)" },                  \
     { "batch-max-wait", CLI_STR, "D", 0, 0, 0, "batch.max_wait",                          \
-      "send a batch once its oldest event has waited D (default 1s; none with N = 0)" }
+      "send a batch once its oldest event has waited D (default 1s; none with N = 0)" },   \
+    { "ordered", CLI_FLAG, NULL, 0, 0, 0, NULL,                                            \
+      "one request at a time, in publish order (costs throughput: see docs/cli.md)" },     \
+    { "no-ordered", CLI_FLAG, NULL, 0, 0, 0, NULL,                                         \
+      "requests in parallel, as they come (the default)" }
 
 /* ---- create ------------------------------------------------------------- */
 
@@ -157,6 +174,8 @@ static int run_create(struct cli *cli)
     spec_from(cli, &spec);
     if ((rc = batch_wait_from(cli, &spec)) != 0)
         return rc;
+    if (ordered_from(cli, &spec) < 0)
+        return PSW_EXIT_USAGE;
     spec.account_id = cli_str(cli, "account");
     spec.secret = cli_str(cli, "secret");
     if ((rc = psw_endpoint_create(&cli->ctx, &spec, &ep, err, sizeof(err))) != PSW_OK)
@@ -299,6 +318,8 @@ static int run_update(struct cli *cli)
     spec_from(cli, &spec);
     if ((rc = batch_wait_from(cli, &spec)) != 0)
         return rc;
+    if (ordered_from(cli, &spec) < 0)
+        return PSW_EXIT_USAGE;
     if (cli_has(cli, "clear-headers")) {
         if (spec.nheaders > 0)
             return cli_usage_error(cli, "--clear-headers and --header exclude each other "

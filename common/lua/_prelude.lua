@@ -129,6 +129,9 @@ local function unhold(ep, n)
   local ids
   if n then
     if n <= 0 then return 0 end
+    -- an ordered endpoint lets the next one in when its head is finished,
+    -- not when a slot frees (ordered_next below)
+    if redis.call('HGET', K.endpoint(ep), 'ordered') == '1' then return 0 end
     ids = redis.call('LPOP', wk, int(n))
   else
     ids = redis.call('LRANGE', wk, '0', '-1')
@@ -146,6 +149,80 @@ end
 -- the endpoint stops taking requests: they will be skipped at claim).
 local function flush_waiting(ep)
   unhold(ep, nil)
+end
+
+-- Ordered endpoints (docs/cli.md "Endpoint options", docs/redis.md). An
+-- endpoint with ordered = '1' lets one delivery at a time out of its waiting
+-- list: its head, named by the endpoint's field ordered_head. The head is in
+-- ready, in a worker's hands, in flight or scheduled for a retry; every
+-- other delivery of the endpoint waits in endpoint:<ep>:waiting ('pending'),
+-- in publish order (publish.lua appends there; a claim appends any other it
+-- meets). The turn passes only when the head is finished — delivered,
+-- failed for good or skipped (ordered_done) — never when it is scheduled for
+-- a retry, and freed in-flight slots do not let anyone in (unhold above).
+
+-- Gives ep's turn to the oldest delivery in its waiting list when nobody
+-- holds it: that one becomes the head and goes to the front of ready. Ids
+-- that are no longer pending (expired, or delivered by a late answer) are
+-- dropped. An endpoint that stopped taking requests gets its whole list
+-- back in ready, to be skipped at claim.
+local function ordered_next(ep)
+  local ek = K.endpoint(ep)
+  local f = redis.call('HMGET', ek, 'ordered', 'ordered_head', 'status')
+  if f[1] ~= '1' or (f[2] or '') ~= '' then return end
+  if f[3] ~= 'enabled' then
+    flush_waiting(ep)
+    return
+  end
+  local wk = K.endpoint_waiting(ep)
+  local did = redis.call('LPOP', wk)
+  while did do
+    if redis.call('HGET', K.delivery(did), 'state') == 'pending' then
+      redis.call('HSET', ek, 'ordered_head', did)
+      redis.call('RPUSH', K.ready, did)
+      break
+    end
+    did = redis.call('LPOP', wk)
+  end
+  if redis.call('LLEN', wk) == 0 then redis.call('SREM', K.waiting, ep) end
+end
+
+-- The deliveries in ids (of endpoint ep) are finished: if one of them is
+-- ep's head, the turn passes to the next.
+local function ordered_done(ep, ids)
+  local ek = K.endpoint(ep)
+  local h = redis.call('HGET', ek, 'ordered_head')
+  if not h or h == '' then return end
+  for _, did in ipairs(ids) do
+    if did == h then
+      redis.call('HSET', ek, 'ordered_head', '')
+      ordered_next(ep)
+      return
+    end
+  end
+end
+
+-- The scheduler's safety net for ordered endpoint ep (promote.lua): a head
+-- that is finished or gone without having passed the turn (hand edits, an
+-- expired delivery) passes it now, and a head found back in the waiting
+-- list goes to the front of ready. Returns false when ep is not ordered.
+local function ordered_check(ep)
+  local ek = K.endpoint(ep)
+  local f = redis.call('HMGET', ek, 'ordered', 'ordered_head')
+  if f[1] ~= '1' then return false end
+  local h = f[2] or ''
+  if h ~= '' then
+    local s = redis.call('HGET', K.delivery(h), 'state')
+    local wk = K.endpoint_waiting(ep)
+    if s == 'pending' and redis.call('LPOS', wk, h) then
+      redis.call('LREM', wk, '1', h)
+      redis.call('RPUSH', K.ready, h)
+    elseif s ~= 'pending' and s ~= 'in_flight' and s ~= 'scheduled' then
+      redis.call('HSET', ek, 'ordered_head', '')
+    end
+  end
+  ordered_next(ep)
+  return true
 end
 
 -- A freed in-flight slot of endpoint ep lets its longest-waiting delivery
@@ -208,6 +285,7 @@ local function recover_worker(w, ttl, now, maxrec)
       redis.call('HINCRBY', K.stats, 'failed', 1)
       redis.call('HINCRBY', K.endpoint_stats(d[2]), 'failed', 1)
       if batch_crashed and string.sub(did, 1, 4) == 'bat_' then batch_crashed(did, now, d[2]) end
+      ordered_done(d[2], {did})
       crashed = crashed + 1
     else
       redis.call('HSET', dkey, 'state', 'pending', 'next_attempt_at', now)

@@ -31,13 +31,14 @@ local function claim_work(wid, want, cap, floor, adopt)
   local claimed, skipped, held, failed, deferred = 0, 0, 0, 0, 0
   local eps, order = {}, {}   -- endpoint id -> what this call knows of it
   local bodies = {}           -- account/event id -> body (false: the event expired)
+  local finished = {}         -- {endpoint, id} of ordered heads finished here
 
   local function endpoint(ep)
     local e = eps[ep]
     if not e then
       local f = redis.call('HMGET', K.endpoint(ep), 'status', 'url', 'secret',
                            'secret_prev', 'secret_prev_until', 'signing', 'signing_key',
-                           'headers', 'rate_limit')
+                           'headers', 'rate_limit', 'ordered', 'ordered_head')
       e = {status = f[1], url = f[2], secret = f[3], prev = '', slots = {}, held = {},
            skipped = 0, stale_prev = false, signing = f[6] or '', signing_key = f[7] or '',
            headers = f[8] or '', rate = tonumber(f[9] or '') or 0}
@@ -60,6 +61,11 @@ local function claim_work(wid, want, cap, floor, adopt)
       if cap > 0 and e.status == 'enabled' then
         e.count = redis.call('SCARD', K.endpoint_inflight(ep))
         e.limit = limit_of(ep, cap, floor)
+      end
+      -- ordered: one at a time, its head (the in-flight cap does not apply)
+      e.head = f[11] or ''
+      if f[10] == '1' and e.status == 'enabled' then
+        e.ordered, e.count = true, nil
       end
       eps[ep] = e
       order[#order + 1] = ep
@@ -104,6 +110,13 @@ local function claim_work(wid, want, cap, floor, adopt)
       end
       skipped = skipped + n
       if e.status then e.skipped = e.skipped + n end
+      if did == e.head then finished[#finished + 1] = {ep, did} end
+      return false
+    end
+    if e.ordered and did ~= e.head then
+      -- not its turn: in line behind the others (ordered_next)
+      e.held[#e.held + 1] = did
+      held = held + 1
       return false
     end
     if e.count and e.count >= e.limit then
@@ -121,6 +134,7 @@ local function claim_work(wid, want, cap, floor, adopt)
       if is_batch(did) then
         failed = failed - 1 + batch_end(did, 'failed', now_s, nil, 'event_expired')
       end
+      if did == e.head then finished[#finished + 1] = {ep, did} end
       return false
     end
     if e.starts then
@@ -227,6 +241,12 @@ local function claim_work(wid, want, cap, floor, adopt)
       redis.call('LTRIM', rk, '0', int(e.rate - 1))
       redis.call('PEXPIRE', rk, int(RATE_WINDOW * 2))
     end
+  end
+  -- ordered endpoints: a finished head passes the turn; one without a head
+  -- gives it to the oldest waiting (those held above included)
+  for _, x in ipairs(finished) do ordered_done(x[1], {x[2]}) end
+  for _, ep in ipairs(order) do
+    if eps[ep].ordered and eps[ep].head == '' then ordered_next(ep) end
   end
   if skipped > 0 then redis.call('HINCRBY', K.stats, 'skipped', int(skipped)) end
   if claimed > 0 then redis.call('HINCRBY', K.stats, 'attempts', int(claimed)) end

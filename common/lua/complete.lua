@@ -49,6 +49,15 @@ local out = {}
 -- (attempts are counted by the claim that starts them, not here)
 local G = {delivered = 0, failed_attempts = 0, retries_scheduled = 0, failed = 0}
 local eps, order = {}, {}
+local finished = {}  -- endpoint -> ids delivered or failed for good here (ordered_done)
+local function finish(ep, did)
+  local l = finished[ep]
+  if not l then
+    l = {}
+    finished[ep] = l
+  end
+  l[#l + 1] = did
+end
 
 local function endpoint(ep)
   local e = eps[ep]
@@ -127,6 +136,7 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
         G.delivered = G.delivered + more
         e.delivered = e.delivered + more
       end
+      finish(ep, did)
       return 'delivered', '', ''
     end
     redis.call('HSET', dkey, 'completed_attempt', n_s, 'last_status', status,
@@ -178,6 +188,7 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
         G.failed = G.failed + more
         e.failed = e.failed + more
       end
+      finish(ep, did)
       outcome = 'failed'
     end
   end
@@ -264,6 +275,11 @@ for _, ep in ipairs(order) do
   for _, k in ipairs({'delivered', 'failed_attempts', 'failed'}) do
     if e[k] > 0 then redis.call('HINCRBY', sk, k, int(e[k])) end
   end
+end
+-- an ordered endpoint's finished head passes its turn (before the claim
+-- below, which then takes the next one at once)
+for _, ep in ipairs(order) do
+  if finished[ep] then ordered_done(ep, finished[ep]) end
 end
 for _, k in ipairs({'delivered', 'failed_attempts', 'retries_scheduled', 'failed'}) do
   if G[k] > 0 then redis.call('HINCRBY', K.stats, k, int(G[k])) end

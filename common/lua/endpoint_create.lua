@@ -4,7 +4,7 @@
 --       9 limits.max_endpoints_per_account, 10 signing, 11 signing_key
 --       (sealed Ed25519 private key or ''), 12 public_key, 13 headers
 --       (sealed), 14 rate_limit, 15 batch_max_events (0 = off), 16
---       batch_max_wait (ms)
+--       batch_max_wait (ms), 17 ordered ('1' or '0')
 -- Returns {'ok', HGETALL of the endpoint}, {'limit', endpoints the account
 -- has} when the account is full, or {'exists'} on an id collision.
 --
@@ -27,7 +27,8 @@ redis.call('HSET', ek, 'id', id, 'account_id', acct, 'domain', ARGV[4],
            'disabled_by', '', 'created_at', now, 'updated_at', now,
            'deleted_at', '', 'description', ARGV[8], 'signing', ARGV[10],
            'signing_key', ARGV[11], 'public_key', ARGV[12], 'headers', ARGV[13],
-           'rate_limit', ARGV[14], 'batch_max_events', ARGV[15], 'batch_max_wait', ARGV[16])
+           'rate_limit', ARGV[14], 'batch_max_events', ARGV[15], 'batch_max_wait', ARGV[16],
+           'ordered', ARGV[17], 'ordered_head', '')
 redis.call('SADD', K.endpoints, id)
 redis.call('SADD', ak, id)
 return {'ok', redis.call('HGETALL', ek)}

@@ -1,7 +1,8 @@
 -- endpoint_update: change an endpoint's routing or description, atomically.
 -- ARGV: 1 prefix, 2 endpoint id, 3 account_id the caller named ('' = none),
 --       4.. field, value pairs; fields: url, domain, events, description,
---       signing, rate_limit, headers (sealed), signing_key + public_key (a
+--       signing, rate_limit, ordered ('1'/'0'), headers (sealed),
+--       signing_key + public_key (a
 --       new Ed25519 key pair, stored only if the endpoint has none, so
 --       switching back and forth keeps the key receivers already trust),
 --       batch_max_events, batch_max_wait (ms; see the end)
@@ -18,10 +19,11 @@ if cur[1] == 'deleted' then return {'deleted'} end
 if ARGV[3] ~= '' and ARGV[3] ~= cur[2] then return {'account', cur[2] or ''} end
 
 local allowed = {url = true, domain = true, events = true, description = true,
-                 signing = true, rate_limit = true, headers = true,
+                 signing = true, rate_limit = true, headers = true, ordered = true,
                  signing_key = true, public_key = true,
                  batch_max_events = true, batch_max_wait = true}
 local has_key = (redis.call('HGET', ek, 'public_key') or '') ~= ''
+local was_ordered = redis.call('HGET', ek, 'ordered') == '1'
 local args = {}
 for i = 4, #ARGV - 1, 2 do
   local f = ARGV[i]
@@ -53,4 +55,14 @@ end
 args[#args + 1] = 'updated_at'
 args[#args + 1] = now_ms()
 redis.call('HSET', ek, unpack(args))
+-- ordered switched on or off: nothing may be left waiting for a turn that
+-- no longer comes (docs/cli.md "Endpoint options")
+local is_ordered = redis.call('HGET', ek, 'ordered') == '1'
+if was_ordered and not is_ordered then
+  redis.call('HSET', ek, 'ordered_head', '')
+  flush_waiting(ARGV[2])
+elseif is_ordered and not was_ordered then
+  redis.call('HSET', ek, 'ordered_head', '')
+  ordered_next(ARGV[2])
+end
 return {'ok', redis.call('HGETALL', ek)}

@@ -14,6 +14,7 @@
 -- It also lets held-back deliveries in when their endpoint has free slots —
 -- a safety net for the slot release in complete/recover, which normally does
 -- this at once — and forgets slots whose delivery is no longer in flight.
+-- For an ordered endpoint the net is ordered_check (_prelude.lua).
 local batch, sid = tonumber(ARGV[2]), ARGV[3]
 local cap, floor = parse_cap(ARGV[4])
 local net = ARGV[5] ~= '0'
@@ -23,16 +24,21 @@ if sid ~= '' then redis.call('ZADD', K.schedulers, now_s, sid) end
 
 local ids = redis.call('ZRANGEBYSCORE', K.scheduled, '-inf', now_s, 'LIMIT', '0', ARGV[2])
 local due = {}
+local heads = {} -- retries of ordered endpoints' heads (they have a seq)
 variadic('ZREM', K.scheduled, ids)
 for _, did in ipairs(ids) do
   local dkey = K.delivery(did)
-  if redis.call('HGET', dkey, 'state') == 'scheduled' then
+  local f = redis.call('HMGET', dkey, 'state', 'seq')
+  if f[1] == 'scheduled' then
     redis.call('HSET', dkey, 'state', 'pending')
-    due[#due + 1] = did
+    if f[2] then heads[#heads + 1] = did else due[#due + 1] = did end
   end
 end
 variadic('LPUSH', K.ready, due) -- one LPUSH per id, in this order, would do the same
-local moved = #due
+-- an ordered endpoint's whole line waits on its head: its retry goes to
+-- the front, not behind the backlog of other endpoints
+variadic('RPUSH', K.ready, heads)
+local moved = #due + #heads
 
 if net then
   for _, ep in ipairs(redis.call('SRANDMEMBER', K.waiting, '10')) do
@@ -42,7 +48,9 @@ if net then
         redis.call('SREM', fk, did)
       end
     end
-    if cap > 0 then
+    if ordered_check(ep) then
+      -- ordered: its head's end, not free slots, lets the next one in
+    elseif cap > 0 then
       unhold(ep, limit_of(ep, cap, floor) - redis.call('SCARD', fk))
     else
       unhold(ep, nil) -- the cap was lifted: nothing needs to wait

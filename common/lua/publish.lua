@@ -17,7 +17,9 @@
 -- endpoint.max_in_flight (its waiting list is not empty) joins the end of
 -- that list at once, still 'pending': a claim would only move it there
 -- (the endpoint's slots are taken), and this way it cannot overtake the
--- ones waiting longer. Freed slots let them into ready in order.
+-- ones waiting longer. Freed slots let them into ready in order. Every
+-- delivery for an ordered endpoint joins that list, and the endpoint's turn
+-- lets them out one at a time (ordered_next in _prelude.lua).
 --
 -- Several events per call cost less than one call each: an account's
 -- endpoints are read once per call, the new ids go onto ready with one LPUSH
@@ -50,6 +52,7 @@ local index, order = {}, {} -- endpoint -> {now, id, now, id …} for its delive
 local ep_skipped = {}
 local waiting = {}         -- endpoint -> {ids} joining its waiting list
 local batched, batched_order = {}, {} -- batching endpoint -> its new deliveries
+local ordered_eps = {}     -- endpoint -> true when ordered (all its deliveries wait)
 local published, created_total, skipped_total = 0, 0, 0
 local out = {}
 
@@ -61,10 +64,12 @@ local function endpoints_of(acct)
     table.sort(ids)
     for _, ep in ipairs(ids) do
       local f = redis.call('HMGET', K.endpoint(ep), 'domain', 'events', 'status',
-                           'batch_max_events', 'batch_max_wait')
-      list[#list + 1] = {id = ep, domain = f[1], events = f[2], status = f[3],
-                         held = f[3] == 'enabled' and
-                                redis.call('LLEN', K.endpoint_waiting(ep)) > 0,
+                           'batch_max_events', 'batch_max_wait', 'ordered')
+      local ordered = f[3] == 'enabled' and f[6] == '1'
+      if ordered then ordered_eps[ep] = true end
+      list[#list + 1] = {id = ep, domain = f[1], events = f[2], status = f[3], ordered = ordered,
+                         held = ordered or (f[3] == 'enabled' and
+                                redis.call('LLEN', K.endpoint_waiting(ep)) > 0),
                          batch = tonumber(f[4] or '') or 0, wait = tonumber(f[5] or '') or 0}
     end
     accounts[acct] = list
@@ -115,6 +120,12 @@ local function publish(evt, etype, acct, domain, created_at, body, did)
                    'event_type', etype, 'account_id', acct, 'state', 'pending',
                    'attempts', '0', 'created_at', now, 'next_attempt_at', now,
                    'trigger', 'first')
+        if ep.ordered then
+          -- its place in the endpoint's line, for replays (replay.lua):
+          -- deliveries created in the same ms have no other order
+          redis.call('HSET', dkey, 'seq',
+                     int(redis.call('HINCRBY', K.endpoint(ep.id), 'ordered_seq', '1')))
+        end
         if ep.held then
           local w = waiting[ep.id]
           if not w then
@@ -180,6 +191,7 @@ for _, ep in ipairs(order) do
     variadic('RPUSH', K.endpoint_waiting(ep), waiting[ep])
     redis.call('SADD', K.waiting, ep)
   end
+  if ordered_eps[ep] then ordered_next(ep) end
   variadic('ZADD', K.endpoint_deliveries(ep), index[ep])
   if ep_skipped[ep] then
     redis.call('HINCRBY', K.endpoint_stats(ep), 'skipped', int(ep_skipped[ep]))

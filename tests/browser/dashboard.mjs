@@ -404,10 +404,10 @@ const scenarios = {
     },
 
     // 10. Delivery options through the forms: create with Standard Webhooks
-    //     signing, a rate limit, batches and a static header; the admin API holds them
-    //     and the detail screen shows them (the header masked). Then an edit
-    //     that leaves the headers untouched switches to Ed25519 and batching
-    //     off: the public key appears with a copy button.
+    //     signing, a rate limit, batches, ordered and a static header; the admin API
+    //     holds them and the detail screen shows them (the header masked). Then an
+    //     edit that leaves the headers untouched switches to Ed25519, batching
+    //     off and ordered off: the public key appears with a copy button.
     async options(browser) {
         const { page, context } = await newPage(browser);
         await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: API });
@@ -420,6 +420,7 @@ const scenarios = {
         await form.getByLabel('Rate limit').fill('5');
         await form.getByLabel('Batch size').fill('50');
         await form.getByLabel('Batch wait').fill('750ms');
+        await form.getByLabel('Ordered', { exact: true }).check();
         await form.getByLabel('Static headers').fill(env.PSW_OPT_HEADER);
         await form.getByRole('button', { name: 'Create endpoint' }).click();
         await page.locator('.secretbox').waitFor();
@@ -445,6 +446,8 @@ const scenarios = {
         check(await edit.getByLabel('Signing').inputValue() === 'standard', 'the edit form shows the signing');
         check(await edit.getByLabel('Batch size').inputValue() === '50', 'the edit form shows the batch size');
         check(await edit.getByLabel('Batch wait').inputValue() === '750ms', 'the edit form shows the batch wait');
+        check(await edit.getByLabel('Ordered', { exact: true }).isChecked(), 'the edit form shows ordered');
+        await edit.getByLabel('Ordered', { exact: true }).uncheck();
         await edit.getByLabel('Signing').selectOption('ed25519');
         await edit.getByLabel('Rate limit').fill('7');
         await edit.getByLabel('Batch size').fill('0'); // batching off again

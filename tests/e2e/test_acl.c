@@ -94,17 +94,8 @@ static pid_t holder_of(const char *ep)
     char **ids;
     size_t n = cluster_deliveries(&C, ep, &ids);
     pid_t pid = -1;
-    for (size_t i = 0; i < n && pid < 0; i++) {
-        char key[PSW_KEY_SIZE];
-        snprintf(key, sizeof(key), "delivery:%s", ids[i]);
-        char *state = cluster_hget(&C, key, "state");
-        char *worker = cluster_hget(&C, key, "worker");
-        const char *colon = worker ? strchr(worker, ':') : NULL;
-        if (state && strcmp(state, "in_flight") == 0 && colon)
-            pid = (pid_t)strtol(colon + 1, NULL, 10);
-        free(state);
-        free(worker);
-    }
+    for (size_t i = 0; i < n && pid < 0; i++)
+        pid = cluster_holder_pid(&C, ids[i]);
     cluster_ids_free(ids, n);
     return pid;
 }

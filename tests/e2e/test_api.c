@@ -1,8 +1,8 @@
 /*
  * test_api.c — psw-api black-box (docs/api.md): a whole deployment
- * (tests/harness/cluster.h) plus a real psw-api, driven over HTTP by
- * tests/harness/api_client.c, which records every answer for the OpenAPI
- * check at the end.
+ * (tests/harness/cluster.h) plus a real psw-api, started and driven over
+ * HTTP by tests/harness/api_fixture.c, which records every answer for the
+ * OpenAPI check at the end.
  *   - every route with an admin token and with an account token;
  *   - isolation: another account's endpoint, delivery and token ids answer
  *     404 exactly like ids that do not exist, on every path taking an id;
@@ -29,113 +29,19 @@
 #include "common/sign.h"
 #include "common/timeutil.h"
 #include "common/token.h"
-#include "tests/harness/api_client.h"
+#include "tests/harness/api_fixture.h"
 #include "tests/harness/cluster.h"
-#include "tests/harness/openapi.h"
 
 #define WAIT_MS 10000
 
 static struct cluster C;
-static int C_ok;
-static pid_t api_pid = -1;
-static char base[64], api_log[700], record[700];
-static char admin[128];
-
-static int cli_token(const char *name, const char *account, const char *ttl, char *out, size_t n)
-{
-    const char *argv[10];
-    int a = 0;
-    argv[a++] = "--config";
-    argv[a++] = C.config_path;
-    argv[a++] = "--json";
-    argv[a++] = "token";
-    argv[a++] = "create";
-    argv[a++] = "--name";
-    argv[a++] = name;
-    if (account) {
-        argv[a++] = "--account";
-        argv[a++] = account;
-    }
-    argv[a] = NULL;
-    (void)ttl;
-    char *o = NULL, *e = NULL;
-    int rc = proc_run("psw", argv, NULL, &o, &e, 20000);
-    struct json_object *j = o ? json_tokener_parse(o) : NULL, *v;
-    int ok = rc == 0 && j && json_object_object_get_ex(j, "token", &v);
-    if (ok)
-        snprintf(out, n, "%s", json_object_get_string(v));
-    else
-        fprintf(stderr, "psw token create: %d %s %s\n", rc, o ? o : "", e ? e : "");
-    json_object_put(j);
-    free(o);
-    free(e);
-    return ok ? 0 : -1;
-}
-
-static int api_up(void *arg)
-{
-    (void)arg;
-    struct api_reply r;
-    int ok = api_do(base, "GET", "/readyz", NULL, NULL, &r) == 0 && r.status == 200;
-    api_reply_free(&r);
-    return ok;
-}
-
-static void start(const char *const *extra)
-{
-    int port = api_free_port();
-    assert_true(port > 0);
-    const char *lines[16];
-    size_t n = 0;
-    char listen[64];
-    snprintf(listen, sizeof(listen), "api.listen: 127.0.0.1:%d", port);
-    lines[n++] = listen;
-    for (size_t i = 0; extra && extra[i] && n < 14; i++)
-        lines[n++] = extra[i];
-    lines[n] = NULL;
-    assert_int_equal(cluster_start(&C, lines, 1, 1), 0);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
-    snprintf(api_log, sizeof(api_log), "%s/api.log", C.dir);
-    const char *argv[] = { "--config", C.config_path, NULL };
-    api_pid = proc_spawn("psw-api", argv, api_log);
-    assert_true(api_pid > 0);
-    if (wait_until(api_up, NULL, WAIT_MS, 20) < 0) {
-        file_tail(api_log, 30);
-        fail_msg("psw-api did not become ready");
-    }
-    assert_int_equal(cli_token("admin", NULL, NULL, admin, sizeof(admin)), 0);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    if (api_pid > 0) {
-        int st = proc_stop(api_pid, SIGTERM, 10000);
-        if (!C_ok || !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-            file_tail(api_log, 40);
-        api_pid = -1;
-    }
-    cluster_stop(&C, !C_ok);
-    C_ok = 0;
-    harness_kept_free();
-    return 0;
-}
+static struct api_fixture A = API_FIXTURE_INIT(&C);
 
 /* One request; asserts the status; returns the reply (kept until teardown). */
 static struct api_reply *req(int want, const char *method, const char *path, const char *token,
                              const char *body)
 {
-    struct api_reply *r = harness_keep(calloc(1, sizeof(*r)));
-    api_do(base, method, path, token, body, r);
-    if (r->status != want)
-        fail_msg("%s %s: want %d, got %d: %s", method, path, want, r->status,
-                 r->body ? r->body : "");
-    /* the kept copies own body and JSON until teardown */
-    if (r->json)
-        harness_keep_json(r->json);
-    if (r->body)
-        harness_keep(r->body);
-    return r;
+    return api_fixture_req(&A, want, method, path, token, body);
 }
 
 static const char *str(struct api_reply *r, const char *key)
@@ -146,40 +52,30 @@ static const char *str(struct api_reply *r, const char *key)
     return harness_keep(strdup(s));
 }
 
-static void check_problem(struct api_reply *r, const char *field)
-{
-    assert_string_equal(r->content_type, "application/problem+json");
-    assert_non_null(api_json_str(r, "title"));
-    assert_non_null(api_json_str(r, "detail"));
-    if (field)
-        assert_string_equal(api_json_str(r, "field"), field);
-}
-
 static void test_routes_and_isolation(void **state)
 {
     (void)state;
-    start(NULL);
-    snprintf(record, sizeof(record), "%s/record.jsonl", C.dir);
-    setenv("PSW_API_RECORD", record, 1);
+    api_fixture_start(&A, NULL);
+    api_fixture_record(&A);
 
     char url_a[512], url_b[512];
     rx_url(C.rx, "/a", url_a, sizeof(url_a));
     rx_url(C.rx, "/b", url_b, sizeof(url_b));
 
     /* Tokens: one per account, made through the API. */
-    struct api_reply *r = req(201, "POST", "/v1/tokens", admin,
+    struct api_reply *r = req(201, "POST", "/v1/tokens", A.admin,
                               "{\"name\":\"acct-a\",\"account_id\":\"acct_a\"}");
     const char *tok_a = str(r, "token");
     const char *tok_a_id = str(r, "id");
     assert_false(strstr(r->body, "\"admin\":true"));
-    r = req(201, "POST", "/v1/tokens", admin, "{\"name\":\"acct-b\",\"account_id\":\"acct_b\"}");
+    r = req(201, "POST", "/v1/tokens", A.admin, "{\"name\":\"acct-b\",\"account_id\":\"acct_b\"}");
     const char *tok_b = str(r, "token");
-    r = req(200, "GET", "/v1/tokens", admin, NULL);
+    r = req(200, "GET", "/v1/tokens", A.admin, NULL);
     assert_non_null(strstr(r->body, tok_a_id));
     assert_null(strstr(r->body, tok_a)); /* never the text again */
-    check_problem(req(403, "GET", "/v1/tokens", tok_a, NULL), NULL);
-    check_problem(req(403, "POST", "/v1/events", tok_a, "{}"), NULL);
-    check_problem(req(403, "GET", "/v1/queue", tok_a, NULL), NULL);
+    api_fixture_problem(req(403, "GET", "/v1/tokens", tok_a, NULL), NULL);
+    api_fixture_problem(req(403, "POST", "/v1/events", tok_a, "{}"), NULL);
+    api_fixture_problem(req(403, "GET", "/v1/queue", tok_a, NULL), NULL);
 
     /* Endpoints: account A's own (account_id left out), admin makes B's. */
     r = req(201, "POST", "/v1/endpoints", tok_a,
@@ -187,26 +83,26 @@ static void test_routes_and_isolation(void **state)
     const char *ep_a = str(r, "id");
     const char *secret_a = str(r, "secret");
     assert_string_equal(api_json_str(r, "account_id"), "acct_a");
-    check_problem(req(400, "POST", "/v1/endpoints", tok_a,
+    api_fixture_problem(req(400, "POST", "/v1/endpoints", tok_a,
                       harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_b\"}", url_a)),
                   "account_id");
-    r = req(201, "POST", "/v1/endpoints", admin,
+    r = req(201, "POST", "/v1/endpoints", A.admin,
             harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_b\"}", url_b));
     const char *ep_b = str(r, "id");
-    check_problem(req(400, "POST", "/v1/endpoints", admin,
+    api_fixture_problem(req(400, "POST", "/v1/endpoints", A.admin,
                       "{\"url\":\"ftp://x\",\"account_id\":\"acct_b\"}"), "url");
-    check_problem(req(400, "POST", "/v1/endpoints", tok_a,
+    api_fixture_problem(req(400, "POST", "/v1/endpoints", tok_a,
                       harness_fmt("{\"url\":\"%s\",\"colour\":1}", url_a)), "colour");
 
     r = req(200, "GET", "/v1/endpoints", tok_a, NULL);
     assert_non_null(strstr(r->body, ep_a));
     assert_null(strstr(r->body, ep_b));
-    r = req(200, "GET", "/v1/endpoints?account=acct_b", admin, NULL);
+    r = req(200, "GET", "/v1/endpoints?account=acct_b", A.admin, NULL);
     assert_non_null(strstr(r->body, ep_b));
     assert_null(strstr(r->body, ep_a));
-    r = req(200, "GET", "/v1/endpoints?limit=1", admin, NULL);
+    r = req(200, "GET", "/v1/endpoints?limit=1", A.admin, NULL);
     const char *cur = str(r, "next_cursor");
-    r = req(200, "GET", harness_fmt("/v1/endpoints?limit=1&cursor=%s", cur), admin, NULL);
+    r = req(200, "GET", harness_fmt("/v1/endpoints?limit=1&cursor=%s", cur), A.admin, NULL);
     assert_null(api_json_str(r, "next_cursor"));
     assert_null(strstr(r->body, cur)); /* the second page starts after the first */
 
@@ -217,7 +113,7 @@ static void test_routes_and_isolation(void **state)
     r = req(200, "PATCH", harness_fmt("/v1/endpoints/%s", ep_a), tok_a,
             "{\"description\":\"main hook\"}");
     assert_string_equal(api_json_str(r, "description"), "main hook");
-    check_problem(req(400, "PATCH", harness_fmt("/v1/endpoints/%s", ep_a), tok_a,
+    api_fixture_problem(req(400, "PATCH", harness_fmt("/v1/endpoints/%s", ep_a), tok_a,
                       "{\"events\":[\"email.nope\"]}"), "events");
 
     /* Isolation: B's ids through A's token are 404, the same body as an id
@@ -240,7 +136,7 @@ static void test_routes_and_isolation(void **state)
     }
 
     /* Publish through the API: delivered to A's endpoint, signature valid. */
-    r = req(202, "POST", "/v1/events", admin,
+    r = req(202, "POST", "/v1/events", A.admin,
             "{\"id\":\"evt_api_1\",\"type\":\"email.delivered\",\"account_id\":\"acct_a\","
             "\"domain\":\"mail.example.com\",\"data\":{\"message_id\":\"<m1@x>\",\"to\":\"a@example.org\"}}");
     assert_non_null(strstr(r->body, "\"result\":\"published\""));
@@ -256,20 +152,20 @@ static void test_routes_and_isolation(void **state)
     snprintf(dlv, sizeof(dlv), "%s", rx_header(&got[0], "X-PostStack-Delivery-Id"));
     rx_requests_free(got, ng);
     /* Batch, duplicate and a bad event in one call. */
-    r = req(202, "POST", "/v1/events", admin,
+    r = req(202, "POST", "/v1/events", A.admin,
             "{\"events\":[{\"id\":\"evt_api_1\",\"type\":\"email.delivered\",\"account_id\":\"acct_a\","
             "\"domain\":\"mail.example.com\",\"data\":{\"message_id\":\"<m1@x>\",\"to\":\"a@example.org\"}},"
             "{\"type\":\"email.nope\"}]}");
     assert_non_null(strstr(r->body, "\"result\":\"duplicate\""));
     assert_non_null(strstr(r->body, "\"result\":\"failed\""));
-    check_problem(req(400, "POST", "/v1/events", admin, "{\"type\":\"email.sent\"}"), "account_id");
+    api_fixture_problem(req(400, "POST", "/v1/events", A.admin, "{\"type\":\"email.sent\"}"), "account_id");
 
     /* The delivery: visible to A and admin, 404 to B. */
     assert_int_equal(cluster_wait_field(&C, harness_fmt("delivery:%s", dlv), "state", "delivered",
                                         WAIT_MS), 0);
     r = req(200, "GET", harness_fmt("/v1/deliveries/%s", dlv), tok_a, NULL);
     assert_non_null(strstr(r->body, "\"attempts\""));
-    req(200, "GET", harness_fmt("/v1/deliveries/%s", dlv), admin, NULL);
+    req(200, "GET", harness_fmt("/v1/deliveries/%s", dlv), A.admin, NULL);
     struct api_reply *dmiss =
         req(404, "GET", "/v1/deliveries/dlv_01AAAAAAAAAAAAAAAAAAAAAAAA", tok_b, NULL);
     assert_string_equal(req(404, "GET", harness_fmt("/v1/deliveries/%s", dlv), tok_b, NULL)->body,
@@ -281,8 +177,8 @@ static void test_routes_and_isolation(void **state)
     assert_non_null(strstr(r->body, dlv));
     r = req(200, "GET", harness_fmt("/v1/endpoints/%s/deliveries?type=email.bounced", ep_a), tok_a, NULL);
     assert_null(strstr(r->body, dlv));
-    check_problem(req(400, "GET", harness_fmt("/v1/endpoints/%s/deliveries?state=lost", ep_a), tok_a, NULL), "state");
-    check_problem(req(400, "GET", harness_fmt("/v1/endpoints/%s/deliveries?limit=501", ep_a), tok_a, NULL), "limit");
+    api_fixture_problem(req(400, "GET", harness_fmt("/v1/endpoints/%s/deliveries?state=lost", ep_a), tok_a, NULL), "state");
+    api_fixture_problem(req(400, "GET", harness_fmt("/v1/endpoints/%s/deliveries?limit=501", ep_a), tok_a, NULL), "limit");
 
     /* Replay through the API reaches the receiver again. */
     r = req(202, "POST", harness_fmt("/v1/deliveries/%s/replay", dlv), tok_a, NULL);
@@ -296,7 +192,7 @@ static void test_routes_and_isolation(void **state)
     /* Test event, rotate, disable/enable, stats, alerts, audit. */
     r = req(202, "POST", harness_fmt("/v1/endpoints/%s/test", ep_a), tok_a, "{\"type\":\"email.bounced\"}");
     assert_int_equal(rx_wait(C.rx, "/a", 3, WAIT_MS), 0);
-    check_problem(req(400, "POST", harness_fmt("/v1/endpoints/%s/test", ep_a), tok_a, "{\"type\":\"email.sent\"}"), "type");
+    api_fixture_problem(req(400, "POST", harness_fmt("/v1/endpoints/%s/test", ep_a), tok_a, "{\"type\":\"email.sent\"}"), "type");
     r = req(200, "POST", harness_fmt("/v1/endpoints/%s/rotate-secret", ep_a), tok_a, "{\"grace\":\"1h\"}");
     assert_string_equal(api_json_str(r, "secret_prev"), secret_a);
     r = req(200, "POST", harness_fmt("/v1/endpoints/%s/disable", ep_a), tok_a, "{\"reason\":\"maintenance\"}");
@@ -306,22 +202,22 @@ static void test_routes_and_isolation(void **state)
     req(200, "GET", harness_fmt("/v1/endpoints/%s/stats", ep_a), tok_a, NULL);
     r = req(200, "GET", "/v1/stats", tok_a, NULL);
     assert_string_equal(api_json_str(r, "account_id"), "acct_a");
-    req(200, "GET", "/v1/stats", admin, NULL);
-    req(200, "GET", "/v1/queue", admin, NULL);
+    req(200, "GET", "/v1/stats", A.admin, NULL);
+    req(200, "GET", "/v1/queue", A.admin, NULL);
     req(200, "GET", "/v1/alerts", tok_a, NULL);
     r = req(200, "GET", "/v1/audit", tok_a, NULL);
     assert_non_null(strstr(r->body, "\"action\":\"endpoint.rotate_secret\""));
     assert_non_null(strstr(r->body, "\"actor\":\"acct-a\""));
     assert_null(strstr(r->body, ep_b)); /* B's creation is not A's business */
-    r = req(200, "GET", "/v1/audit?limit=1", admin, NULL);
+    r = req(200, "GET", "/v1/audit?limit=1", A.admin, NULL);
     cur = str(r, "next_cursor");
-    req(200, "GET", harness_fmt("/v1/audit?limit=1&cursor=%s", cur), admin, NULL);
+    req(200, "GET", harness_fmt("/v1/audit?limit=1&cursor=%s", cur), A.admin, NULL);
 
     /* Sessions: a token becomes a cookie; changes need the CSRF token. */
     struct api_req sq = { "POST", "/v1/session", NULL, NULL,
                           harness_fmt("{\"token\":\"%s\"}", tok_a), 0, NULL, NULL };
     struct api_reply *s = harness_keep(calloc(1, sizeof(*s)));
-    assert_int_equal(api_send(base, &sq, s), 0);
+    assert_int_equal(api_send(A.base, &sq, s), 0);
     assert_int_equal(s->status, 200);
     assert_non_null(strstr(s->set_cookie, "HttpOnly"));
     assert_non_null(strstr(s->set_cookie, "SameSite=Strict"));
@@ -332,44 +228,44 @@ static void test_routes_and_isolation(void **state)
     snprintf(csrf, sizeof(csrf), "%s", api_json_str(s, "csrf_token"));
     struct api_reply x;
     struct api_req g = { "GET", "/v1/endpoints", NULL, NULL, NULL, 0, cookie, NULL };
-    api_send(base, &g, &x);
+    api_send(A.base, &g, &x);
     assert_int_equal(x.status, 200);
     assert_non_null(strstr(x.body, ep_a));
     api_reply_free(&x);
     struct api_req p = { "POST", harness_fmt("/v1/endpoints/%s/disable", ep_a), NULL, NULL, "{}",
                          0, cookie, NULL };
-    api_send(base, &p, &x);
+    api_send(A.base, &p, &x);
     assert_int_equal(x.status, 403);
     api_reply_free(&x);
     p.csrf = csrf;
-    api_send(base, &p, &x);
+    api_send(A.base, &p, &x);
     assert_int_equal(x.status, 200);
     api_reply_free(&x);
     struct api_req sg = { "GET", "/v1/session", NULL, NULL, NULL, 0, cookie, NULL };
-    api_send(base, &sg, &x);
+    api_send(A.base, &sg, &x);
     assert_int_equal(x.status, 200);
     assert_string_equal(api_json_str(&x, "csrf_token"), csrf);
     api_reply_free(&x);
     struct api_req sd = { "DELETE", "/v1/session", NULL, NULL, NULL, 0, cookie, csrf };
-    api_send(base, &sd, &x);
+    api_send(A.base, &sd, &x);
     assert_int_equal(x.status, 204);
     api_reply_free(&x);
-    api_send(base, &g, &x);
+    api_send(A.base, &g, &x);
     assert_int_equal(x.status, 401);
     api_reply_free(&x);
 
     /* Dashboard links: single use, for that account only. */
-    r = req(201, "POST", "/v1/accounts/acct_b/dashboard-links", admin, NULL);
+    r = req(201, "POST", "/v1/accounts/acct_b/dashboard-links", A.admin, NULL);
     const char *link = strstr(str(r, "url"), "#login=");
     assert_non_null(link);
     link += strlen("#login=");
     r = req(200, "POST", "/v1/session", NULL, harness_fmt("{\"link\":\"%s\"}", link));
     assert_string_equal(api_json_str(r, "account_id"), "acct_b");
     req(401, "POST", "/v1/session", NULL, harness_fmt("{\"link\":\"%s\"}", link));
-    check_problem(req(403, "POST", "/v1/accounts/acct_b/dashboard-links", tok_b, NULL), NULL);
+    api_fixture_problem(req(403, "POST", "/v1/accounts/acct_b/dashboard-links", tok_b, NULL), NULL);
 
     /* Delete, then the rest of the anyone-routes. */
-    req(204, "DELETE", harness_fmt("/v1/endpoints/%s", ep_b), admin, NULL);
+    req(204, "DELETE", harness_fmt("/v1/endpoints/%s", ep_b), A.admin, NULL);
     req(200, "GET", "/healthz", NULL, NULL);
     req(200, "GET", "/readyz", NULL, NULL);
     r = req(200, "GET", "/v1/openapi.json", NULL, NULL);
@@ -380,61 +276,54 @@ static void test_routes_and_isolation(void **state)
     req(404, "GET", "/assets/nothing.js", NULL, NULL);
     r = req(200, "GET", "/metrics", NULL, NULL);
     assert_non_null(strstr(r->body, "psw_events_published_total"));
-    req(404, "GET", "/v1/nothing", admin, NULL);
-    req(405, "PUT", "/v1/endpoints", admin, "{}");
+    req(404, "GET", "/v1/nothing", A.admin, NULL);
+    req(405, "PUT", "/v1/endpoints", A.admin, "{}");
 
     /* Revoked: at once. The CLI's token ops are audited too. */
-    req(204, "DELETE", harness_fmt("/v1/tokens/%s", tok_a_id), admin, NULL);
-    check_problem(req(401, "GET", "/v1/endpoints", tok_a, NULL), NULL);
-    req(404, "DELETE", harness_fmt("/v1/tokens/%s", tok_a_id), admin, NULL);
-    r = req(200, "GET", "/v1/audit?limit=500", admin, NULL);
+    req(204, "DELETE", harness_fmt("/v1/tokens/%s", tok_a_id), A.admin, NULL);
+    api_fixture_problem(req(401, "GET", "/v1/endpoints", tok_a, NULL), NULL);
+    req(404, "DELETE", harness_fmt("/v1/tokens/%s", tok_a_id), A.admin, NULL);
+    r = req(200, "GET", "/v1/audit?limit=500", A.admin, NULL);
     assert_non_null(strstr(r->body, "\"actor\":\"cli\""));
     assert_non_null(strstr(r->body, "\"action\":\"token.revoke\""));
 
-    unsetenv("PSW_API_RECORD");
-    /* Every answer above against the OpenAPI document's schemas. */
-    char *out = NULL;
-    const char *files[] = { record, NULL };
-    /* With coverage: every operation of the document was exercised above. */
-    int rc = harness_openapi_check(NULL, files, 1, &out);
-    if (rc != 0)
-        fail_msg("openapi-check: exit %d\n%s", rc, out ? out : "");
-    print_message("%s", out ? out : "");
-    free(out);
-    C_ok = 1;
+    /* Every answer above against the OpenAPI document's schemas; with
+     * coverage: every operation of the document was exercised above. */
+    api_fixture_check_openapi(&A, 1);
+    A.ok = 1;
 }
 
 static void test_bad_tokens(void **state)
 {
     (void)state;
     char *o_cli = NULL;
-    start(NULL);
-    check_problem(req(401, "GET", "/v1/endpoints", NULL, NULL), NULL);
-    check_problem(req(401, "GET", "/v1/endpoints", "psw_not-a-real-token", NULL), NULL);
-    check_problem(req(401, "GET", "/v1/endpoints", "nonsense", NULL), NULL);
+    api_fixture_start(&A, NULL);
+    api_fixture_problem(req(401, "GET", "/v1/endpoints", NULL, NULL), NULL);
+    api_fixture_problem(req(401, "GET", "/v1/endpoints", "psw_not-a-real-token", NULL), NULL);
+    api_fixture_problem(req(401, "GET", "/v1/endpoints", "nonsense", NULL), NULL);
     struct api_req basic = { "GET", "/v1/endpoints", NULL, NULL, NULL, 0, NULL, NULL };
     struct api_reply x;
-    api_send(base, &basic, &x);
+    api_send(A.base, &basic, &x);
     assert_int_equal(x.status, 401);
     api_reply_free(&x);
 
     /* An expired token: created with a TTL, refused once it has passed. */
-    struct api_reply *r = req(201, "POST", "/v1/tokens", admin,
+    struct api_reply *r = req(201, "POST", "/v1/tokens", A.admin,
                               "{\"name\":\"short\",\"account_id\":\"acct_a\",\"ttl\":\"1s\"}");
     const char *tok = str(r, "token");
     assert_non_null(api_json_str(r, "expires_at"));
     req(200, "GET", "/v1/endpoints", tok, NULL);
     harness_nap(1200);
-    check_problem(req(401, "GET", "/v1/endpoints", tok, NULL), NULL);
-    check_problem(req(400, "POST", "/v1/tokens", admin, "{\"name\":\"x\",\"ttl\":\"soon\"}"), "ttl");
-    check_problem(req(400, "POST", "/v1/tokens", admin, "{\"account_id\":\"a\"}"), "name");
+    api_fixture_problem(req(401, "GET", "/v1/endpoints", tok, NULL), NULL);
+    api_fixture_problem(req(400, "POST", "/v1/tokens", A.admin, "{\"name\":\"x\",\"ttl\":\"soon\"}"), "ttl");
+    api_fixture_problem(req(400, "POST", "/v1/tokens", A.admin, "{\"account_id\":\"a\"}"), "name");
     /* last use is recorded */
-    r = req(200, "GET", "/v1/tokens", admin, NULL);
+    r = req(200, "GET", "/v1/tokens", A.admin, NULL);
     assert_null(strstr(r->body, "\"last_used_at\":null,\"name\":\"short\""));
 
     /* Only the SHA-256 is stored: no key or value of the token's records holds
      * the token text, and the hash finds the id. */
-    r = req(201, "POST", "/v1/tokens", admin, "{\"name\":\"stored\"}");
+    r = req(201, "POST", "/v1/tokens", A.admin, "{\"name\":\"stored\"}");
     const char *text = str(r, "token"), *id = str(r, "id");
     char sha[PSW_SHA256_HEX];
     psw_sha256_hex(text, strlen(text), sha);
@@ -464,7 +353,7 @@ static void test_bad_tokens(void **state)
     const char *ep_cli = json_object_get_string(idv);
     const char *del[] = { "--config", C.config_path, "endpoint", "delete", ep_cli, NULL };
     assert_int_equal(proc_run("psw", del, NULL, NULL, NULL, 20000), 0);
-    r = req(200, "GET", "/v1/audit?account=acct_cli", admin, NULL);
+    r = req(200, "GET", "/v1/audit?account=acct_cli", A.admin, NULL);
     assert_non_null(strstr(r->body, harness_fmt("\"actor\":\"cli\",\"action\":\"endpoint.create\",\"target\":\"%s\"", ep_cli)));
     assert_non_null(strstr(r->body, harness_fmt("\"actor\":\"cli\",\"action\":\"endpoint.delete\",\"target\":\"%s\"", ep_cli)));
 
@@ -482,21 +371,21 @@ static void test_bad_tokens(void **state)
     free(e);
 
     /* SIGTERM: a clean stop, exit 0; then --check fails */
-    int st = proc_stop(api_pid, SIGTERM, 10000);
-    api_pid = -1;
+    int st = proc_stop(A.pid, SIGTERM, 10000);
+    A.pid = -1;
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
     assert_int_equal(proc_run("psw-api", chk, NULL, &o, &e, 20000), 1);
     free(o);
     free(e);
-    C_ok = 1;
+    A.ok = 1;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_routes_and_isolation, teardown),
-        cmocka_unit_test_teardown(test_bad_tokens, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_routes_and_isolation, NULL, api_fixture_teardown, &A),
+        cmocka_unit_test_prestate_setup_teardown(test_bad_tokens, NULL, api_fixture_teardown, &A),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

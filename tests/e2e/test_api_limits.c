@@ -5,9 +5,9 @@
  * the per-token rate limit (429 with
  * Retry-After) shared by two psw-api processes through Redis.
  * Scaffolding as test_api.c (docs/api.md): a whole deployment
- * (tests/harness/cluster.h) plus a real psw-api, driven over HTTP by
- * tests/harness/api_client.c, which records every answer for the OpenAPI
- * check at the end.
+ * (tests/harness/cluster.h) plus a real psw-api, started and driven over
+ * HTTP by tests/harness/api_fixture.c, which records every answer for the
+ * OpenAPI check at the end.
  *   - every route with an admin token and with an account token;
  *   - isolation: another account's endpoint, delivery and token ids answer
  *     404 exactly like ids that do not exist, on every path taking an id;
@@ -36,121 +36,19 @@
 
 #include "common/sign.h"
 #include "common/timeutil.h"
-#include "tests/harness/api_client.h"
+#include "tests/harness/api_fixture.h"
 #include "tests/harness/cluster.h"
 
 #define WAIT_MS 10000
 
 static struct cluster C;
-static int C_ok;
-static pid_t api_pid = -1;
-static char base[64], api_log[700];
-static char admin[128];
-
-static int cli_token(const char *name, const char *account, const char *ttl, char *out, size_t n)
-{
-    const char *argv[10];
-    int a = 0;
-    argv[a++] = "--config";
-    argv[a++] = C.config_path;
-    argv[a++] = "--json";
-    argv[a++] = "token";
-    argv[a++] = "create";
-    argv[a++] = "--name";
-    argv[a++] = name;
-    if (account) {
-        argv[a++] = "--account";
-        argv[a++] = account;
-    }
-    argv[a] = NULL;
-    (void)ttl;
-    char *o = NULL, *e = NULL;
-    int rc = proc_run("psw", argv, NULL, &o, &e, 20000);
-    struct json_object *j = o ? json_tokener_parse(o) : NULL, *v;
-    int ok = rc == 0 && j && json_object_object_get_ex(j, "token", &v);
-    if (ok)
-        snprintf(out, n, "%s", json_object_get_string(v));
-    else
-        fprintf(stderr, "psw token create: %d %s %s\n", rc, o ? o : "", e ? e : "");
-    json_object_put(j);
-    free(o);
-    free(e);
-    return ok ? 0 : -1;
-}
-
-static int api_up(void *arg)
-{
-    (void)arg;
-    struct api_reply r;
-    int ok = api_do(base, "GET", "/readyz", NULL, NULL, &r) == 0 && r.status == 200;
-    api_reply_free(&r);
-    return ok;
-}
-
-static void start(const char *const *extra)
-{
-    int port = api_free_port();
-    assert_true(port > 0);
-    const char *lines[16];
-    size_t n = 0;
-    char listen[64];
-    snprintf(listen, sizeof(listen), "api.listen: 127.0.0.1:%d", port);
-    lines[n++] = listen;
-    for (size_t i = 0; extra && extra[i] && n < 14; i++)
-        lines[n++] = extra[i];
-    lines[n] = NULL;
-    assert_int_equal(cluster_start(&C, lines, 1, 1), 0);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
-    snprintf(api_log, sizeof(api_log), "%s/api.log", C.dir);
-    const char *argv[] = { "--config", C.config_path, NULL };
-    api_pid = proc_spawn("psw-api", argv, api_log);
-    assert_true(api_pid > 0);
-    if (wait_until(api_up, NULL, WAIT_MS, 20) < 0) {
-        file_tail(api_log, 30);
-        fail_msg("psw-api did not become ready");
-    }
-    assert_int_equal(cli_token("admin", NULL, NULL, admin, sizeof(admin)), 0);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    if (api_pid > 0) {
-        int st = proc_stop(api_pid, SIGTERM, 10000);
-        if (!C_ok || !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-            file_tail(api_log, 40);
-        api_pid = -1;
-    }
-    cluster_stop(&C, !C_ok);
-    C_ok = 0;
-    harness_kept_free();
-    return 0;
-}
+static struct api_fixture A = API_FIXTURE_INIT(&C);
 
 /* One request; asserts the status; returns the reply (kept until teardown). */
 static struct api_reply *req(int want, const char *method, const char *path, const char *token,
                              const char *body)
 {
-    struct api_reply *r = harness_keep(calloc(1, sizeof(*r)));
-    api_do(base, method, path, token, body, r);
-    if (r->status != want)
-        fail_msg("%s %s: want %d, got %d: %s", method, path, want, r->status,
-                 r->body ? r->body : "");
-    /* the kept copies own body and JSON until teardown */
-    if (r->json)
-        harness_keep_json(r->json);
-    if (r->body)
-        harness_keep(r->body);
-    return r;
-}
-
-static void check_problem(struct api_reply *r, const char *field)
-{
-    assert_string_equal(r->content_type, "application/problem+json");
-    assert_non_null(api_json_str(r, "title"));
-    assert_non_null(api_json_str(r, "detail"));
-    if (field)
-        assert_string_equal(api_json_str(r, "field"), field);
+    return api_fixture_req(&A, want, method, path, token, body);
 }
 
 
@@ -159,13 +57,13 @@ static void test_body_limits(void **state)
     (void)state;
     static const char *const extra[] = { "api.max_body_bytes: 2048", "api.max_batch: 2",
                                          "api.rate_limit: 0", NULL };
-    start(extra);
-    check_problem(req(400, "POST", "/v1/endpoints", admin, "{\"url\":"), "body");
-    check_problem(req(400, "POST", "/v1/endpoints", admin, "[1,2]"), "body");
-    check_problem(req(400, "POST", "/v1/endpoints", admin, "{\"url\":1}"), "url");
+    api_fixture_start(&A, extra);
+    api_fixture_problem(req(400, "POST", "/v1/endpoints", A.admin, "{\"url\":"), "body");
+    api_fixture_problem(req(400, "POST", "/v1/endpoints", A.admin, "[1,2]"), "body");
+    api_fixture_problem(req(400, "POST", "/v1/endpoints", A.admin, "{\"url\":1}"), "url");
     struct api_reply x;
-    struct api_req wrong = { "POST", "/v1/endpoints", admin, "text/plain", "{}", 0, NULL, NULL };
-    api_send(base, &wrong, &x);
+    struct api_req wrong = { "POST", "/v1/endpoints", A.admin, "text/plain", "{}", 0, NULL, NULL };
+    api_send(A.base, &wrong, &x);
     assert_int_equal(x.status, 415);
     assert_string_equal(x.content_type, "application/problem+json");
     api_reply_free(&x);
@@ -174,16 +72,16 @@ static void test_body_limits(void **state)
     big[0] = '{';
     big[4094] = '}';
     big[4095] = '\0';
-    check_problem(req(413, "POST", "/v1/endpoints", admin, big), "body");
+    api_fixture_problem(req(413, "POST", "/v1/endpoints", A.admin, big), "body");
     const char *ev = "{\"type\":\"email.sent\",\"account_id\":\"a\",\"domain\":\"x.com\","
                      "\"data\":{\"message_id\":\"m\",\"to\":\"t@x.com\"}}";
-    check_problem(req(413, "POST", "/v1/events", admin,
+    api_fixture_problem(req(413, "POST", "/v1/events", A.admin,
                       harness_fmt("{\"events\":[%s,%s,%s]}", ev, ev, ev)), "events");
-    struct api_reply *r = req(202, "POST", "/v1/events", admin, harness_fmt("{\"events\":[%s,%s]}", ev, ev));
+    struct api_reply *r = req(202, "POST", "/v1/events", A.admin, harness_fmt("{\"events\":[%s,%s]}", ev, ev));
     assert_non_null(strstr(r->body, "\"result\":\"published\""));
     /* nothing stored by the refused calls: two events published in all */
     assert_int_equal(cluster_hget_ll(&C, "stats", "events_published", -1), 2);
-    C_ok = 1;
+    A.ok = 1;
 }
 
 /* Headers over api.max_header_bytes are refused (431, by libmicrohttpd);
@@ -194,7 +92,7 @@ static void test_header_and_idle_limits(void **state)
     (void)state;
     static const char *const extra[] = { "api.max_header_bytes: 4096",
                                          "api.connection_timeout: 1s", NULL };
-    start(extra);
+    api_fixture_start(&A, extra);
     char *cookie = harness_keep(malloc(8001));
     memset(cookie, 'a', 8000);
     cookie[0] = 'x';
@@ -202,12 +100,12 @@ static void test_header_and_idle_limits(void **state)
     cookie[8000] = '\0';
     struct api_req big = { "GET", "/healthz", NULL, NULL, NULL, 0, cookie, NULL };
     struct api_reply x;
-    api_send(base, &big, &x);
+    api_send(A.base, &big, &x);
     assert_int_equal(x.status, 431);
     api_reply_free(&x);
     req(200, "GET", "/healthz", NULL, NULL); /* and the server still answers */
 
-    int port = (int)strtol(strrchr(base, ':') + 1, NULL, 10);
+    int port = (int)strtol(strrchr(A.base, ':') + 1, NULL, 10);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
     struct sockaddr_in a = { 0 };
@@ -224,14 +122,14 @@ static void test_header_and_idle_limits(void **state)
     close(fd);
     assert_int_equal(n, 0); /* closed by the server, not our receive timeout */
     assert_true(waited < 5000);
-    C_ok = 1;
+    A.ok = 1;
 }
 
 static void test_rate_limit(void **state)
 {
     (void)state;
     static const char *const extra[] = { "api.rate_limit: 5", NULL };
-    start(extra);
+    api_fixture_start(&A, extra);
     /* A second psw-api on the same Redis shares the count. */
     char base2[64], log2[700];
     int port2 = api_free_port();
@@ -265,7 +163,7 @@ static void test_rate_limit(void **state)
     int ok = 0, limited = 0;
     char retry[32] = "";
     for (int i = 0; i < 20; i++) {
-        api_do(i % 2 ? base2 : base, "GET", "/v1/stats", admin, NULL, &x);
+        api_do(i % 2 ? base2 : A.base, "GET", "/v1/stats", A.admin, NULL, &x);
         if (x.status == 200)
             ok++;
         else if (x.status == 429) {
@@ -281,20 +179,20 @@ static void test_rate_limit(void **state)
     assert_string_equal(retry, "1");
     /* Another token has its own budget. */
     char other[128];
-    assert_int_equal(cli_token("other", NULL, NULL, other, sizeof(other)), 0);
-    api_do(base, "GET", "/v1/stats", other, NULL, &x);
+    assert_int_equal(api_fixture_token(&A, "other", NULL, other, sizeof(other)), 0);
+    api_do(A.base, "GET", "/v1/stats", other, NULL, &x);
     assert_int_equal(x.status, 200);
     api_reply_free(&x);
     proc_stop(p2, SIGTERM, 10000);
-    C_ok = 1;
+    A.ok = 1;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_body_limits, teardown),
-        cmocka_unit_test_teardown(test_header_and_idle_limits, teardown),
-        cmocka_unit_test_teardown(test_rate_limit, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_body_limits, NULL, api_fixture_teardown, &A),
+        cmocka_unit_test_prestate_setup_teardown(test_header_and_idle_limits, NULL, api_fixture_teardown, &A),
+        cmocka_unit_test_prestate_setup_teardown(test_rate_limit, NULL, api_fixture_teardown, &A),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

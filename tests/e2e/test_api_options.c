@@ -1,9 +1,10 @@
 /*
  * test_api_options.c — the endpoint options of docs/api.md ("Endpoint
- * options": signing, rate_limit, headers) through a real psw-api in front of
- * a whole deployment (tests/harness/cluster.h, with a secrets key so headers
- * are sealed at rest), driven by tests/harness/api_client.c, which records
- * every answer for the OpenAPI check at the end:
+ * options": signing, rate_limit, ordered, headers) through a real psw-api in
+ * front of a whole deployment (tests/harness/cluster.h, with a secrets key so
+ * headers are sealed at rest), started and driven by
+ * tests/harness/api_fixture.c, which records every answer for the OpenAPI
+ * check at the end:
  *   - create with signing standard, a header and a rate limit; read back with
  *     the header masked, and a delivery reaching the receiver with it;
  *   - PATCH signing ed25519 gives a public key; PATCH headers [] clears;
@@ -25,98 +26,44 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "tests/harness/api_client.h"
+#include "tests/harness/api_fixture.h"
 #include "tests/harness/cluster.h"
-#include "tests/harness/openapi.h"
 #include "tests/harness/receiver.h"
 
 #define WAIT_MS 10000
 #define KEY_HEX "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
 static struct cluster C;
-static int C_ok;
-static pid_t api_pid = -1;
 static char *keydir;
-static char base[64], api_log[700], record[700];
-static char admin[128];
+static struct api_fixture A = API_FIXTURE_INIT(&C);
 
-static int api_up(void *arg)
-{
-    (void)arg;
-    struct api_reply r;
-    int ok = api_do(base, "GET", "/readyz", NULL, NULL, &r) == 0 && r.status == 200;
-    api_reply_free(&r);
-    return ok;
-}
-
+/* The cluster and psw-api with a secrets key file; answers recorded. */
 static void start(void)
 {
-    int port = api_free_port();
-    assert_true(port > 0);
     keydir = tmpdir_new();
     assert_non_null(keydir);
     const char *key_path = harness_fmt("%s/secrets.key", keydir);
     assert_int_equal(write_file(key_path, KEY_HEX "\n"), 0);
     assert_int_equal(chmod(key_path, 0600), 0);
-    const char *lines[] = { harness_fmt("api.listen: 127.0.0.1:%d", port),
-                            harness_fmt("secrets.key_file: %s", key_path), NULL };
-    assert_int_equal(cluster_start(&C, lines, 1, 1), 0);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
-    snprintf(api_log, sizeof(api_log), "%s/api.log", C.dir);
-    const char *argv[] = { "--config", C.config_path, NULL };
-    api_pid = proc_spawn("psw-api", argv, api_log);
-    assert_true(api_pid > 0);
-    if (wait_until(api_up, NULL, WAIT_MS, 20) < 0) {
-        file_tail(api_log, 30);
-        fail_msg("psw-api did not become ready");
-    }
-    /* an admin token, made with the CLI */
-    const char *targv[] = { "--config", C.config_path, "--json", "token", "create",
-                            "--name", "admin", NULL };
-    char *o = NULL, *e = NULL;
-    assert_int_equal(proc_run("psw", targv, NULL, &o, &e, 20000), 0);
-    struct json_object *j = o ? json_tokener_parse(o) : NULL, *v;
-    assert_true(j && json_object_object_get_ex(j, "token", &v));
-    snprintf(admin, sizeof(admin), "%s", json_object_get_string(v));
-    json_object_put(j);
-    free(o);
-    free(e);
-    snprintf(record, sizeof(record), "%s/record.jsonl", C.dir);
-    setenv("PSW_API_RECORD", record, 1);
+    const char *lines[] = { harness_fmt("secrets.key_file: %s", key_path), NULL };
+    api_fixture_start(&A, lines);
+    api_fixture_record(&A);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    unsetenv("PSW_API_RECORD");
-    if (api_pid > 0) {
-        int st = proc_stop(api_pid, SIGTERM, 10000);
-        if (!C_ok || !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-            file_tail(api_log, 40);
-        api_pid = -1;
-    }
-    cluster_stop(&C, !C_ok);
+    api_fixture_stop(&A);
     tmpdir_remove(keydir);
     free(keydir);
     keydir = NULL;
-    C_ok = 0;
-    harness_kept_free();
     return 0;
 }
 
-/* One request; asserts the status; returns the reply (kept until teardown). */
+/* One request as admin; asserts the status; returns the reply (kept until teardown). */
 static struct api_reply *req(int want, const char *method, const char *path, const char *body)
 {
-    struct api_reply *r = harness_keep(calloc(1, sizeof(*r)));
-    api_do(base, method, path, admin, body, r);
-    if (r->json)
-        harness_keep_json(r->json);
-    if (r->body)
-        harness_keep(r->body);
-    if (r->status != want)
-        fail_msg("%s %s %s: want %d, got %d: %s", method, path, body ? body : "", want,
-                 r->status, r->body ? r->body : "");
-    return r;
+    return api_fixture_req(&A, want, method, path, A.admin, body);
 }
 
 /* A 400 problem naming field, whose detail mentions what. */
@@ -147,6 +94,34 @@ static void one_header(struct api_reply *r, const char *want)
     assert_true(json_object_is_type(h, json_type_array));
     assert_int_equal(json_object_array_length(h), 1);
     assert_string_equal(json_object_get_string(json_object_array_get_idx(h, 0)), want);
+}
+
+/* ordered: a boolean on create and update, shown on every read; a bad
+ * value is a 400 naming it and changes nothing. */
+static void ordered_checks(const char *url)
+{
+    struct api_reply *r = req(201, "POST", "/v1/endpoints",
+        harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_ord\",\"ordered\":true}", url));
+    assert_true(json_object_get_boolean(member(r, "ordered")));
+    const char *path = harness_fmt("/v1/endpoints/%s", api_json_str(r, "id"));
+    r = req(200, "GET", path, NULL);
+    assert_true(json_object_get_boolean(member(r, "ordered")));
+    bad("PATCH", path, "{\"ordered\":\"yes\"}", "ordered", "true or false");
+    bad("PATCH", path, "{\"ordered\":1}", "ordered", "true or false");
+    bad("POST", "/v1/endpoints",
+        harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_ord_bad\",\"ordered\":\"true\"}", url),
+        "ordered", "true or false");
+    r = req(200, "GET", "/v1/endpoints?account=acct_ord_bad", NULL);
+    assert_int_equal(json_object_array_length(member(r, "data")), 0);
+    r = req(200, "GET", path, NULL);
+    assert_true(json_object_get_boolean(member(r, "ordered")));
+    r = req(200, "PATCH", path, "{\"ordered\":false}");
+    assert_false(json_object_get_boolean(member(r, "ordered")));
+    r = req(200, "PATCH", path, "{\"description\":\"d\"}");
+    assert_false(json_object_get_boolean(member(r, "ordered")));
+    r = req(201, "POST", "/v1/endpoints",
+        harness_fmt("{\"url\":\"%s\",\"account_id\":\"acct_ord\"}", url));
+    assert_false(json_object_get_boolean(member(r, "ordered")));
 }
 
 static void test_options(void **state)
@@ -250,16 +225,11 @@ static void test_options(void **state)
     r = req(200, "GET", "/v1/endpoints?account=acct_o", NULL);
     assert_non_null(strstr(r->body, "\"signing\":\"ed25519\""));
 
-    unsetenv("PSW_API_RECORD");
+    ordered_checks(url);
+
     /* Every answer above against the OpenAPI document's schemas. */
-    char *out = NULL;
-    const char *files[] = { record, NULL };
-    int rc = harness_openapi_check(NULL, files, 0, &out);
-    if (rc != 0)
-        fail_msg("openapi-check: exit %d\n%s", rc, out ? out : "");
-    print_message("%s", out ? out : "");
-    free(out);
-    C_ok = 1;
+    api_fixture_check_openapi(&A, 0);
+    A.ok = 1;
 }
 
 int main(void)

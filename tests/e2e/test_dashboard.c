@@ -547,6 +547,9 @@ static void test_endpoint_options(void **state)
     assert_true(json_object_object_get_ex(c, "batch", &b) && b);
     assert_int_equal(jint(b, "max_events"), 50);
     assert_int_equal(jint(b, "max_wait_ms"), 750);
+    struct json_object *ord = NULL;
+    assert_true(json_object_object_get_ex(c, "ordered", &ord));
+    assert_true(json_object_get_boolean(ord));
     assert_string_equal(jstr(c, "url"), url);
     assert_true(json_object_object_get_ex(c, "headers", &hs));
     assert_int_equal(json_object_array_length(hs), 1);
@@ -558,6 +561,7 @@ static void test_endpoint_options(void **state)
     assert_non_null(strstr(d, "standard"));
     assert_non_null(strstr(d, "5 requests/s"));
     assert_non_null(strstr(d, "up to 50 events per request, sent within 750ms"));
+    assert_non_null(strstr(d, "one request at a time"));
     assert_non_null(strstr(d, masked));
     assert_null(strstr(d, "dXNlcjpwYXNz"));
     /* the edit form left the masked headers alone unless asked to replace them */
@@ -569,6 +573,8 @@ static void test_endpoint_options(void **state)
     assert_string_equal(ep_field(ep, "signing"), "ed25519");
     assert_string_equal(ep_field(ep, "rate_limit"), "7");
     assert_string_equal(ep_field(ep, "batch_max_events"), "0"); /* batching off again */
+    assert_string_equal(ep_field(ep, "ordered"), "0");
+    assert_null(strstr(jstr(o, "detail_edited"), "one request at a time"));
     assert_non_null(key);
     assert_int_equal(strncmp(key, "whpk_", 5), 0);
     assert_string_equal(jstr(o, "public_key"), key);

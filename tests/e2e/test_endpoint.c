@@ -206,9 +206,12 @@ static void test_create_reads_back(void **state)
     redisReply *h = cmd("HGETALL %s", key_of(key, sizeof(key), ep.id, ""));
     assert_int_equal(h->type, REDIS_REPLY_ARRAY);
     /* docs/redis.md: the contract's fields + disabled_by, deleted_at + the options signing,
-     * signing_key, public_key, headers, rate_limit, batch_max_events, batch_max_wait */
+     * signing_key, public_key, headers, rate_limit, batch_max_events, batch_max_wait,
+     * ordered, ordered_head */
     assert_int_equal(h->elements, 2 * 24);
     freeReplyObject(h);
+    assert_string_equal(field(ep.id, "ordered"), "0");
+    assert_string_equal(field(ep.id, "ordered_head"), "");
     assert_string_equal(field(ep.id, "id"), ep.id);
     assert_string_equal(field(ep.id, "account_id"), "acct_1");
     assert_string_equal(field(ep.id, "domain"), "mail.example.com");
@@ -599,7 +602,7 @@ static void test_update(void **state)
     assert_int_equal(psw_endpoint_update(&F.ctx, ep.id, &none, NULL, err, sizeof(err)),
                      PSW_EINVAL);
     assert_string_equal(err, "nothing to update: give url, domain, events, description, "
-                             "signing, rate_limit, headers or batch");
+                             "signing, rate_limit, headers, batch or ordered");
 
     /* A bad value changes nothing, not even the good values next to it. */
     struct psw_endpoint_spec u5 = PSW_ENDPOINT_SPEC_INIT;
@@ -961,7 +964,7 @@ static void test_to_json(void **state)
         "\"disabled_at\":\"2026-11-27T15:04:05.123Z\",\"created_at\":\"2026-11-27T15:03:20.000Z\","
         "\"updated_at\":\"2026-11-27T15:04:05.123Z\",\"deleted_at\":null,"
         "\"description\":\"d \\\"q\\\"\",\"signing\":\"poststack\",\"public_key\":null,"
-        "\"rate_limit\":0,\"headers\":[],\"batch\":null";
+        "\"rate_limit\":0,\"ordered\":false,\"headers\":[],\"batch\":null";
     char expect[2048];
     char *s = json_text(&ep, 0);
     snprintf(expect, sizeof(expect), "%s}", common);

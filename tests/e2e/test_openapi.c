@@ -141,8 +141,8 @@ static void test_broken_document_fails(void **state)
     "\"consecutive_failures\":0,\"disabled_reason\":null,\"disabled_by\":null,"               \
     "\"disabled_at\":null,\"created_at\":\"2026-12-07T01:22:49.123Z\","                       \
     "\"updated_at\":\"2026-12-07T01:22:49.123Z\",\"deleted_at\":null,\"description\":\"\","   \
-    "\"signing\":\"poststack\",\"public_key\":null,\"rate_limit\":0,\"headers\":[],"      \
-    "\"batch\":null}"
+    "\"signing\":\"poststack\",\"public_key\":null,\"rate_limit\":0,\"ordered\":false,"     \
+    "\"headers\":[],\"batch\":null}"
 
 static void test_conforming_response_passes(void **state)
 {

@@ -290,6 +290,21 @@ int cluster_publish(struct cluster *c, const char *json, char *evt_out, size_t e
     return rc;
 }
 
+pid_t cluster_holder_pid(struct cluster *c, const char *dlv_id)
+{
+    char key[PSW_KEY_SIZE];
+    snprintf(key, sizeof(key), "delivery:%s", dlv_id);
+    char *state = cluster_hget(c, key, "state");
+    char *worker = cluster_hget(c, key, "worker");
+    const char *colon = worker ? strchr(worker, ':') : NULL;
+    pid_t pid = -1;
+    if (state && strcmp(state, "in_flight") == 0 && colon)
+        pid = (pid_t)strtol(colon + 1, NULL, 10);
+    free(state);
+    free(worker);
+    return pid;
+}
+
 int cluster_follow_primary(struct cluster *c)
 {
     int idx = c->ha ? ha_primary(c->ha) : -1;

@@ -94,6 +94,10 @@ int cluster_wait_stat(struct cluster *c, const char *field, long long want, int 
 size_t cluster_deliveries(struct cluster *c, const char *ep_id, char ***ids);
 void cluster_ids_free(char **ids, size_t n);
 
+/* The pid of the worker child sending delivery dlv_id right now, from its
+ * worker field "<host>:<pid>:<random>"; -1 when it is not in flight. */
+pid_t cluster_holder_pid(struct cluster *c, const char *dlv_id);
+
 /* With ha: points c->rc at the node the sentinels name as primary now (after
  * a failover). 0, or -1 when they name none. */
 int cluster_follow_primary(struct cluster *c);

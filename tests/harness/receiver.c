@@ -32,6 +32,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RX_MAX_BODY (64u * 1024 * 1024)
 #define RX_POLL_SLICE_MS 25
@@ -44,6 +45,7 @@ struct rule {
 struct counter {
     char *path;
     size_t n; /* requests seen since the last rx_set/rx_reset touching path */
+    size_t busy, max_busy; /* requests being answered now / at most (rx_max_busy) */
 };
 
 struct rec {
@@ -66,6 +68,8 @@ struct rx {
     struct rec *recs;
     size_t nrecs, caprecs;
     uint64_t next_seq;
+    unsigned seed;       /* rand_r state for random delays and failures */
+    size_t busy, max_busy; /* over all paths (rx_max_busy(NULL)) */
     struct rx *reg_next; /* registry of live receivers */
 };
 
@@ -218,8 +222,23 @@ static size_t counter_bump(struct rx *rx, const char *path)
         c = &rx->ctrs[rx->nctrs++];
         c->path = xstrdup(path);
         c->n = 0;
+        c->busy = c->max_busy = 0;
     }
     return c->n++;
+}
+
+/* One more (+1) or one less (-1) request being answered on path. */
+static void busy_add(struct rx *rx, const char *path, int d)
+{
+    struct counter *c = counter_find(rx, path);
+    if (!c)
+        return;
+    c->busy = d > 0 ? c->busy + 1 : c->busy > 0 ? c->busy - 1 : 0;
+    rx->busy = d > 0 ? rx->busy + 1 : rx->busy > 0 ? rx->busy - 1 : 0;
+    if (c->busy > c->max_busy)
+        c->max_busy = c->busy;
+    if (rx->busy > rx->max_busy)
+        rx->max_busy = rx->busy;
 }
 
 static void req_free_fields(struct rx_request *r)
@@ -416,6 +435,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else {
         status = b.status ? b.status : 200;
     }
+    if (!failing && !b.always_status && b.fail_first_attempt_pct > 0) {
+        const char *att = NULL;
+        for (size_t i = 0; i < r.nheaders; i++)
+            if (strcasecmp(r.names[i], "X-PostStack-Attempt") == 0)
+                att = r.values[i];
+        if (att && strcmp(att, "1") == 0 &&
+            (int)(rand_r(&rx->seed) % 100) < b.fail_first_attempt_pct) {
+            status = b.fail_status ? b.fail_status : 500;
+            failing = 1;
+        }
+    }
+    int delay = b.delay_ms;
+    if (b.delay_max_ms > b.delay_ms)
+        delay += (int)(rand_r(&rx->seed) % (unsigned)(b.delay_max_ms - b.delay_ms + 1));
+    busy_add(rx, url, +1);
+    int busy = 1;
     char *body = xstrdup(b.body ? b.body : "ok");
     char *retry_after = xstrdup(b.retry_after);
     char *location = xstrdup(b.location);
@@ -445,13 +480,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             pause_answer(rx, conn, -1);
         goto unanswered;
     }
-    if (b.delay_ms > 0 && pause_answer(rx, conn, b.delay_ms) != 0)
+    if (delay > 0 && pause_answer(rx, conn, delay) != 0)
         goto unanswered;
 
     resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
     if (!resp)
         goto unanswered;
     MHD_add_response_header(resp, "Content-Type", "text/plain");
+    /* no longer busy before the answer leaves: the client cannot have it yet */
+    pthread_mutex_lock(&rx->mu);
+    busy_add(rx, url, -1);
+    busy = 0;
+    pthread_mutex_unlock(&rx->mu);
     if (retry_after && (failing || status >= 400))
         MHD_add_response_header(resp, "Retry-After", retry_after);
     if (location)
@@ -464,6 +504,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 unanswered:
     pthread_mutex_lock(&rx->mu);
     set_status(rx, seq, 0);
+    if (busy)
+        busy_add(rx, url, -1);
     pthread_mutex_unlock(&rx->mu);
     ret = MHD_NO; /* closes the connection */
 done:
@@ -520,6 +562,7 @@ struct rx *rx_start_at(const char *ipv4)
     pthread_cond_init(&rx->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&rx->mu, NULL);
+    rx->seed = (unsigned)getpid() ^ (unsigned)psw_now_ms();
 
     struct sockaddr_in sin;
     memset(&sin, 0, sizeof sin);
@@ -643,6 +686,18 @@ size_t rx_count(struct rx *rx, const char *path)
     return n;
 }
 
+size_t rx_max_busy(struct rx *rx, const char *path)
+{
+    pthread_mutex_lock(&rx->mu);
+    size_t n = rx->max_busy;
+    if (path) {
+        const struct counter *c = counter_find(rx, path);
+        n = c ? c->max_busy : 0;
+    }
+    pthread_mutex_unlock(&rx->mu);
+    return n;
+}
+
 int rx_wait(struct rx *rx, const char *path, size_t n, int timeout_ms)
 {
     struct timespec deadline = mono_after(timeout_ms > 0 ? timeout_ms : 0);
@@ -703,5 +758,6 @@ void rx_reset(struct rx *rx)
     free(rx->ctrs);
     rx->ctrs = NULL;
     rx->nctrs = 0;
+    rx->max_busy = rx->busy;
     pthread_mutex_unlock(&rx->mu);
 }

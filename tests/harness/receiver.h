@@ -43,6 +43,9 @@ struct rx_behavior {
     int delay_ms;            /* wait before answering */
     int hang;                /* never answer (until rx_stop or the client leaves) */
     const char *body;        /* response body (NULL = "ok") */
+    int delay_max_ms;        /* > delay_ms: wait a random time in [delay_ms, delay_max_ms] */
+    int fail_first_attempt_pct; /* answer this % (at random) of the requests whose
+                                   X-PostStack-Attempt is 1 with fail_status */
 };
 
 /* Sets the behaviour of one path (NULL = the default for every path without
@@ -75,7 +78,12 @@ size_t rx_requests(struct rx *rx, const char *path, struct rx_request **out);
 void rx_requests_free(struct rx_request *reqs, size_t n);
 /* Value of the first header called name (case-insensitive), NULL if absent. */
 const char *rx_header(const struct rx_request *r, const char *name);
-/* Forgets recorded requests and per-path fail_first counters (behaviours stay). */
+/* The most requests on path (NULL = on all paths) that were being answered
+ * at the same time — from the moment a request was complete to the moment
+ * its answer was handed over — since the start or the last rx_reset. */
+size_t rx_max_busy(struct rx *rx, const char *path);
+/* Forgets recorded requests, per-path fail_first counters and the rx_max_busy
+ * highs (behaviours stay). */
 void rx_reset(struct rx *rx);
 
 #endif
