@@ -208,7 +208,7 @@ static void test_create_reads_back(void **state)
     /* docs/redis.md: the contract's fields + disabled_by, deleted_at + the options signing,
      * signing_key, public_key, headers, rate_limit, batch_max_events, batch_max_wait,
      * ordered, ordered_head */
-    assert_int_equal(h->elements, 2 * 24);
+    assert_int_equal(h->elements, 2 * 26);
     freeReplyObject(h);
     assert_string_equal(field(ep.id, "ordered"), "0");
     assert_string_equal(field(ep.id, "ordered_head"), "");

@@ -214,7 +214,7 @@ function checkRecord(where, r) {
   if (!schema) return;
   const v = validator(schema);
   if (!v(r.body)) {
-    const errs = v.errors.slice(0, 8).map((e) =>
+    const errs = v.errors.slice(0, 16).map((e) =>
       `${e.instancePath || "(body)"} ${e.message}${e.params && e.params.additionalProperty ? ` (${e.params.additionalProperty})` : ""}`);
     fail(where, `${what}: the body does not match ${method.toUpperCase()} ${template} ${status}:\n    ` +
                 `${errs.join("\n    ")}\n    body: ${JSON.stringify(r.body).slice(0, 400)}`);
