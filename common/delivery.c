@@ -405,6 +405,7 @@ static struct json_object *parse_record(const redisReply *r)
 int psw_delivery_get(struct psw_ctx *ctx, const char *id, struct psw_delivery_detail *out,
                      char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_DELIVERY, id, err, errlen);
     redisReply *rep = NULL;
     int rc;
 
@@ -538,6 +539,8 @@ int psw_replay_ids(struct psw_ctx *ctx, const char *const *ids, size_t n,
                    const struct psw_replay_options *opt, struct psw_replay_result *res,
                    char *err, size_t errlen)
 {
+    /* cluster mode: the ids are taken to be of one shard, the first one's */
+    PSW_CTX_ROUTE(ctx, PSW_KEY_DELIVERY, n > 0 ? ids[0] : NULL, err, errlen);
     char (*eps)[PSW_ID_SIZE] = NULL;
     size_t *idx = NULL, *first = NULL, m = 0;
     struct ref *refs = NULL;
@@ -660,6 +663,7 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
                      long long until, const char *states, const struct psw_replay_options *opt,
                      size_t *matched, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, endpoint_id, err, errlen);
     char st[128], lower[32], upper[32], skip[24], scan[24], retention[24];
     int rc, queued = 0, enabled = 0;
     size_t found = 0;

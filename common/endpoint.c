@@ -464,6 +464,7 @@ cleanup:
 int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spec,
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE_ACCOUNT(ctx, spec->account_id, err, errlen);
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE], generated[PSW_SECRET_SIZE];
     char id[PSW_ID_SIZE], limit[24];
     struct options opt = { 0 };
@@ -547,6 +548,7 @@ cleanup:
 int psw_endpoint_get(struct psw_ctx *ctx, const char *id, struct psw_endpoint *out, char *err,
                      size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     char key[PSW_KEY_SIZE];
     int rc;
 
@@ -582,6 +584,8 @@ static int by_created(const void *a, const void *b)
 int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpoint **out,
                       size_t *n, char *err, size_t errlen)
 {
+    if (account)
+        PSW_CTX_ROUTE_ACCOUNT(ctx, account, err, errlen);
     struct psw_endpoint *eps = NULL;
     redisReply *rep = NULL;
     size_t count = 0;
@@ -653,6 +657,7 @@ static int check_standard_secret(struct psw_ctx *ctx, const char *id, char *err,
 int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_endpoint_spec *spec,
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE];
     const char *argv[3 + 18];
     struct options opt = { 0 };
@@ -758,6 +763,7 @@ cleanup:
 
 int psw_endpoint_delete(struct psw_ctx *ctx, const char *id, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     char ttl[24];
     redisReply *rep = NULL;
     const char *word;
@@ -801,6 +807,7 @@ static int set_state(struct psw_ctx *ctx, enum psw_script_id script, const char 
 int psw_endpoint_enable(struct psw_ctx *ctx, const char *id, struct psw_endpoint *out,
                         char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     const char *argv[] = { ctx->cfg->redis_prefix, id };
     return set_state(ctx, PSW_SCRIPT_ENDPOINT_ENABLE, id, 2, argv, out, err, errlen);
 }
@@ -808,6 +815,7 @@ int psw_endpoint_enable(struct psw_ctx *ctx, const char *id, struct psw_endpoint
 int psw_endpoint_disable(struct psw_ctx *ctx, const char *id, const char *reason,
                          const char *who, struct psw_endpoint *out, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     int rc;
     if (!reason || !*reason)
         reason = "disabled by operator";
@@ -832,6 +840,7 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
                                long long grace_ms, struct psw_endpoint *out, char *err,
                                size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     char generated[PSW_SECRET_SIZE], grace[24];
     struct psw_endpoint cur = { 0 };
     char *sealed = NULL;

@@ -101,6 +101,7 @@ static int is_int(const char *s)
 int psw_stats_get(struct psw_ctx *ctx, const char *endpoint_id, struct json_object **out,
                   char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, endpoint_id, err, errlen);
     char key[PSW_KEY_SIZE];
     redisReply *rep = NULL;
     struct json_object *o = NULL;
@@ -370,6 +371,7 @@ cleanup:
 int psw_stats_account(struct psw_ctx *ctx, const char *account, struct json_object **out,
                       char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE_ACCOUNT(ctx, account, err, errlen);
     struct psw_endpoint *eps = NULL;
     size_t n = 0;
     long long sums[sizeof(endpoint_counters) / sizeof(endpoint_counters[0])] = { 0 };
