@@ -37,6 +37,16 @@ unsigned psw_ctx_account_shard(const struct psw_config *cfg, const char *account
 
 /* The shard's copy of cfg (cluster mode), with the shard's prefix. */
 static struct psw_config *shard_config(const struct psw_config *cfg, unsigned shard,
+                                       const char *base_prefix);
+
+struct psw_config *psw_ctx_shard_config(const struct psw_config *cfg, unsigned shard)
+{
+    return shard_config(cfg, shard, cfg->redis_prefix);
+}
+
+void psw_ctx_shard_config_free(struct psw_config *c);
+
+static struct psw_config *shard_config(const struct psw_config *cfg, unsigned shard,
                                        const char *base_prefix)
 {
     char prefix[160];
@@ -51,6 +61,14 @@ static struct psw_config *shard_config(const struct psw_config *cfg, unsigned sh
         return NULL;
     }
     return c;
+}
+
+void psw_ctx_shard_config_free(struct psw_config *c)
+{
+    if (c) {
+        free(c->redis_prefix);
+        free(c);
+    }
 }
 
 static void free_shard_config(struct psw_config *c)
@@ -86,7 +104,8 @@ int psw_ctx_open_shard(struct psw_ctx *ctx, const struct psw_config *cfg, unsign
         ctx->own_cfg = NULL;
         return PSW_EINVAL;
     }
-    if (psw_redis_ensure(ctx->redis) < 0) {
+    /* POLLED: the connection is made later, when Redis can be reached */
+    if (psw_redis_ensure(ctx->redis) < 0 && retry != PSW_REDIS_RETRY_POLLED) {
         snprintf(err, errlen, "%s", psw_redis_errstr(ctx->redis));
         psw_redis_free(ctx->redis);
         ctx->redis = NULL;
@@ -195,7 +214,7 @@ int psw_ctx_open(struct psw_ctx *ctx, const struct psw_config *cfg, int retry,
 
 void psw_ctx_close(struct psw_ctx *ctx)
 {
-    unsigned n = psw_ctx_nshards(ctx->cfg);
+    unsigned n = ctx->cfg ? psw_ctx_nshards(ctx->cfg) : 0;
     for (unsigned i = 0; ctx->others && i < n; i++)
         if (ctx->others[i].redis)
             psw_ctx_close(&ctx->others[i]);

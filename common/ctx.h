@@ -57,7 +57,15 @@ unsigned psw_ctx_nshards(const struct psw_config *cfg);
 /* The shard an account's endpoints, events and deliveries live in. */
 unsigned psw_ctx_account_shard(const struct psw_config *cfg, const char *account_id);
 
-/* psw_ctx_open for one shard (shard < psw_ctx_nshards(cfg)). */
+/* Cluster mode: a copy of cfg (of the base configuration) for shard i,
+ * whose redis_prefix is the shard's; it borrows everything else from cfg.
+ * Free with psw_ctx_shard_config_free. NULL when out of memory. */
+struct psw_config *psw_ctx_shard_config(const struct psw_config *cfg, unsigned shard);
+void psw_ctx_shard_config_free(struct psw_config *c);
+
+/* psw_ctx_open for one shard (shard < psw_ctx_nshards(cfg)). With retry
+ * PSW_REDIS_RETRY_POLLED an unreachable Redis is not an error: the
+ * connection is made by a later call. */
 int psw_ctx_open_shard(struct psw_ctx *ctx, const struct psw_config *cfg, unsigned shard,
                        int retry, volatile sig_atomic_t *stop, char *err, size_t errlen);
 

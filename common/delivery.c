@@ -215,6 +215,7 @@ void psw_delivery_list_free(struct psw_delivery *d, size_t n)
 int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
                       struct psw_delivery **out, size_t *n, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, q->endpoint_id, err, errlen);
     char next[PSW_DELIVERY_CURSOR_SIZE];
     return psw_delivery_page(ctx, q, out, n, next, err, errlen);
 }
@@ -277,6 +278,7 @@ int psw_delivery_page(struct psw_ctx *ctx, const struct psw_delivery_query *q,
                       struct psw_delivery **out, size_t *n,
                       char next_cursor[PSW_DELIVERY_CURSOR_SIZE], char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, q->endpoint_id, err, errlen);
     char states[128], types[320], upper[32], lower[32], skip[24], want[24], scan[24];
     int done = 0;
     struct psw_delivery *list = NULL;

@@ -819,13 +819,40 @@ io:
 /* Follows MOVED, ASK and TRYAGAIN answers to a command until it gets a
  * real answer. None of them ran the command, so sending it again is safe.
  * MOVED for our slot moves the connection (and loads the scripts there);
- * ASK goes to the importing node for this one command. */
+ * ASK goes to the importing node for this one command.
+ *
+ * Except for a script: its declared key (the shard prefix) never exists, so
+ * while the shard's slot is being migrated the source answers ASK, and the
+ * script must run neither there nor on the target, since each holds only a
+ * part of the shard's keys. It is sent again to the source, with a short
+ * backoff, until the migration is over (MOVED) — at most
+ * redis.command_timeout, after which the call fails like a lost
+ * connection (docs/redis.md "Redis Cluster"). */
 static redisReply *cluster_follow(struct psw_redis *r, redisReply *rep, const char *cmd,
                                   size_t len, int script)
 {
+    int64_t ask_since = 0;
     for (int hops = 0; rep && hops < 32; hops++) {
         int ask = 0, slot = 0, port = 0;
         char host[256];
+        if (script >= 0 && psw_cluster_redirect(rep, &ask, &slot, host, sizeof(host), &port) &&
+            ask) {
+            freeReplyObject(rep);
+            int64_t now = psw_mono_ms();
+            if (!ask_since)
+                ask_since = now;
+            if (r->opt.command_timeout_ms > 0 && now - ask_since > r->opt.command_timeout_ms) {
+                snprintf(r->err, sizeof(r->err), "redis %s: slot %u still being migrated after "
+                         "%lld ms", r->url_safe, r->slot, (long long)r->opt.command_timeout_ms);
+                outage_begins(r);
+                return NULL;
+            }
+            struct timespec ts = { 0, 20000000L };
+            nanosleep(&ts, NULL);
+            hops = 0; /* bounded by the time above */
+            rep = send_formatted(r, cmd, len);
+            continue;
+        }
         if (psw_cluster_redirect(rep, &ask, &slot, host, sizeof(host), &port)) {
             freeReplyObject(rep);
             if (ask || (unsigned)slot != r->slot) {
