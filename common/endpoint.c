@@ -581,11 +581,50 @@ static int by_created(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+/* Cluster mode: every shard's endpoints (docs/redis.md "Redis Cluster"). */
+static _Thread_local int listing_shards;
+
+static int list_all_shards(struct psw_ctx *ctx, struct psw_endpoint **out, size_t *n, char *err,
+                           size_t errlen)
+{
+    int rc = PSW_OK;
+    *out = NULL;
+    *n = 0;
+    listing_shards = 1;
+    for (unsigned i = 0; i < psw_ctx_nshards(ctx->cfg) && rc == PSW_OK; i++) {
+        struct psw_endpoint *one = NULL, *all;
+        size_t m = 0;
+        struct psw_ctx *sc = psw_ctx_shard(ctx, i, err, errlen);
+        rc = sc ? psw_endpoint_list(sc, NULL, &one, &m, err, errlen) : PSW_EFAIL;
+        if (rc != PSW_OK || m == 0)
+            continue;
+        if (!(all = realloc(*out, (*n + m) * sizeof(*all)))) {
+            psw_endpoint_list_free(one, m);
+            snprintf(err, errlen, "out of memory");
+            rc = PSW_EFAIL;
+            continue;
+        }
+        memcpy(all + *n, one, m * sizeof(*all));
+        free(one); /* the entries moved: their strings now belong to all */
+        *out = all;
+        *n += m;
+    }
+    listing_shards = 0;
+    if (rc != PSW_OK) {
+        psw_endpoint_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpoint **out,
                       size_t *n, char *err, size_t errlen)
 {
     if (account)
         PSW_CTX_ROUTE_ACCOUNT(ctx, account, err, errlen);
+    else if (psw_ctx_nshards(ctx->cfg) > 1 && !listing_shards)
+        return list_all_shards(ctx, out, n, err, errlen);
     struct psw_endpoint *eps = NULL;
     redisReply *rep = NULL;
     size_t count = 0;

@@ -29,9 +29,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "common/cluster.h"
 #include "common/delivery.h"
+#include "common/endpoint.h"
+#include "common/stats.h"
 #include "common/publish.h"
 #include "common/reply.h"
 #include "tests/harness/cluster.h"
@@ -232,6 +235,37 @@ static void test_100_accounts(void **state)
         assert_int_equal(rx_count(C.rx, path), 3);
         assert_int_equal(distinct_events(path), 3);
     }
+
+    /* what the CLI and the API read: merged over the shards, found by id */
+    char err[512];
+    struct json_object *o = NULL, *v = NULL;
+    assert_int_equal(psw_stats_get(&C.ctx, NULL, &o, err, sizeof(err)), PSW_OK);
+    assert_true(json_object_object_get_ex(o, "delivered", &v));
+    assert_int_equal(json_object_get_int64(v), 3 * NACCOUNTS);
+    json_object_put(o);
+    assert_int_equal(psw_queue_get(&C.ctx, &o, err, sizeof(err)), PSW_OK);
+    assert_true(json_object_object_get_ex(o, "ready", &v));
+    assert_int_equal(json_object_get_int64(v), 0);
+    json_object_put(o);
+    struct psw_endpoint *eps = NULL;
+    size_t neps = 0;
+    assert_int_equal(psw_endpoint_list(&C.ctx, NULL, &eps, &neps, err, sizeof(err)), PSW_OK);
+    assert_int_equal(neps, NACCOUNTS);
+    psw_endpoint_list_free(eps, neps);
+    struct psw_endpoint one;
+    assert_int_equal(psw_endpoint_get(&C.ctx, ep, &one, err, sizeof(err)), PSW_OK);
+    assert_string_equal(one.account_id, acct);
+    psw_endpoint_free(&one);
+    /* psw shard names the prefix the account's keys carry */
+    char *out = NULL;
+    const char *argv[] = { "--config", C.config_path, "shard", "acct_42", "--json", NULL };
+    assert_int_equal(proc_run("psw", argv, NULL, &out, NULL, 10000), 0);
+    assert_non_null(out);
+    char want[64];
+    snprintf(want, sizeof(want), "\"prefix\":\"psw:{%u}:\"", psw_ctx_account_shard(&C.cfg, "acct_42"));
+    if (!strstr(out, want))
+        fail_msg("psw shard: %s (wanted %s)", out, want);
+    free(out);
     T_done = 1;
 }
 
