@@ -57,6 +57,9 @@ struct psw_redis {
     int      seed_port;
     int      refresh;
     char     cluster_key[128];
+    /* every node the last CLUSTER SLOTS named: asked when the seed is down */
+    struct { char host[256]; int port; } known[16];
+    int      nknown;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -719,16 +722,48 @@ static void set_cluster_address(struct psw_redis *r, const char *host, int port)
     snprintf(r->url_safe, sizeof(r->url_safe), "%.200s:%d (cluster slot %u)", host, port, r->slot);
 }
 
-/* Asks the node last used, then the seed, who owns r->slot (CLUSTER SLOTS). */
+/* Remembers every node a CLUSTER SLOTS reply names (primaries and replicas). */
+static void learn_nodes(struct psw_redis *r, const redisReply *slots, const char *asked)
+{
+    r->nknown = 0;
+    for (size_t i = 0; slots->type == REDIS_REPLY_ARRAY && i < slots->elements; i++) {
+        const redisReply *e = slots->element[i];
+        for (size_t k = 2; e->type == REDIS_REPLY_ARRAY && k < e->elements; k++) {
+            const redisReply *n = e->element[k];
+            if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 ||
+                n->element[0]->type != REDIS_REPLY_STRING ||
+                n->element[1]->type != REDIS_REPLY_INTEGER)
+                continue;
+            const char *h = n->element[0]->str[0] ? n->element[0]->str : asked;
+            int port = (int)n->element[1]->integer, dup = 0;
+            for (int j = 0; j < r->nknown && !dup; j++)
+                dup = r->known[j].port == port && strcmp(r->known[j].host, h) == 0;
+            if (dup || strlen(h) >= sizeof(r->known[0].host) || r->nknown >= 16)
+                continue;
+            snprintf(r->known[r->nknown].host, sizeof(r->known[0].host), "%s", h);
+            r->known[r->nknown++].port = port;
+        }
+    }
+}
+
+/* Asks the node last used, then the seed, then the other nodes it knows of,
+ * who owns r->slot (CLUSTER SLOTS). */
 static int find_slot_owner(struct psw_redis *r)
 {
     char host[256];
     int port = 0;
-    const char *ask_host[2] = { r->u.host, r->seed_host };
-    int ask_port[2] = { r->u.port, r->seed_port };
-    for (int i = 0; i < 2; i++) {
-        if (!ask_host[i][0] || (i == 1 && strcmp(ask_host[0], ask_host[1]) == 0 &&
-                                ask_port[0] == ask_port[1]))
+    const char *ask_host[2 + 16] = { r->u.host, r->seed_host };
+    int ask_port[2 + 16] = { r->u.port, r->seed_port };
+    int nask = 2;
+    for (int k = 0; k < r->nknown; k++) {
+        ask_host[nask] = r->known[k].host;
+        ask_port[nask++] = r->known[k].port;
+    }
+    for (int i = 0; i < nask; i++) {
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = ask_port[j] == ask_port[i] && strcmp(ask_host[j], ask_host[i]) == 0;
+        if (!ask_host[i][0] || seen)
             continue;
         char asked[256];
         snprintf(asked, sizeof(asked), "%s", ask_host[i]);
@@ -739,6 +774,8 @@ static int find_slot_owner(struct psw_redis *r)
         redisReply *slots = redisCommand(c, "CLUSTER SLOTS");
         int ok = slots && psw_cluster_slot_owner(slots, r->slot, asked, host, sizeof(host),
                                                  &port) == 0;
+        if (ok)
+            learn_nodes(r, slots, asked);
         if (!slots)
             snprintf(r->err, sizeof(r->err), "redis %.200s:%d: CLUSTER SLOTS: connection lost",
                      asked, asked_port);
