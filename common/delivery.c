@@ -541,7 +541,17 @@ int psw_replay_ids(struct psw_ctx *ctx, const char *const *ids, size_t n,
                    const struct psw_replay_options *opt, struct psw_replay_result *res,
                    char *err, size_t errlen)
 {
-    /* cluster mode: the ids are taken to be of one shard, the first one's */
+    if (psw_ctx_nshards(ctx->cfg) > 1 && n > 1) {
+        /* cluster mode: each id in its own shard (docs/redis.md) */
+        int queued = 0;
+        for (size_t i = 0; i < n; i++) {
+            int rc = psw_replay_ids(ctx, &ids[i], 1, opt, &res[i], err, errlen);
+            if (rc < 0)
+                return rc;
+            queued += rc;
+        }
+        return queued;
+    }
     PSW_CTX_ROUTE(ctx, PSW_KEY_DELIVERY, n > 0 ? ids[0] : NULL, err, errlen);
     char (*eps)[PSW_ID_SIZE] = NULL;
     size_t *idx = NULL, *first = NULL, m = 0;

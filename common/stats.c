@@ -158,9 +158,9 @@ static int json_merge(struct json_object *into, struct json_object *from)
 
 /* Calls get on every shard and merges the documents. Returns 1 when it did
  * (the result in *rc), 0 when there is one shard or a merge is under way. */
-static int merge_shards(struct psw_ctx *ctx,
-                        int (*get)(struct psw_ctx *, struct json_object **, char *, size_t),
-                        struct json_object **out, char *err, size_t errlen, int *rc)
+int psw_stats_merge_shards(struct psw_ctx *ctx,
+                           int (*get)(struct psw_ctx *, struct json_object **, char *, size_t),
+                           struct json_object **out, char *err, size_t errlen, int *rc)
 {
     unsigned n = psw_ctx_nshards(ctx->cfg);
     if (n <= 1 || merging)
@@ -199,7 +199,7 @@ int psw_stats_get(struct psw_ctx *ctx, const char *endpoint_id, struct json_obje
                   char *err, size_t errlen)
 {
     int merged_rc;
-    if (!endpoint_id && merge_shards(ctx, global_stats, out, err, errlen, &merged_rc))
+    if (!endpoint_id && psw_stats_merge_shards(ctx, global_stats, out, err, errlen, &merged_rc))
         return merged_rc;
     PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, endpoint_id, err, errlen);
     char key[PSW_KEY_SIZE];
@@ -311,7 +311,7 @@ static struct json_object *worker_json(const redisReply *w, long long now)
 int psw_queue_get(struct psw_ctx *ctx, struct json_object **out, char *err, size_t errlen)
 {
     int merged_rc;
-    if (merge_shards(ctx, psw_queue_get, out, err, errlen, &merged_rc))
+    if (psw_stats_merge_shards(ctx, psw_queue_get, out, err, errlen, &merged_rc))
         return merged_rc;
     char window[24];
     redisReply *rep = NULL;

@@ -204,6 +204,23 @@ static void test_routing(void **state)
 
 /* ---- delivery ------------------------------------------------------------ */
 
+static char eps_of[NACCOUNTS][PSW_ID_SIZE];
+
+/* The only delivery of an endpoint's (found in its shard). */
+static void only_delivery(const char *ep, char id[PSW_ID_SIZE])
+{
+    struct psw_delivery *list = NULL;
+    size_t nl = 0;
+    char err[512];
+    struct psw_delivery_query q = { 0 };
+    q.endpoint_id = ep;
+    q.limit = 1;
+    if (psw_delivery_list(&C.ctx, &q, &list, &nl, err, sizeof(err)) != PSW_OK || nl < 1)
+        fail_msg("deliveries of %s: %s", ep, err);
+    snprintf(id, PSW_ID_SIZE, "%s", list[0].id);
+    psw_delivery_list_free(list, nl);
+}
+
 static void test_100_accounts(void **state)
 {
     (void)state;
@@ -214,6 +231,7 @@ static void test_100_accounts(void **state)
         snprintf(acct, sizeof(acct), "acct_%d", i);
         snprintf(path, sizeof(path), "/a%d", i);
         assert_int_equal(cluster_endpoint(&C, acct, path, NULL, NULL, NULL, ep, NULL, 0), 0);
+        snprintf(eps_of[i], sizeof(eps_of[i]), "%s", ep);
         unsigned s = psw_ctx_account_shard(&C.cfg, acct);
         int node = rcl_slot_node(C.rcl, (unsigned)psw_redis_slot(shard(s)->redis));
         assert_true(node >= 0);
@@ -256,6 +274,20 @@ static void test_100_accounts(void **state)
     assert_int_equal(psw_endpoint_get(&C.ctx, ep, &one, err, sizeof(err)), PSW_OK);
     assert_string_equal(one.account_id, acct);
     psw_endpoint_free(&one);
+    /* one replay call with deliveries of two shards */
+    char d1[PSW_ID_SIZE], d2[PSW_ID_SIZE];
+    unsigned s1 = psw_ctx_account_shard(&C.cfg, "acct_0");
+    int other = 1;
+    while (other < NACCOUNTS && psw_ctx_account_shard(&C.cfg, harness_fmt("acct_%d", other)) == s1)
+        other++;
+    assert_true(other < NACCOUNTS);
+    only_delivery(eps_of[0], d1);
+    only_delivery(eps_of[other], d2);
+    const char *ids[] = { d1, d2 };
+    struct psw_replay_result rr[2];
+    assert_int_equal(psw_replay_ids(&C.ctx, ids, 2, NULL, rr, err, sizeof(err)), 2);
+    assert_int_equal(rx_wait(C.rx, "/a0", 4, WAIT_MS), 0);
+    assert_int_equal(rx_wait(C.rx, harness_fmt("/a%d", other), 4, WAIT_MS), 0);
     /* psw shard names the prefix the account's keys carry */
     char *out = NULL;
     const char *argv[] = { "--config", C.config_path, "shard", "acct_42", "--json", NULL };
