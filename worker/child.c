@@ -28,8 +28,9 @@
  * On a Redis Cluster (redis.cluster, docs/redis.md "Redis Cluster") the
  * child serves the logical shards in turn, a slice at a time, with a
  * connection pair per shard (c->cfg, c->r and c->rb are the current
- * shard's). A slice ends after SLICE_MS, or at once when a short parked
- * BLMOVE (CLUSTER_PARK_MS) found the shard empty; the child then claims no
+ * shard's). A slice ends after SLICE_MS, or at once when the shard has
+ * nothing (ready empty, nothing in flight; a short BLMOVE of CLUSTER_PARK_MS
+ * is parked on one shard per idle round, see park_here); the child then claims no
  * more, finishes and writes what it has in flight, hands back anything a
  * BLMOVE moved, and goes on to the next shard. Each child starts at a
  * different shard, so a slow or unreachable shard holds up one slice of one
@@ -129,6 +130,8 @@ struct child {
     } *shards;
     int64_t slice_end;
     int     empty_park;      /* the last parked BLMOVE timed out: the shard is empty */
+    unsigned empty_run;      /* shards in a row left with nothing claimed */
+    long long claimed_at_slice; /* c->claimed when the slice began */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -843,6 +846,21 @@ static int init_shards(struct child *c, const struct psw_config *cfg,
 
 static void release_all(struct child *c);
 
+/* Cluster mode: this shard has nothing for us now. */
+static int idle_shard(const struct child *c)
+{
+    return c->drained && c->busy == 0 && !c->parked;
+}
+
+/* Whether to park a BLMOVE here when the shard ran dry: always without a
+ * cluster; on a cluster only once every other shard was found empty too in
+ * this round (parking on each would make an idle round slow), else the
+ * child moves on to the next shard at once. */
+static int park_here(const struct child *c)
+{
+    return c->nshards == 0 || c->empty_run + 1 >= c->nshards;
+}
+
 /* Cluster mode: leaves the current shard (nothing is in flight there: the
  * slice ended and every completion is written) for the next one. */
 static void next_shard(struct child *c)
@@ -853,6 +871,11 @@ static void next_shard(struct child *c)
     c->reconcile = 0;
     sh->gen_r = c->gen_r;
     sh->next_heartbeat = c->next_heartbeat;
+    if (c->claimed == c->claimed_at_slice && !c->empty_park)
+        c->empty_run++;
+    else
+        c->empty_run = 0; /* work here, or the round's one park is over */
+    c->claimed_at_slice = c->claimed;
     c->shard = (c->shard + 1) % c->nshards;
     sh = &c->shards[c->shard];
     c->cfg = sh->cfg;
@@ -1019,7 +1042,8 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop,
                      (long long)cfg->worker_shutdown_grace_ms);
         }
         /* cluster mode: the slice is over (see the file comment) */
-        if (c.nshards > 0 && !stopping && (now >= c.slice_end || c.empty_park)) {
+        if (c.nshards > 0 && !stopping &&
+            (now >= c.slice_end || c.empty_park || (idle_shard(&c) && !park_here(&c)))) {
             stopping = 2;
             unpark(&c);
         }
@@ -1071,7 +1095,8 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop,
             else if (!claim_now)
                 got = -1;
             if (got >= 0 && !stopping && !c.parked && c.drained && c.busy < c.nslots &&
-                psw_redis_connected(c.r) && !refused_lately(&c) && psw_redis_ensure(c.rb) == 0)
+                park_here(&c) && psw_redis_connected(c.r) && !refused_lately(&c) &&
+                psw_redis_ensure(c.rb) == 0)
                 park(&c);
         }
 
