@@ -464,7 +464,8 @@ cleanup:
 int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spec,
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
-    PSW_CTX_ROUTE_ACCOUNT(ctx, spec->account_id, err, errlen);
+    if (spec)
+        PSW_CTX_ROUTE_ACCOUNT(ctx, spec->account_id, err, errlen);
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE], generated[PSW_SECRET_SIZE];
     char id[PSW_ID_SIZE], limit[24];
     struct options opt = { 0 };

@@ -408,6 +408,8 @@ static void outage_begins(struct psw_redis *r)
 static void connection_failed(struct psw_redis *r)
 {
     char why[128];
+    if (r->cluster) /* the node may be gone: ask who serves the slot now */
+        r->refresh = 1;
     snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe,
              io_errstr(r, r->c, why, sizeof(why)));
     outage_begins(r);
@@ -596,6 +598,8 @@ static int connect_once(struct psw_redis *r)
     r->generation++;
     return 0;
 fail:
+    if (r->cluster)
+        r->refresh = 1;
     redisFree(c);
     return -1;
 }
