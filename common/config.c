@@ -140,6 +140,10 @@ static const struct key keys[] = {
           "Replicas that must hold a published event before publish confirms it; 0 = no wait"),
     K_DUR("redis.min_replicas_timeout", redis_min_replicas_timeout_ms, "1s", 1, 10 * MIN,
           "How long publish waits for those replicas before it reports an error"),
+    K_BOOL("redis.cluster", redis_cluster, "false",
+           "Run on a Redis Cluster: redis.url names any node (docs/redis.md, Cluster)"),
+    K_INT("redis.shards", redis_shards, "16", 1, 1024,
+          "Logical shards accounts are spread over with redis.cluster; unused without"),
 
     K_INT("worker.processes", worker_processes, "0", 0, 1024,
           "Worker children each psw-worker forks; 0 = one per online CPU"),
@@ -1142,6 +1146,26 @@ static int cross_check(struct loader *L)
         snprintf(msg, sizeof(msg), "%s: with %s it must be redis:// (the sentinels name the "
                  "server; the URL gives the user, password and database)", a->name, b->name);
         b = find_key("redis.sentinels");
+        goto fail;
+    }
+    /* Cluster: the shards' hash tags must be the only braces in key names,
+     * and the nodes are found by address (docs/redis.md, Cluster). */
+    a = find_key("redis.cluster");
+    if (c->redis_cluster && c->redis_sentinels_n > 0) {
+        snprintf(msg, sizeof(msg), "%s: cannot be used with %s (a cluster fails over by itself)",
+                 a->name, "redis.sentinels");
+        b = find_key("redis.sentinels");
+        goto fail;
+    }
+    if (c->redis_cluster && strncmp(c->redis_url, "redis://", 8) != 0) {
+        snprintf(msg, sizeof(msg), "%s: needs a redis:// url naming a cluster node", a->name);
+        b = find_key("redis.url");
+        goto fail;
+    }
+    if (c->redis_cluster && strpbrk(c->redis_prefix, "{}")) {
+        snprintf(msg, sizeof(msg), "%s: the prefix must not contain { or } (each shard adds its "
+                 "own hash tag)", a->name);
+        b = find_key("redis.prefix");
         goto fail;
     }
     a = find_key("redis.min_replicas_timeout");

@@ -36,6 +36,8 @@ struct psw_config {
     char   *redis_sentinel_password;    /* redis.sentinel_password  "" */
     int     redis_min_replicas_acked;   /* redis.min_replicas_acked  0 = no WAIT */
     int64_t redis_min_replicas_timeout_ms; /* redis.min_replicas_timeout  1s */
+    bool    redis_cluster;              /* redis.cluster  false */
+    int     redis_shards;               /* redis.shards  16 (with redis.cluster only) */
 
     /* worker */
     int     worker_processes;           /* worker.processes  0 = number of CPUs */

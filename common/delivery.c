@@ -220,6 +220,7 @@ void psw_delivery_list_free(struct psw_delivery *d, size_t n)
 int psw_delivery_list(struct psw_ctx *ctx, const struct psw_delivery_query *q,
                       struct psw_delivery **out, size_t *n, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, q->endpoint_id, err, errlen);
     char next[PSW_DELIVERY_CURSOR_SIZE];
     return psw_delivery_page(ctx, q, out, n, next, err, errlen);
 }
@@ -282,6 +283,7 @@ int psw_delivery_page(struct psw_ctx *ctx, const struct psw_delivery_query *q,
                       struct psw_delivery **out, size_t *n,
                       char next_cursor[PSW_DELIVERY_CURSOR_SIZE], char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, q->endpoint_id, err, errlen);
     char states[128], types[320], upper[32], lower[32], skip[24], want[24], scan[24];
     int done = 0;
     struct psw_delivery *list = NULL;
@@ -410,6 +412,7 @@ static struct json_object *parse_record(const redisReply *r)
 int psw_delivery_get(struct psw_ctx *ctx, const char *id, struct psw_delivery_detail *out,
                      char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_DELIVERY, id, err, errlen);
     redisReply *rep = NULL;
     int rc;
 
@@ -543,6 +546,18 @@ int psw_replay_ids(struct psw_ctx *ctx, const char *const *ids, size_t n,
                    const struct psw_replay_options *opt, struct psw_replay_result *res,
                    char *err, size_t errlen)
 {
+    if (psw_ctx_nshards(ctx->cfg) > 1 && n > 1) {
+        /* cluster mode: each id in its own shard (docs/redis.md) */
+        int queued = 0;
+        for (size_t i = 0; i < n; i++) {
+            int rc = psw_replay_ids(ctx, &ids[i], 1, opt, &res[i], err, errlen);
+            if (rc < 0)
+                return rc;
+            queued += rc;
+        }
+        return queued;
+    }
+    PSW_CTX_ROUTE(ctx, PSW_KEY_DELIVERY, n > 0 ? ids[0] : NULL, err, errlen);
     char (*eps)[PSW_ID_SIZE] = NULL;
     size_t *idx = NULL, *first = NULL, m = 0;
     struct ref *refs = NULL;
@@ -665,6 +680,7 @@ int psw_replay_range(struct psw_ctx *ctx, const char *endpoint_id, long long sin
                      long long until, const char *states, const struct psw_replay_options *opt,
                      size_t *matched, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, endpoint_id, err, errlen);
     char st[128], lower[32], upper[32], skip[24], scan[24], retention[24];
     int rc, queued = 0, enabled = 0;
     size_t found = 0;

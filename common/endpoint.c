@@ -515,6 +515,8 @@ cleanup:
 int psw_endpoint_create(struct psw_ctx *ctx, const struct psw_endpoint_spec *spec,
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
+    if (spec)
+        PSW_CTX_ROUTE_ACCOUNT(ctx, spec->account_id, err, errlen);
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE], generated[PSW_SECRET_SIZE];
     char id[PSW_ID_SIZE], limit[24], bwait[24];
     struct options opt = { 0 };
@@ -605,6 +607,7 @@ cleanup:
 int psw_endpoint_get(struct psw_ctx *ctx, const char *id, struct psw_endpoint *out, char *err,
                      size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     char key[PSW_KEY_SIZE];
     int rc;
 
@@ -637,9 +640,50 @@ static int by_created(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+/* Cluster mode: every shard's endpoints (docs/redis.md "Redis Cluster"). */
+static _Thread_local int listing_shards;
+
+static int list_all_shards(struct psw_ctx *ctx, struct psw_endpoint **out, size_t *n, char *err,
+                           size_t errlen)
+{
+    int rc = PSW_OK;
+    *out = NULL;
+    *n = 0;
+    listing_shards = 1;
+    for (unsigned i = 0; i < psw_ctx_nshards(ctx->cfg) && rc == PSW_OK; i++) {
+        struct psw_endpoint *one = NULL, *all;
+        size_t m = 0;
+        struct psw_ctx *sc = psw_ctx_shard(ctx, i, err, errlen);
+        rc = sc ? psw_endpoint_list(sc, NULL, &one, &m, err, errlen) : PSW_EFAIL;
+        if (rc != PSW_OK || m == 0)
+            continue;
+        if (!(all = realloc(*out, (*n + m) * sizeof(*all)))) {
+            psw_endpoint_list_free(one, m);
+            snprintf(err, errlen, "out of memory");
+            rc = PSW_EFAIL;
+            continue;
+        }
+        memcpy(all + *n, one, m * sizeof(*all));
+        free(one); /* the entries moved: their strings now belong to all */
+        *out = all;
+        *n += m;
+    }
+    listing_shards = 0;
+    if (rc != PSW_OK) {
+        psw_endpoint_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 int psw_endpoint_list(struct psw_ctx *ctx, const char *account, struct psw_endpoint **out,
                       size_t *n, char *err, size_t errlen)
 {
+    if (account)
+        PSW_CTX_ROUTE_ACCOUNT(ctx, account, err, errlen);
+    else if (psw_ctx_nshards(ctx->cfg) > 1 && !listing_shards)
+        return list_all_shards(ctx, out, n, err, errlen);
     struct psw_endpoint *eps = NULL;
     redisReply *rep = NULL;
     size_t count = 0;
@@ -711,6 +755,7 @@ static int check_standard_secret(struct psw_ctx *ctx, const char *id, char *err,
 int psw_endpoint_update(struct psw_ctx *ctx, const char *id, const struct psw_endpoint_spec *spec,
                         struct psw_endpoint *out, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     char domain[PSW_DOMAIN_MAX + 1], events[PSW_EVENTS_SIZE];
     const char *argv[3 + 24];
     struct options opt = { 0 };
@@ -833,6 +878,7 @@ cleanup:
 
 int psw_endpoint_delete(struct psw_ctx *ctx, const char *id, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     char ttl[24];
     redisReply *rep = NULL;
     const char *word;
@@ -876,6 +922,7 @@ static int set_state(struct psw_ctx *ctx, enum psw_script_id script, const char 
 int psw_endpoint_enable(struct psw_ctx *ctx, const char *id, struct psw_endpoint *out,
                         char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     const char *argv[] = { ctx->cfg->redis_prefix, id };
     return set_state(ctx, PSW_SCRIPT_ENDPOINT_ENABLE, id, 2, argv, out, err, errlen);
 }
@@ -883,6 +930,7 @@ int psw_endpoint_enable(struct psw_ctx *ctx, const char *id, struct psw_endpoint
 int psw_endpoint_disable(struct psw_ctx *ctx, const char *id, const char *reason,
                          const char *who, struct psw_endpoint *out, char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     int rc;
     if (!reason || !*reason)
         reason = "disabled by operator";
@@ -907,6 +955,7 @@ int psw_endpoint_rotate_secret(struct psw_ctx *ctx, const char *id, const char *
                                long long grace_ms, struct psw_endpoint *out, char *err,
                                size_t errlen)
 {
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, id, err, errlen);
     char generated[PSW_SECRET_SIZE], grace[24];
     struct psw_endpoint cur = { 0 };
     char *sealed = NULL;

@@ -140,10 +140,94 @@ int psw_publish(struct psw_ctx *ctx, const char *json, size_t len,
     return psw_publish_many(ctx, 1, &json, &len, res) == 0 ? PSW_OK : res->status;
 }
 
+/* Cluster mode (docs/redis.md "Redis Cluster"): the shard of each event's
+ * account; an event that does not parse goes to ctx's own shard, where the
+ * normal path reports what is wrong with it. */
+static unsigned event_shard(struct psw_ctx *ctx, const char *json, size_t len)
+{
+    struct psw_event_limits lim = PSW_EVENT_LIMITS_INIT;
+    struct psw_event ev;
+    char why[256];
+    unsigned shard = ctx->shard;
+    lim.max_bytes = (size_t)ctx->cfg->limits_max_event_bytes;
+    lim.max_depth = ctx->cfg->limits_max_json_depth;
+    if (psw_event_parse(json, len, &lim, psw_now_ms(), &ev, why, sizeof(why)) == 0) {
+        shard = psw_ctx_account_shard(ctx->cfg, ev.account_id);
+        psw_event_free(&ev);
+    }
+    return shard;
+}
+
+/* Publishes each shard's events with that shard's ctx, and sets *rc to
+ * what psw_publish_many returns. Returns 0 when all events belong to ctx's
+ * own shard (the caller publishes them itself), else 1. */
+static int publish_sharded(struct psw_ctx *ctx, size_t n, const char *const *jsons,
+                           const size_t *lens, struct psw_publish_result *res, int *rc)
+{
+    int down = 0;
+    unsigned *shard = calloc(n ? n : 1, sizeof(*shard));
+    const char **sub = calloc(n ? n : 1, sizeof(*sub));
+    size_t *sublen = calloc(n ? n : 1, sizeof(*sublen));
+    size_t *at = calloc(n ? n : 1, sizeof(*at));
+    struct psw_publish_result *subres = calloc(n ? n : 1, sizeof(*subres));
+    int foreign = 0, failed = 0;
+    if (!shard || !sub || !sublen || !at || !subres) {
+        free(shard), free(sub), free(sublen), free(at), free(subres);
+        return 0; /* the caller's own path reports the lack of memory */
+    }
+    for (size_t i = 0; i < n; i++) {
+        shard[i] = event_shard(ctx, jsons[i], lens[i]);
+        foreign |= shard[i] != ctx->shard;
+    }
+    if (!foreign) {
+        free(shard), free(sub), free(sublen), free(at), free(subres);
+        return 0;
+    }
+    for (unsigned s = 0; s < psw_ctx_nshards(ctx->cfg); s++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (shard[i] == s) {
+                sub[m] = jsons[i];
+                sublen[m] = lens[i];
+                at[m++] = i;
+            }
+        if (m == 0)
+            continue;
+        char err[512];
+        struct psw_ctx *sc = psw_ctx_shard(ctx, s, err, sizeof(err));
+        for (size_t k = 0; k < m; k++) {
+            if (!sc) {
+                memset(&res[at[k]], 0, sizeof(res[at[k]]));
+                res[at[k]].status = PSW_EFAIL;
+                snprintf(res[at[k]].err, sizeof(res[at[k]].err), "%s", err);
+                failed++;
+            }
+        }
+        if (!sc)
+            continue;
+        int f = psw_publish_many(sc, m, sub, sublen, subres);
+        if (f == PSW_EFAIL)
+            down = 1;
+        for (size_t k = 0; k < m; k++)
+            failed += f == PSW_EFAIL && subres[k].status != PSW_OK;
+        if (f > 0)
+            failed += f;
+        for (size_t k = 0; k < m; k++)
+            res[at[k]] = subres[k];
+    }
+    free(shard), free(sub), free(sublen), free(at), free(subres);
+    *rc = down ? PSW_EFAIL : failed;
+    return 1;
+}
+
 int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
                      const size_t *lens, struct psw_publish_result *res)
 {
     char retention[24];
+    int sharded_rc = 0;
+    if (psw_ctx_nshards(ctx->cfg) > 1 &&
+        publish_sharded(ctx, n, jsons, lens, res, &sharded_rc))
+        return sharded_rc;
     struct prepared *prep = calloc(PUBLISH_CHUNK, sizeof(*prep));
     /* per call: prefix, retention, then PUBLISH_FIELDS per event */
     const char **av = calloc(PUBLISH_CALLS * (2 + PUBLISH_PER_CALL * PUBLISH_FIELDS),

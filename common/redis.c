@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/cluster.h"
 #include "common/hex.h"
 #include "common/log.h"
 #include "common/sentinel.h"
@@ -48,6 +49,17 @@ struct psw_redis {
     int64_t next_try;     /* RETRY_POLLED: no try before this (monotonic ms) */
     unsigned jitter_seed; /* rand_r state, different in every process */
     struct psw_sentinels *sentinels; /* NULL: connect to the URL's address */
+    /* cluster mode (see redis.h): the slot served, the seed from the URL,
+     * and whether the next connect must ask the cluster who owns the slot */
+    int      cluster;
+    unsigned slot;
+    char     seed_host[256];
+    int      seed_port;
+    int      refresh;
+    char     cluster_key[128];
+    /* every node the last CLUSTER SLOTS named: asked when the seed is down */
+    struct { char host[256]; int port; } known[16];
+    int      nknown;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -287,6 +299,21 @@ struct psw_redis *psw_redis_new(const struct psw_redis_options *opt, char *err, 
         r->u.port = 0;
         snprintf(r->url_safe, sizeof(r->url_safe), "%.200s (via sentinels)", r->sentinels->master);
     }
+    if (opt->cluster) {
+        if (r->u.is_unix || r->sentinels) {
+            set_err(err, errlen, "redis url: a cluster needs a redis:// url naming a node");
+            psw_redis_free(r);
+            return NULL;
+        }
+        r->cluster = 1;
+        snprintf(r->cluster_key, sizeof(r->cluster_key), "%s",
+                 opt->cluster_key ? opt->cluster_key : "");
+        r->slot = psw_cluster_slot(r->cluster_key, strlen(r->cluster_key));
+        snprintf(r->seed_host, sizeof(r->seed_host), "%s", r->u.host);
+        r->seed_port = r->u.port;
+        r->refresh = 1;
+    }
+    r->opt.cluster_key = NULL;
     r->opt.sentinels = NULL; /* borrowed from the caller: not kept */
     /* Seeded per connection from the pid and the clock: rand() is never
      * seeded, so every process (forked worker children above all) would draw
@@ -382,6 +409,8 @@ static void outage_begins(struct psw_redis *r)
 static void connection_failed(struct psw_redis *r)
 {
     char why[128];
+    if (r->cluster) /* the node may be gone: ask who serves the slot now */
+        r->refresh = 1;
     snprintf(r->err, sizeof(r->err), "redis %s: %s", r->url_safe,
              io_errstr(r, r->c, why, sizeof(why)));
     outage_begins(r);
@@ -401,6 +430,13 @@ static int role_error(const redisReply *rep)
  * so the next call asks the sentinels again. Returns 1 when it did. */
 static int lost_primary(struct psw_redis *r, const redisReply *rep)
 {
+    if (r->cluster && (role_error(rep) || psw_redis_reply_is_error(rep, "CLUSTERDOWN"))) {
+        snprintf(r->err, sizeof(r->err), "redis %s: %.300s; asking the cluster who owns slot %u",
+                 r->url_safe, rep->str, r->slot);
+        r->refresh = 1;
+        outage_begins(r);
+        return 1;
+    }
     if (!r->sentinels || !role_error(rep))
         return 0;
     snprintf(r->err, sizeof(r->err), "redis %s: %.300s; asking the sentinels for the primary",
@@ -505,9 +541,13 @@ static int check_role(struct psw_redis *r, redisContext *c)
     return rc;
 }
 
+static int find_slot_owner(struct psw_redis *r);
+
 static int connect_once(struct psw_redis *r)
 {
     if (r->sentinels && find_primary(r) < 0)
+        return -1;
+    if (r->cluster && r->refresh && find_slot_owner(r) < 0)
         return -1;
     struct timeval ct = tv_ms(r->opt.connect_timeout_ms);
     redisContext *c = r->u.is_unix ? redisConnectUnixWithTimeout(r->u.path, ct)
@@ -559,6 +599,8 @@ static int connect_once(struct psw_redis *r)
     r->generation++;
     return 0;
 fail:
+    if (r->cluster)
+        r->refresh = 1;
     redisFree(c);
     return -1;
 }
@@ -646,6 +688,269 @@ int psw_redis_ensure(struct psw_redis *r)
     }
 }
 
+/* ---- cluster (redis.h, docs/redis.md "Redis Cluster") ---------------- */
+
+static redisReply *checked(struct psw_redis *r, redisReply *rep);
+
+/* A connection to one node, authenticated, or NULL with r->err set. */
+static redisContext *open_node(struct psw_redis *r, const char *host, int port)
+{
+    struct timeval ct = tv_ms(r->opt.connect_timeout_ms);
+    redisContext *c = redisConnectWithTimeout(host, port, ct);
+    if (!c) {
+        snprintf(r->err, sizeof(r->err), "redis %s:%d: out of memory", host, port);
+        return NULL;
+    }
+    if (c->err) {
+        snprintf(r->err, sizeof(r->err), "redis %.200s:%d: %s", host, port, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    if (r->opt.command_timeout_ms > 0)
+        redisSetTimeout(c, tv_ms(r->opt.command_timeout_ms));
+    if (r->u.password[0]) {
+        const char *auth_user[] = { "AUTH", r->u.user, r->u.password };
+        const char *auth_pass[] = { "AUTH", r->u.password };
+        if ((r->u.user[0] ? setup_cmd(r, c, "AUTH", 3, auth_user)
+                          : setup_cmd(r, c, "AUTH", 2, auth_pass)) < 0) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static void set_cluster_address(struct psw_redis *r, const char *host, int port)
+{
+    snprintf(r->u.host, sizeof(r->u.host), "%s", host);
+    r->u.port = port;
+    snprintf(r->url_safe, sizeof(r->url_safe), "%.200s:%d (cluster slot %u)", host, port, r->slot);
+}
+
+/* Remembers every node a CLUSTER SLOTS reply names (primaries and replicas). */
+static void learn_nodes(struct psw_redis *r, const redisReply *slots, const char *asked)
+{
+    r->nknown = 0;
+    for (size_t i = 0; slots->type == REDIS_REPLY_ARRAY && i < slots->elements; i++) {
+        const redisReply *e = slots->element[i];
+        for (size_t k = 2; e->type == REDIS_REPLY_ARRAY && k < e->elements; k++) {
+            const redisReply *n = e->element[k];
+            if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 ||
+                n->element[0]->type != REDIS_REPLY_STRING ||
+                n->element[1]->type != REDIS_REPLY_INTEGER)
+                continue;
+            const char *h = n->element[0]->str[0] ? n->element[0]->str : asked;
+            int port = (int)n->element[1]->integer, dup = 0;
+            for (int j = 0; j < r->nknown && !dup; j++)
+                dup = r->known[j].port == port && strcmp(r->known[j].host, h) == 0;
+            if (dup || strlen(h) >= sizeof(r->known[0].host) || r->nknown >= 16)
+                continue;
+            snprintf(r->known[r->nknown].host, sizeof(r->known[0].host), "%s", h);
+            r->known[r->nknown++].port = port;
+        }
+    }
+}
+
+/* Asks the node last used, then the seed, then the other nodes it knows of,
+ * who owns r->slot (CLUSTER SLOTS). */
+static int find_slot_owner(struct psw_redis *r)
+{
+    char host[256];
+    int port = 0;
+    const char *ask_host[2 + 16] = { r->u.host, r->seed_host };
+    int ask_port[2 + 16] = { r->u.port, r->seed_port };
+    int nask = 2;
+    for (int k = 0; k < r->nknown; k++) {
+        ask_host[nask] = r->known[k].host;
+        ask_port[nask++] = r->known[k].port;
+    }
+    for (int i = 0; i < nask; i++) {
+        int seen = 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = ask_port[j] == ask_port[i] && strcmp(ask_host[j], ask_host[i]) == 0;
+        if (!ask_host[i][0] || seen)
+            continue;
+        char asked[256];
+        snprintf(asked, sizeof(asked), "%s", ask_host[i]);
+        int asked_port = ask_port[i];
+        redisContext *c = open_node(r, asked, asked_port);
+        if (!c)
+            continue;
+        redisReply *slots = redisCommand(c, "CLUSTER SLOTS");
+        int ok = slots && psw_cluster_slot_owner(slots, r->slot, asked, host, sizeof(host),
+                                                 &port) == 0;
+        if (ok)
+            learn_nodes(r, slots, asked);
+        if (!slots)
+            snprintf(r->err, sizeof(r->err), "redis %.200s:%d: CLUSTER SLOTS: connection lost",
+                     asked, asked_port);
+        else if (!ok)
+            snprintf(r->err, sizeof(r->err), "redis %.200s:%d: CLUSTER SLOTS names no node for "
+                     "slot %u%s%.200s", asked, asked_port, r->slot,
+                     slots->type == REDIS_REPLY_ERROR ? ": " : "",
+                     slots->type == REDIS_REPLY_ERROR ? slots->str : "");
+        freeReplyObject(slots);
+        redisFree(c);
+        if (ok) {
+            if (strcmp(host, r->u.host) != 0 || port != r->u.port)
+                log_debug("redis: cluster slot %u is served by %s:%d", r->slot, host, port);
+            set_cluster_address(r, host, port);
+            r->refresh = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Sends a formatted command on the connection (connecting first). */
+static redisReply *send_formatted(struct psw_redis *r, const char *cmd, size_t len)
+{
+    void *rep = NULL;
+    if (!r->c && connect_once(r) < 0) {
+        r->refresh = 1;
+        outage_begins(r);
+        return NULL;
+    }
+    if (redisAppendFormattedCommand(r->c, cmd, len) != REDIS_OK ||
+        redisGetReply(r->c, &rep) != REDIS_OK) {
+        r->refresh = 1;
+        connection_failed(r);
+        return NULL;
+    }
+    return checked(r, rep);
+}
+
+/* One command on a one-off connection to host:port, after ASKING for an
+ * ASK redirection. A script missing there is loaded and the call repeated. */
+static redisReply *oneshot(struct psw_redis *r, const char *host, int port, int asking,
+                           const char *cmd, size_t len, int script)
+{
+    redisContext *c = open_node(r, host, port);
+    redisReply *rep = NULL;
+    if (!c)
+        return NULL;
+    for (int tries = 0; tries < 2; tries++) {
+        void *a = NULL;
+        if (asking && (redisAppendCommand(c, "ASKING") != REDIS_OK ||
+                       redisAppendFormattedCommand(c, cmd, len) != REDIS_OK ||
+                       redisGetReply(c, &a) != REDIS_OK))
+            goto io;
+        freeReplyObject(a);
+        if (!asking && redisAppendFormattedCommand(c, cmd, len) != REDIS_OK)
+            goto io;
+        if (redisGetReply(c, (void **)&rep) != REDIS_OK)
+            goto io;
+        if (script >= 0 && tries == 0 && psw_redis_reply_is_error(rep, "NOSCRIPT")) {
+            freeReplyObject(rep);
+            rep = NULL;
+            if (load_script(r, c, (enum psw_script_id)script) < 0)
+                break;
+            continue;
+        }
+        break;
+    }
+    redisFree(c);
+    return rep;
+io:
+    snprintf(r->err, sizeof(r->err), "redis %.200s:%d: %s", host, port,
+             c->errstr[0] ? c->errstr : "connection lost");
+    redisFree(c);
+    return NULL;
+}
+
+/* Follows MOVED, ASK and TRYAGAIN answers to a command until it gets a
+ * real answer. None of them ran the command, so sending it again is safe.
+ * MOVED for our slot moves the connection (and loads the scripts there);
+ * ASK goes to the importing node for this one command.
+ *
+ * Except for a script: its declared key (the shard prefix) never exists, so
+ * while the shard's slot is being migrated the source answers ASK, and the
+ * script must run neither there nor on the target, since each holds only a
+ * part of the shard's keys. It is sent again to the source, with a short
+ * backoff, until the migration is over (MOVED) — at most
+ * redis.command_timeout, after which the call fails like a lost
+ * connection (docs/redis.md "Redis Cluster"). */
+static redisReply *cluster_follow(struct psw_redis *r, redisReply *rep, const char *cmd,
+                                  size_t len, int script)
+{
+    int64_t ask_since = 0;
+    for (int hops = 0; rep && hops < 32; hops++) {
+        int ask = 0, slot = 0, port = 0;
+        char host[256];
+        if (script >= 0 && psw_cluster_redirect(rep, &ask, &slot, host, sizeof(host), &port) &&
+            ask) {
+            freeReplyObject(rep);
+            int64_t now = psw_mono_ms();
+            if (!ask_since)
+                ask_since = now;
+            if (r->opt.command_timeout_ms > 0 && now - ask_since > r->opt.command_timeout_ms) {
+                snprintf(r->err, sizeof(r->err), "redis %s: slot %u still being migrated after "
+                         "%lld ms", r->url_safe, r->slot, (long long)r->opt.command_timeout_ms);
+                outage_begins(r);
+                return NULL;
+            }
+            struct timespec ts = { 0, 20000000L };
+            nanosleep(&ts, NULL);
+            hops = 0; /* bounded by the time above */
+            rep = send_formatted(r, cmd, len);
+            continue;
+        }
+        if (psw_cluster_redirect(rep, &ask, &slot, host, sizeof(host), &port)) {
+            freeReplyObject(rep);
+            if (ask || (unsigned)slot != r->slot) {
+                rep = oneshot(r, host, port, ask, cmd, len, script);
+                if (!rep) {
+                    r->refresh = 1;
+                    outage_begins(r);
+                }
+                continue;
+            }
+            log_debug("redis: cluster slot %u moved to %s:%d", r->slot, host, port);
+            psw_redis_disconnect(r);
+            set_cluster_address(r, host, port);
+            rep = send_formatted(r, cmd, len);
+            continue;
+        }
+        if (psw_redis_reply_is_error(rep, "TRYAGAIN")) {
+            /* a multi-key command during a slot migration: soon over */
+            freeReplyObject(rep);
+            struct timespec ts = { 0, (long)(hops < 10 ? hops + 1 : 10) * 10000000L };
+            nanosleep(&ts, NULL);
+            rep = send_formatted(r, cmd, len);
+            continue;
+        }
+        return rep;
+    }
+    return rep;
+}
+
+/* A whole command in cluster mode: formatted once, sent, redirections followed. */
+static redisReply *cluster_command(struct psw_redis *r, char *cmd, int len, int script)
+{
+    if (len < 0) {
+        snprintf(r->err, sizeof(r->err), "redis: cannot format the command");
+        return NULL;
+    }
+    redisReply *rep = cluster_follow(r, send_formatted(r, cmd, (size_t)len), cmd, (size_t)len,
+                                     script);
+    redisFreeCommand(cmd);
+    return rep;
+}
+
+int psw_redis_slot(const struct psw_redis *r)
+{
+    return r->cluster ? (int)r->slot : -1;
+}
+
+/* A reply that redo_cluster() must send again one by one (eval_many). */
+static int needs_follow(const redisReply *rep)
+{
+    int ask, slot, port;
+    char host[256];
+    return psw_cluster_redirect(rep, &ask, &slot, host, sizeof(host), &port) ||
+           psw_redis_reply_is_error(rep, "TRYAGAIN");
+}
+
 /* ---- commands ------------------------------------------------------- */
 
 static redisReply *checked(struct psw_redis *r, redisReply *rep)
@@ -681,6 +986,12 @@ redisReply *psw_redis_command(struct psw_redis *r, const char *fmt, ...)
     if (psw_redis_ensure(r) < 0)
         return NULL;
     va_start(ap, fmt);
+    if (r->cluster) {
+        char *cmd = NULL;
+        int len = redisvFormatCommand(&cmd, fmt, ap);
+        va_end(ap);
+        return cluster_command(r, cmd, len, -1);
+    }
     redisReply *rep = redisvCommand(r->c, fmt, ap);
     va_end(ap);
     return checked(r, rep);
@@ -691,23 +1002,37 @@ redisReply *psw_redis_commandv(struct psw_redis *r, int argc, const char **argv,
 {
     if (psw_redis_ensure(r) < 0)
         return NULL;
+    if (r->cluster) {
+        char *cmd = NULL;
+        int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+        return cluster_command(r, cmd, len, -1);
+    }
     return checked(r, redisCommandArgv(r->c, argc, argv, lens));
 }
 
-/* Builds "EVALSHA sha 0 argv..." into the caller's arrays (size argc + 3). */
-static void evalsha_args(struct psw_redis *r, enum psw_script_id script, int argc,
-                         const char **argv, const size_t *lens, const char **av, size_t *al)
+/* Builds "EVALSHA sha 0 argv..." into the caller's arrays (size argc + 4)
+ * and returns its length; in cluster mode "EVALSHA sha 1 <shard key> argv…"
+ * (the scripts read only ARGV, see redis.h). */
+static int evalsha_args(struct psw_redis *r, enum psw_script_id script, int argc,
+                        const char **argv, const size_t *lens, const char **av, size_t *al)
 {
+    int k = 3;
     av[0] = "EVALSHA";
     al[0] = 7;
     av[1] = r->sha[script];
     al[1] = 40;
-    av[2] = "0";
+    av[2] = r->cluster ? "1" : "0";
     al[2] = 1;
-    for (int i = 0; i < argc; i++) {
-        av[i + 3] = argv[i];
-        al[i + 3] = lens ? lens[i] : strlen(argv[i]);
+    if (r->cluster) {
+        av[3] = r->cluster_key;
+        al[3] = strlen(r->cluster_key);
+        k = 4;
     }
+    for (int i = 0; i < argc; i++) {
+        av[i + k] = argv[i];
+        al[i + k] = lens ? lens[i] : strlen(argv[i]);
+    }
+    return argc + k;
 }
 
 /* Batched completions send 6 + 11 per attempt (complete.lua): 64 attempts fit. */
@@ -716,14 +1041,19 @@ static void evalsha_args(struct psw_redis *r, enum psw_script_id script, int arg
 static redisReply *eval_once(struct psw_redis *r, enum psw_script_id script, int argc,
                              const char **argv, const size_t *lens)
 {
-    const char *av[MAX_EVAL_ARGS + 3];
-    size_t al[MAX_EVAL_ARGS + 3];
+    const char *av[MAX_EVAL_ARGS + 4];
+    size_t al[MAX_EVAL_ARGS + 4];
     if (argc > MAX_EVAL_ARGS) {
         snprintf(r->err, sizeof(r->err), "too many script arguments (%d)", argc);
         return NULL;
     }
-    evalsha_args(r, script, argc, argv, lens, av, al);
-    return checked(r, redisCommandArgv(r->c, argc + 3, av, al));
+    int n = evalsha_args(r, script, argc, argv, lens, av, al);
+    if (r->cluster) {
+        char *cmd = NULL;
+        int len = redisFormatCommandArgv(&cmd, n, av, al);
+        return cluster_command(r, cmd, len, (int)script);
+    }
+    return checked(r, redisCommandArgv(r->c, n, av, al));
 }
 
 static int reload_script(struct psw_redis *r, enum psw_script_id script)
@@ -759,8 +1089,8 @@ int psw_redis_eval_many(struct psw_redis *r, enum psw_script_id script, size_t n
                         const int *argcs, const char *const *const *argvs,
                         const size_t *const *lens, redisReply **replies)
 {
-    const char *av[MAX_EVAL_ARGS + 3];
-    size_t al[MAX_EVAL_ARGS + 3];
+    const char *av[MAX_EVAL_ARGS + 4];
+    size_t al[MAX_EVAL_ARGS + 4];
     size_t i;
 
     for (i = 0; i < n; i++)
@@ -780,8 +1110,9 @@ int psw_redis_eval_many(struct psw_redis *r, enum psw_script_id script, size_t n
     if (!r->sha[script][0] && reload_script(r, script) < 0)
         return -1;
     for (i = 0; i < n; i++) {
-        evalsha_args(r, script, argcs[i], (const char **)argvs[i], lens ? lens[i] : NULL, av, al);
-        if (redisAppendCommandArgv(r->c, argcs[i] + 3, av, al) != REDIS_OK) {
+        int ac = evalsha_args(r, script, argcs[i], (const char **)argvs[i], lens ? lens[i] : NULL,
+                              av, al);
+        if (redisAppendCommandArgv(r->c, ac, av, al) != REDIS_OK) {
             connection_failed(r);
             return -1;
         }
@@ -803,7 +1134,8 @@ int psw_redis_eval_many(struct psw_redis *r, enum psw_script_id script, size_t n
     /* A flushed script cache fails every call in the batch with NOSCRIPT and
      * runs none of them: redo exactly those. */
     for (i = 0; i < n; i++) {
-        if (!psw_redis_reply_is_error(replies[i], "NOSCRIPT"))
+        if (!psw_redis_reply_is_error(replies[i], "NOSCRIPT") &&
+            !(r->cluster && needs_follow(replies[i])))
             continue;
         freeReplyObject(replies[i]);
         replies[i] = psw_redis_eval(r, script, argcs[i], (const char **)argvs[i],
@@ -865,6 +1197,18 @@ int psw_redis_try_read(struct psw_redis *r, redisReply **reply)
         return 0;
     if (lost_primary(r, rep)) {
         freeReplyObject(rep);
+        return -1;
+    }
+    if (r->cluster && needs_follow(rep)) {
+        /* Nothing moved: the caller asks again, on the slot's new node after
+         * MOVED (a parked command is not worth a one-off connection). */
+        int ask = 0, slot = 0, port = 0;
+        char host[256];
+        if (psw_cluster_redirect(rep, &ask, &slot, host, sizeof(host), &port) && !ask &&
+            (unsigned)slot == r->slot)
+            set_cluster_address(r, host, port);
+        freeReplyObject(rep);
+        psw_redis_disconnect(r);
         return -1;
     }
     *reply = rep;

@@ -72,9 +72,18 @@ struct psw_redis_options {
     size_t  nsentinels;
     const char *sentinel_master;
     const char *sentinel_password; /* the sentinels' own (requirepass); NULL = none */
+    /* Redis Cluster (common/cluster.h, docs/redis.md): with cluster set, the
+     * connection serves the slot of cluster_key (a shard's prefix) and goes
+     * to whichever primary owns that slot: url names a seed node, CLUSTER
+     * SLOTS says who owns it, MOVED moves the connection, ASK sends the one
+     * command to the importing node, TRYAGAIN waits a little and resends.
+     * Scripts get cluster_key as KEYS[1] (EVALSHA sha 1 key argv…), so the
+     * server checks the slot before anything runs. */
+    int cluster;
+    const char *cluster_key;
 };
 #define PSW_REDIS_OPTIONS_INIT                                                                 \
-    { NULL, 2000, 10000, PSW_REDIS_FAIL_FAST, 100, 5000, NULL, 1, 0, NULL, 0, NULL, NULL }
+    { NULL, 2000, 10000, PSW_REDIS_FAIL_FAST, 100, 5000, NULL, 1, 0, NULL, 0, NULL, NULL, 0, NULL }
 
 /* What psw_redis_ensure() does while Redis is unreachable:
  * FAIL_FAST        one try, no logging (the CLI reports the error itself);
@@ -136,6 +145,9 @@ int psw_redis_try_read(struct psw_redis *r, redisReply **reply);
 
 /* The SHA1 Redis knows an embedded script by (for tests and diagnostics). */
 const char *psw_redis_script_sha(const struct psw_redis *r, enum psw_script_id script);
+
+/* Cluster mode: the slot this connection serves (-1 without cluster). */
+int psw_redis_slot(const struct psw_redis *r);
 
 /* 1 if reply is an error reply starting with prefix (e.g. "NOSCRIPT"). */
 int psw_redis_reply_is_error(const redisReply *reply, const char *prefix);

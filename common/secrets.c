@@ -35,6 +35,7 @@
 #include "common/jsonout.h"
 #include "common/log.h"
 #include "common/reply.h"
+#include "common/stats.h"
 
 #define NONCE_LEN 12
 #define TAG_LEN 16
@@ -665,6 +666,9 @@ static struct json_object *status_json(const struct psw_secrets_keyring *ring, l
 
 int psw_secrets_status(struct psw_ctx *ctx, struct json_object **out, char *err, size_t errlen)
 {
+    int merged_rc;
+    if (psw_stats_merge_shards(ctx, psw_secrets_status, out, err, errlen, &merged_rc))
+        return merged_rc;
     struct psw_secrets_keyring ring;
     struct tally t[MAX_TALLY];
     size_t nt = 0;
@@ -808,9 +812,38 @@ static int rekey_endpoint(struct psw_ctx *ctx, const struct psw_secrets_keyring 
     return rc;
 }
 
+/* Cluster mode: every shard in turn, the counts added up. */
+static _Thread_local int rekeying_shards;
+
+static int rekey_shards(struct psw_ctx *ctx, const struct psw_secrets_rekey_options *opt,
+                        struct psw_secrets_rekey_result *res, char *err, size_t errlen)
+{
+    int rc = PSW_OK;
+    memset(res, 0, sizeof(*res));
+    rekeying_shards = 1;
+    for (unsigned i = 0; i < psw_ctx_nshards(ctx->cfg) && rc == PSW_OK; i++) {
+        struct psw_secrets_rekey_result one;
+        struct psw_ctx *sc = psw_ctx_shard(ctx, i, err, errlen);
+        rc = sc ? psw_secrets_rekey(sc, opt, &one, err, errlen) : PSW_EFAIL;
+        if (rc != PSW_OK)
+            break;
+        snprintf(res->key_id, sizeof(res->key_id), "%s", one.key_id);
+        res->endpoints += one.endpoints;
+        res->sealed_plain += one.sealed_plain;
+        res->resealed += one.resealed;
+        res->already += one.already;
+        res->failed += one.failed;
+        res->changed += one.changed;
+    }
+    rekeying_shards = 0;
+    return rc;
+}
+
 int psw_secrets_rekey(struct psw_ctx *ctx, const struct psw_secrets_rekey_options *opt,
                       struct psw_secrets_rekey_result *res, char *err, size_t errlen)
 {
+    if (psw_ctx_nshards(ctx->cfg) > 1 && !rekeying_shards)
+        return rekey_shards(ctx, opt, res, err, errlen);
     static const struct psw_secrets_rekey_options none = PSW_SECRETS_REKEY_OPTIONS_INIT;
     struct psw_secrets_keyring ring;
     char cursor[32] = "0";

@@ -98,9 +98,110 @@ static int is_int(const char *s)
     return psw_parse_ll(s, -1) == psw_parse_ll(s, 0);
 }
 
+/* ---- cluster mode: one document over all shards (docs/redis.md) ---- */
+
+/* Set while the shards' documents are fetched one by one, so that those
+ * calls do not merge again. Per thread: psw-api serves requests in threads. */
+static _Thread_local int merging;
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static const char *obj_id(struct json_object *o)
+{
+    struct json_object *id;
+    return json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "id", &id)
+               ? json_object_get_string(id)
+               : NULL;
+}
+
+/* Adds from into into: counters summed, a lag the largest, a time until
+ * something is due the smallest, lists joined (an entry with an id already
+ * listed, such as a worker that heartbeats in several shards, once). */
+static int json_merge(struct json_object *into, struct json_object *from)
+{
+    json_object_object_foreach(from, key, v) {
+        struct json_object *have;
+        if (!json_object_object_get_ex(into, key, &have) || json_object_is_type(have, json_type_null)) {
+            if (json_object_object_add(into, key, json_object_get(v)) != 0)
+                return -1;
+        } else if (json_object_is_type(have, json_type_int) && json_object_is_type(v, json_type_int)) {
+            int64_t x = json_object_get_int64(have), y = json_object_get_int64(v);
+            int64_t r = has_suffix(key, "_lag_ms") ? (x > y ? x : y)
+                        : has_suffix(key, "_in_ms") ? (x < y ? x : y)
+                                                    : x + y;
+            json_object_set_int64(have, r);
+        } else if (json_object_is_type(have, json_type_array) &&
+                   json_object_is_type(v, json_type_array)) {
+            for (size_t i = 0; i < json_object_array_length(v); i++) {
+                struct json_object *e = json_object_array_get_idx(v, i);
+                const char *id = obj_id(e);
+                int dup = 0;
+                for (size_t k = 0; id && !dup && k < json_object_array_length(have); k++) {
+                    const char *other = obj_id(json_object_array_get_idx(have, k));
+                    dup = other && strcmp(id, other) == 0;
+                }
+                if (!dup && json_object_array_add(have, json_object_get(e)) != 0)
+                    return -1;
+            }
+        } else if (json_object_is_type(have, json_type_object) &&
+                   json_object_is_type(v, json_type_object)) {
+            if (json_merge(have, v) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Calls get on every shard and merges the documents. Returns 1 when it did
+ * (the result in *rc), 0 when there is one shard or a merge is under way. */
+int psw_stats_merge_shards(struct psw_ctx *ctx,
+                           int (*get)(struct psw_ctx *, struct json_object **, char *, size_t),
+                           struct json_object **out, char *err, size_t errlen, int *rc)
+{
+    unsigned n = psw_ctx_nshards(ctx->cfg);
+    if (n <= 1 || merging)
+        return 0;
+    *out = NULL;
+    *rc = PSW_OK;
+    merging = 1;
+    for (unsigned i = 0; i < n && *rc == PSW_OK; i++) {
+        struct json_object *one = NULL;
+        struct psw_ctx *sc = psw_ctx_shard(ctx, i, err, errlen);
+        *rc = sc ? get(sc, &one, err, errlen) : PSW_EFAIL;
+        if (*rc == PSW_OK && !*out) {
+            *out = one;
+        } else if (*rc == PSW_OK) {
+            if (json_merge(*out, one) < 0) {
+                snprintf(err, errlen, "out of memory");
+                *rc = PSW_EFAIL;
+            }
+            json_object_put(one);
+        }
+    }
+    merging = 0;
+    if (*rc != PSW_OK) {
+        json_object_put(*out);
+        *out = NULL;
+    }
+    return 1;
+}
+
+static int global_stats(struct psw_ctx *ctx, struct json_object **out, char *err, size_t errlen)
+{
+    return psw_stats_get(ctx, NULL, out, err, errlen);
+}
+
 int psw_stats_get(struct psw_ctx *ctx, const char *endpoint_id, struct json_object **out,
                   char *err, size_t errlen)
 {
+    int merged_rc;
+    if (!endpoint_id && psw_stats_merge_shards(ctx, global_stats, out, err, errlen, &merged_rc))
+        return merged_rc;
+    PSW_CTX_ROUTE(ctx, PSW_KEY_ENDPOINT, endpoint_id, err, errlen);
     char key[PSW_KEY_SIZE];
     redisReply *rep = NULL;
     struct json_object *o = NULL;
@@ -209,6 +310,9 @@ static struct json_object *worker_json(const redisReply *w, long long now)
 
 int psw_queue_get(struct psw_ctx *ctx, struct json_object **out, char *err, size_t errlen)
 {
+    int merged_rc;
+    if (psw_stats_merge_shards(ctx, psw_queue_get, out, err, errlen, &merged_rc))
+        return merged_rc;
     char window[24];
     redisReply *rep = NULL;
     struct json_object *o = NULL, *arr = NULL;
@@ -370,6 +474,7 @@ cleanup:
 int psw_stats_account(struct psw_ctx *ctx, const char *account, struct json_object **out,
                       char *err, size_t errlen)
 {
+    PSW_CTX_ROUTE_ACCOUNT(ctx, account, err, errlen);
     struct psw_endpoint *eps = NULL;
     size_t n = 0;
     long long sums[sizeof(endpoint_counters) / sizeof(endpoint_counters[0])] = { 0 };

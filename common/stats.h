@@ -35,4 +35,14 @@ int psw_queue_get(struct psw_ctx *ctx, struct json_object **out, char *err, size
 int psw_alerts_get(struct psw_ctx *ctx, long long since, size_t limit, struct json_object **out,
                    char *err, size_t errlen);
 
+/* Cluster mode (docs/redis.md "Redis Cluster"): calls get on every shard and
+ * merges the documents (counters summed, a *_lag_ms the largest, a *_in_ms
+ * the smallest, lists joined with an entry of the same "id" once). Returns 1
+ * when it did (the status in *rc, the document in *out), 0 when there is one
+ * shard or the call is one of the merge's own (the caller then does its
+ * usual work). */
+int psw_stats_merge_shards(struct psw_ctx *ctx,
+                           int (*get)(struct psw_ctx *, struct json_object **, char *, size_t),
+                           struct json_object **out, char *err, size_t errlen, int *rc);
+
 #endif

@@ -25,6 +25,13 @@
  * All times that decide what is due come from Redis (TIME inside the
  * scripts), so schedulers on hosts with skewed clocks agree.
  *
+ * On a Redis Cluster (redis.cluster, docs/redis.md "Redis Cluster") each
+ * logical shard is a keyspace of its own: the loop runs the duties above for
+ * every shard in turn, one struct sched each, starting one shard further on
+ * every round. A shard's connection retries in the background (POLLED), so
+ * an unreachable node delays only its own shards; the loop sleeps until the
+ * earliest shard wants it again.
+ *
  * An error reply (OOM under maxmemory with noeviction, BUSY while another
  * script runs too long …) is not a lost connection: the connection stays,
  * and retrying at once would spin. The loop backs off instead (doubling from
@@ -74,6 +81,7 @@ struct sched {
     int64_t err_backoff;     /* > 0 while Redis answers promote with errors */
     int64_t err_since;       /* monotonic start of that episode */
     unsigned err_count;
+    int64_t wake;            /* cluster mode: next step of this shard (monotonic) */
 };
 
 /* Returns the ms until the earliest remaining due retry (-1 = none), -2
@@ -345,6 +353,126 @@ static void do_reload(struct sched *s, const char *path)
     log_info("configuration reloaded");
 }
 
+/* One round of the duties on s's shard. Returns the ms until it wants to
+ * run again (0: at once). */
+static int64_t step(struct sched *s)
+{
+    if (psw_redis_ensure(s->ctx.redis) < 0)
+        return s->cfg->redis_cluster ? s->cfg->scheduler_tick_ms : 0; /* blocking: only when stopping */
+    int64_t now = psw_mono_ms();
+    if (psw_redis_generation(s->ctx.redis) != s->gen) {
+        s->gen = psw_redis_generation(s->ctx.redis);
+        s->connected_since = now;
+    }
+    int64_t until_due = promote(s);
+    if (until_due == -2)
+        return 0; /* reconnects (with backoff) on the next round */
+    if (until_due == -3) /* an error reply: retrying at once would spin */
+        s->err_backoff = s->err_backoff ? s->err_backoff * 2 : ERR_BACKOFF_MIN_MS;
+    if (s->err_backoff > ERR_BACKOFF_MAX_MS)
+        s->err_backoff = ERR_BACKOFF_MAX_MS;
+
+    if (now >= s->next_recover &&
+        now - s->connected_since >= s->cfg->scheduler_worker_timeout_ms) {
+        int orphans = now >= s->next_orphan_scan;
+        recover(s, orphans);
+        s->next_recover = now + RECOVER_EVERY_MS;
+        if (orphans)
+            s->next_orphan_scan = now + ORPHAN_SCAN_EVERY_MS;
+    }
+    if (now >= s->next_sweep) {
+        sweep(s);
+        s->next_sweep = now + SWEEP_EVERY_MS;
+    }
+    if (now >= s->next_trim) {
+        trim(s);
+        s->next_trim = now + TRIM_EVERY_MS;
+    }
+    int64_t wait = s->cfg->scheduler_tick_ms;
+    if (until_due >= 0 && until_due < wait)
+        wait = until_due;
+    if (until_due == -3 && s->err_backoff > wait)
+        wait = s->err_backoff;
+    return wait;
+}
+
+/* Cluster mode: the duties for every shard (see the file comment). cfg is
+ * owned and freed here. */
+static int run_shards(struct psw_config *cfg, const char *config_path, const char *id,
+                      volatile sig_atomic_t *stop, volatile sig_atomic_t *reload)
+{
+    unsigned n = psw_ctx_nshards(cfg), first = 0;
+    struct sched *sh = calloc(n, sizeof(*sh));
+    char err[1024];
+    if (!sh) {
+        log_error("out of memory");
+        psw_config_free(cfg);
+        free(cfg);
+        return 1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct sched *s = &sh[i];
+        snprintf(s->id, sizeof(s->id), "%s", id);
+        snprintf(s->orphan_cursor, sizeof(s->orphan_cursor), "0");
+        snprintf(s->sweep_cursor, sizeof(s->sweep_cursor), "0");
+        /* POLLED: an unreachable node must not hold up the other shards */
+        int rc = psw_ctx_open_shard(&s->ctx, cfg, i, PSW_REDIS_RETRY_POLLED, stop, err,
+                                    sizeof(err));
+        if (rc != PSW_OK) {
+            log_error("shard %u: %s", i, err);
+            for (unsigned k = 0; k < i; k++)
+                psw_ctx_close(&sh[k].ctx);
+            free(sh);
+            psw_config_free(cfg);
+            free(cfg);
+            return 1;
+        }
+        s->cfg = (struct psw_config *)s->ctx.cfg;
+    }
+    log_info("scheduler %s started on %u shards: tick %lld ms, worker timeout %lld ms", id, n,
+             (long long)cfg->scheduler_tick_ms, (long long)cfg->scheduler_worker_timeout_ms);
+    while (!*stop) {
+        if (*reload) {
+            *reload = 0;
+            struct sched tmp = sh[0];
+            tmp.cfg = cfg;
+            tmp.ctx.cfg = cfg;
+            tmp.ctx.own_cfg = NULL;
+            do_reload(&tmp, config_path);
+            cfg = tmp.cfg;
+            for (unsigned i = 0; i < n; i++) {
+                psw_ctx_set_config(&sh[i].ctx, cfg);
+                sh[i].cfg = (struct psw_config *)sh[i].ctx.cfg;
+            }
+        }
+        int64_t now = psw_mono_ms(), next = now + cfg->scheduler_tick_ms;
+        for (unsigned k = 0; k < n && !*stop; k++) {
+            struct sched *s = &sh[(first + k) % n];
+            if (s->wake > now)
+                continue;
+            s->wake = psw_mono_ms() + step(s);
+        }
+        first = (first + 1) % n;
+        for (unsigned i = 0; i < n; i++)
+            if (sh[i].wake < next)
+                next = sh[i].wake;
+        sleep_ms(next - psw_mono_ms(), stop);
+    }
+    long long promoted = 0, recovered = 0, crashed = 0;
+    for (unsigned i = 0; i < n; i++) {
+        promoted += sh[i].promoted;
+        recovered += sh[i].recovered;
+        crashed += sh[i].crashed;
+        psw_ctx_close(&sh[i].ctx);
+    }
+    log_info("scheduler stopped: %lld promoted, %lld recovered, %lld failed as crashed",
+             promoted, recovered, crashed);
+    free(sh);
+    psw_config_free(cfg);
+    free(cfg);
+    return 0;
+}
+
 int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
                       volatile sig_atomic_t *stop, volatile sig_atomic_t *reload)
 {
@@ -364,6 +492,8 @@ int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
         return 1;
     }
     snprintf(s.id, sizeof(s.id), "%s:%ld:%.6s", host, (long)getpid(), rnd + 20);
+    if (psw_ctx_nshards(cfg) > 1)
+        return run_shards(cfg, config_path, s.id, stop, reload);
 
     if (psw_ctx_open(&s.ctx, cfg, PSW_REDIS_RETRY_BLOCKING, stop, err, sizeof(err)) != PSW_OK) {
         if (!*stop)
@@ -380,43 +510,9 @@ int psw_scheduler_run(struct psw_config *cfg, const char *config_path,
             *reload = 0;
             do_reload(&s, config_path);
         }
-        if (psw_redis_ensure(s.ctx.redis) < 0)
-            continue; /* only when stopping */
-        int64_t now = psw_mono_ms();
-        if (psw_redis_generation(s.ctx.redis) != s.gen) {
-            s.gen = psw_redis_generation(s.ctx.redis);
-            s.connected_since = now;
-        }
-        int64_t until_due = promote(&s);
-        if (until_due == -2)
-            continue; /* reconnects (with backoff) on the next round */
-        if (until_due == -3) /* an error reply: retrying at once would spin */
-            s.err_backoff = s.err_backoff ? s.err_backoff * 2 : ERR_BACKOFF_MIN_MS;
-        if (s.err_backoff > ERR_BACKOFF_MAX_MS)
-            s.err_backoff = ERR_BACKOFF_MAX_MS;
-
-        if (now >= s.next_recover &&
-            now - s.connected_since >= s.cfg->scheduler_worker_timeout_ms) {
-            int orphans = now >= s.next_orphan_scan;
-            recover(&s, orphans);
-            s.next_recover = now + RECOVER_EVERY_MS;
-            if (orphans)
-                s.next_orphan_scan = now + ORPHAN_SCAN_EVERY_MS;
-        }
-        if (now >= s.next_sweep) {
-            sweep(&s);
-            s.next_sweep = now + SWEEP_EVERY_MS;
-        }
-        if (now >= s.next_trim) {
-            trim(&s);
-            s.next_trim = now + TRIM_EVERY_MS;
-        }
-        int64_t wait = s.cfg->scheduler_tick_ms;
-        if (until_due >= 0 && until_due < wait)
-            wait = until_due;
-        if (until_due == -3 && s.err_backoff > wait)
-            wait = s.err_backoff;
-        sleep_ms(wait, stop);
+        int64_t wait = step(&s);
+        if (wait > 0)
+            sleep_ms(wait, stop);
     }
     log_info("scheduler stopped: %lld promoted, %lld recovered, %lld failed as crashed",
              s.promoted, s.recovered, s.crashed);

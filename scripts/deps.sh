@@ -7,7 +7,7 @@
 set -eu
 
 pkgs_build="pkg-config libhiredis-dev libcurl4-openssl-dev libssl-dev libyaml-dev libjson-c-dev libmicrohttpd-dev libidn2-dev"
-pkgs_test="$pkgs_build redis-server redis-sentinel libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl prometheus chromium"
+pkgs_test="$pkgs_build redis-server redis-sentinel redis-tools libcmocka-dev libmicrohttpd-dev nodejs python3 php-cli docker-compose faketime openssl prometheus chromium"
 pkgs_run="$pkgs_build redis-server redis-tools curl"
 pkgs_bench="$pkgs_build redis-server redis-tools libmicrohttpd-dev wrk curl jq procps time nodejs openssl chromium"
 pkgs_fuzz="$pkgs_build clang libclang-rt-14-dev"

@@ -24,6 +24,17 @@
  * and logs the episode once at its start and once at its end. Completions
  * refused by such a transient error stay DONE and are written afterwards
  * (nothing of a script runs when Redis refuses it for memory).
+ *
+ * On a Redis Cluster (redis.cluster, docs/redis.md "Redis Cluster") the
+ * child serves the logical shards in turn, a slice at a time, with a
+ * connection pair per shard (c->cfg, c->r and c->rb are the current
+ * shard's). A slice ends after SLICE_MS, or at once when the shard has
+ * nothing (ready empty, nothing in flight; a short BLMOVE of CLUSTER_PARK_MS
+ * is parked on one shard per idle round, see park_here); the child then claims no
+ * more, finishes and writes what it has in flight, hands back anything a
+ * BLMOVE moved, and goes on to the next shard. Each child starts at a
+ * different shard, so a slow or unreachable shard holds up one slice of one
+ * child, never the others.
  */
 #include "worker/child.h"
 
@@ -52,6 +63,8 @@
 #define PARK_STUCK_MS 8000 /* a parked BLMOVE unanswered this long: drop the connection */
 #define ERR_BACKOFF_MIN_MS 100
 #define ERR_BACKOFF_MAX_MS 5000
+#define SLICE_MS 1000        /* cluster mode: longest turn on one shard */
+#define CLUSTER_PARK_MS 20   /* cluster mode: a BLMOVE this long finds a shard empty */
 
 enum slot_state { SLOT_FREE = 0, SLOT_RUNNING, SLOT_DONE };
 
@@ -113,6 +126,18 @@ struct child {
     int64_t err_until, err_backoff, err_since;
     unsigned err_count;
     unsigned hb_failing;     /* heartbeats refused in a row */
+    /* cluster mode (see the file comment); nshards 0 without cluster */
+    unsigned nshards, shard;
+    struct child_shard {
+        struct psw_config *cfg;
+        struct psw_redis *r, *rb;
+        uint64_t gen_r;
+        int64_t next_heartbeat;
+    } *shards;
+    int64_t slice_end;
+    int     empty_park;      /* the last parked BLMOVE timed out: the shard is empty */
+    unsigned empty_run;      /* shards in a row left with nothing claimed */
+    long long claimed_at_slice; /* c->claimed when the slice began */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -465,6 +490,8 @@ static void parked_readable(struct child *c)
     }
     if (rep->type != REDIS_REPLY_ERROR)
         redis_accepted(c);
+    if (rep->type == REDIS_REPLY_NIL && c->nshards > 0)
+        c->empty_park = 1;
     if (rep->type == REDIS_REPLY_STRING) {
         const char *id = rep->str;
         if (claim(c, &id, 1) < 0)
@@ -808,6 +835,90 @@ void psw_worker_id(char *out, size_t n, long pid, const unsigned char tag[PSW_WO
     snprintf(out, n, "%s:%ld:%02x%02x%02x", host, pid, tag[0], tag[1], tag[2]);
 }
 
+/* Cluster mode: a config copy and a connection pair per shard, the first
+ * one chosen by pid so that children start spread over the shards. opt is
+ * rb's options (r's differ in the command timeout, scripts and logging). */
+static int init_shards(struct child *c, const struct psw_config *cfg,
+                       const struct psw_redis_options *rb_opt, char *err, size_t errlen)
+{
+    c->nshards = psw_ctx_nshards(cfg);
+    c->shards = calloc(c->nshards, sizeof(*c->shards));
+    if (!c->shards) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(c->park_timeout, sizeof(c->park_timeout), "0.%03d", CLUSTER_PARK_MS);
+    for (unsigned i = 0; i < c->nshards; i++) {
+        struct child_shard *sh = &c->shards[i];
+        struct psw_redis_options ro = *rb_opt, rr = *rb_opt;
+        if (!(sh->cfg = psw_ctx_shard_config(cfg, i))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        ro.cluster_key = rr.cluster_key = sh->cfg->redis_prefix;
+        rr.command_timeout_ms = cfg->redis_command_timeout_ms;
+        rr.load_scripts = 1;
+        rr.quiet = 0;
+        if (!(sh->r = psw_redis_new(&rr, err, errlen)) ||
+            !(sh->rb = psw_redis_new(&ro, err, errlen)))
+            return -1;
+    }
+    /* r and rb made by child_init serve the base prefix: unused here */
+    psw_redis_free(c->r);
+    psw_redis_free(c->rb);
+    c->shard = (unsigned)getpid() % c->nshards;
+    c->cfg = c->shards[c->shard].cfg;
+    c->r = c->shards[c->shard].r;
+    c->rb = c->shards[c->shard].rb;
+    c->slice_end = psw_mono_ms() + SLICE_MS;
+    return 0;
+}
+
+static void release_all(struct child *c);
+
+/* Cluster mode: this shard has nothing for us now. */
+static int idle_shard(const struct child *c)
+{
+    return c->drained && c->busy == 0 && !c->parked;
+}
+
+/* Whether to park a BLMOVE here when the shard ran dry: always without a
+ * cluster; on a cluster only once every other shard was found empty too in
+ * this round (parking on each would make an idle round slow), else the
+ * child moves on to the next shard at once. */
+static int park_here(const struct child *c)
+{
+    return c->nshards == 0 || c->empty_run + 1 >= c->nshards;
+}
+
+/* Cluster mode: leaves the current shard (nothing is in flight there: the
+ * slice ended and every completion is written) for the next one. */
+static void next_shard(struct child *c)
+{
+    struct child_shard *sh = &c->shards[c->shard];
+    if (c->reconcile && psw_redis_connected(c->r)) /* what a dropped BLMOVE moved */
+        release_all(c);
+    c->reconcile = 0;
+    sh->gen_r = c->gen_r;
+    sh->next_heartbeat = c->next_heartbeat;
+    if (c->claimed == c->claimed_at_slice && !c->empty_park)
+        c->empty_run++;
+    else
+        c->empty_run = 0; /* work here, or the round's one park is over */
+    c->claimed_at_slice = c->claimed;
+    c->shard = (c->shard + 1) % c->nshards;
+    sh = &c->shards[c->shard];
+    c->cfg = sh->cfg;
+    c->r = sh->r;
+    c->rb = sh->rb;
+    c->gen_r = sh->gen_r;
+    c->next_heartbeat = sh->next_heartbeat;
+    c->drained = 0;
+    c->empty_park = 0;
+    c->err_until = 0;
+    c->slice_end = psw_mono_ms() + SLICE_MS;
+}
+
 static int child_init(struct child *c, const struct psw_config *cfg, volatile sig_atomic_t *stop,
                       const unsigned char tag[PSW_WORKER_TAG_SIZE])
 {
@@ -870,6 +981,10 @@ static int child_init(struct child *c, const struct psw_config *cfg, volatile si
         log_error("%s", err);
         return PSW_EXIT_CONFIG;
     }
+    if (psw_ctx_nshards(cfg) > 1 && init_shards(c, cfg, &opt, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return PSW_EXIT_CONFIG;
+    }
     c->nslots = cfg->worker_concurrency;
     c->slots = calloc((size_t)c->nslots, sizeof(*c->slots));
     c->multi = curl_multi_init();
@@ -902,8 +1017,17 @@ static void child_cleanup(struct child *c)
     if (c->multi)
         curl_multi_cleanup(c->multi);
     free(c->slots);
-    psw_redis_free(c->r);
-    psw_redis_free(c->rb);
+    if (c->shards) {
+        for (unsigned i = 0; i < c->nshards; i++) {
+            psw_redis_free(c->shards[i].r);
+            psw_redis_free(c->shards[i].rb);
+            psw_ctx_shard_config_free(c->shards[i].cfg);
+        }
+        free(c->shards);
+    } else {
+        psw_redis_free(c->r);
+        psw_redis_free(c->rb);
+    }
     psw_secrets_wipe(&c->keys);
 }
 
@@ -940,16 +1064,27 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop,
     for (;;) {
         int64_t now = psw_mono_ms();
 
-        if (*stop && !stopping) {
+        if (*stop && stopping != 1) {
             stopping = 1;
             deadline = now + cfg->worker_shutdown_grace_ms;
             unpark(&c);
             log_info("stopping: finishing %d request(s) in flight (grace %lld ms)", c.busy,
                      (long long)cfg->worker_shutdown_grace_ms);
         }
+        /* cluster mode: the slice is over (see the file comment) */
+        if (c.nshards > 0 && !stopping &&
+            (now >= c.slice_end || c.empty_park || (idle_shard(&c) && !park_here(&c)))) {
+            stopping = 2;
+            unpark(&c);
+        }
+        if (stopping == 2 && c.busy == 0) {
+            next_shard(&c);
+            stopping = 0;
+            continue;
+        }
         if (stopping && c.busy == 0)
             break;
-        if (stopping && now >= deadline) {
+        if (stopping == 1 && now >= deadline) {
             int running = 0;
             for (int i = 0; i < c.nslots; i++)
                 running += c.slots[i].state == SLOT_RUNNING;
@@ -990,7 +1125,8 @@ int psw_child_run(const struct psw_config *cfg, volatile sig_atomic_t *stop,
             else if (!claim_now)
                 got = -1;
             if (got >= 0 && !stopping && !c.parked && c.drained && c.busy < c.nslots &&
-                psw_redis_connected(c.r) && !refused_lately(&c) && psw_redis_ensure(c.rb) == 0)
+                park_here(&c) && psw_redis_connected(c.r) && !refused_lately(&c) &&
+                psw_redis_ensure(c.rb) == 0)
                 park(&c);
         }
 

@@ -34,6 +34,7 @@
 #include <openssl/rand.h>
 
 #include "common/check.h"
+#include "common/ctx.h"
 #include "common/log.h"
 #include "common/redis.h"
 #include "common/reply.h"
@@ -140,6 +141,48 @@ static void signal_all(struct master *m, int sig)
         kill(m->retiring[i].pid, sig);
 }
 
+/* hand_back on a Redis Cluster: the child may hold work in any shard
+ * (docs/redis.md "Redis Cluster"), so worker_lost.lua runs on each. */
+static void hand_back_shards(struct master *m, pid_t pid,
+                             const unsigned char tag[PSW_WORKER_TAG_SIZE])
+{
+    char wid[256], maxrec[16], retention[24], err[512];
+    struct psw_ctx ctx;
+    long long requeued = 0, crashed = 0;
+    unsigned failed = 0;
+    psw_worker_id(wid, sizeof(wid), (long)pid, tag);
+    snprintf(maxrec, sizeof(maxrec), "%d", m->cfg->scheduler_max_recoveries);
+    snprintf(retention, sizeof(retention), "%lld",
+             (long long)m->cfg->retention_days * 86400000LL);
+    if (psw_ctx_open(&ctx, m->cfg, PSW_REDIS_FAIL_FAST, NULL, err, sizeof(err)) != PSW_OK) {
+        log_warn("cannot hand back the work of worker %s: %s; the scheduler will recover it",
+                 wid, err);
+        return;
+    }
+    for (unsigned i = 0; i < psw_ctx_nshards(m->cfg); i++) {
+        struct psw_ctx *sc = psw_ctx_shard(&ctx, i, err, sizeof(err));
+        redisReply *rep = NULL;
+        if (sc) {
+            const char *argv[] = { sc->cfg->redis_prefix, wid, maxrec, retention };
+            rep = psw_redis_eval(sc->redis, PSW_SCRIPT_WORKER_LOST, 4, argv, NULL);
+        }
+        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2) {
+            requeued += psw_reply_int(rep, 0, 0);
+            crashed += psw_reply_int(rep, 1, 0);
+        } else {
+            failed++;
+        }
+        freeReplyObject(rep);
+    }
+    psw_ctx_close(&ctx);
+    if (requeued + crashed > 0)
+        log_warn("handed back the work of dead worker %s: %lld deliveries requeued, %lld failed "
+                 "as crashed", wid, requeued, crashed);
+    if (failed)
+        log_warn("could not hand back the work of worker %s in %u shard(s); the scheduler will "
+                 "recover it after scheduler.worker_timeout", wid, failed);
+}
+
 /* Hands back the in-flight list of a child that died (worker_lost.lua). A
  * child that exited cleanly has released everything itself. */
 static void hand_back(struct master *m, pid_t pid, const unsigned char tag[PSW_WORKER_TAG_SIZE],
@@ -148,6 +191,10 @@ static void hand_back(struct master *m, pid_t pid, const unsigned char tag[PSW_W
     char wid[256], maxrec[16], retention[24], err[512];
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return;
+    if (psw_ctx_nshards(m->cfg) > 1) {
+        hand_back_shards(m, pid, tag);
+        return;
+    }
     if (!m->redis) {
         struct psw_redis_options opt = PSW_REDIS_OPTIONS_INIT;
         opt.url = m->cfg->redis_url;

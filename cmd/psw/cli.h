@@ -99,6 +99,7 @@ extern const struct cli_command cli_verify;                     /* verify.c */
 extern const struct cli_command cli_secrets_status, cli_secrets_rekey; /* secrets.c */
 extern const struct cli_command cli_token_create, cli_token_list, cli_token_revoke,
     cli_audit;                                                  /* token.c */
+extern const struct cli_command cli_shard;                      /* shard.c */
 
 /* Every command in help order, ends with NULL (main.c). */
 extern const struct cli_command *const cli_commands[];

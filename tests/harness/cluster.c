@@ -15,6 +15,7 @@
 #include "common/endpoint.h"
 #include "common/publish.h"
 #include "common/reply.h"
+#include "tests/harness/redis_cluster.h"
 
 static const char *const test_defaults[] = {
     "log.level: info",
@@ -85,6 +86,8 @@ static int write_config(struct cluster *c, const char *const *overrides)
                                 "redis.sentinels: [%s]\nredis.sentinel_master: %s\n"
                                 "redis.sentinel_password: %s\n",
                                 c->ha->sentinels, HA_MASTER, HA_SENTINEL_PASSWORD);
+    if (c->rcl)
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "redis.cluster: true\n");
     for (size_t i = 0; test_defaults[i]; i++)
         if (!overridden(overrides, test_defaults[i]))
             len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", test_defaults[i]);
@@ -133,7 +136,7 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
 
     char acl_line[2048] = "";
     const char *extra[2] = { NULL, NULL };
-    int ha = 0;
+    int ha = 0, rcl = 0;
 
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; overrides && overrides[i]; i++) {
@@ -146,6 +149,8 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
             ro.extra = extra;
         } else if (strcmp(overrides[i], "test.sentinel: yes") == 0) {
             ha = 1;
+        } else if (strncmp(overrides[i], "test.redis_cluster: ", 20) == 0) {
+            rcl = atoi(overrides[i] + 20);
         }
     }
     if (!(c->dir = tmpdir_new())) {
@@ -160,11 +165,17 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
         /* The host is not used: the sentinels name the primary. */
         snprintf(c->url, sizeof(c->url), "redis://%s:%s@sentinel-named-primary/0", HA_PSW_USER,
                  HA_PSW_PASSWORD);
+    } else if (rcl) {
+        if (!(c->rcl = calloc(1, sizeof(*c->rcl))) || rcl_start(c->rcl, rcl) < 0) {
+            fprintf(stderr, "cluster: the Redis Cluster did not start\n");
+            return -1;
+        }
+        snprintf(c->url, sizeof(c->url), "%s", c->rcl->node[0].url);
     } else if (redis_srv_start(&c->redis, &ro) < 0) {
         fprintf(stderr, "cluster: redis-server did not start\n");
         return -1;
     }
-    if (ha)
+    if (ha || rcl)
         ; /* c->url is set */
     else if (acl_line[0])
         snprintf(c->url, sizeof(c->url), "redis://psw:psw-acl-pw@127.0.0.1:%d/0", c->redis.port);
@@ -186,7 +197,9 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
         fprintf(stderr, "cluster: %s\n", err);
         return -1;
     }
-    if (!(c->rc = c->ha ? ha_connect(c->ha, 0) : redis_srv_connect(&c->redis))) {
+    if (!(c->rc = c->ha    ? ha_connect(c->ha, 0)
+                  : c->rcl ? rcl_connect(c->rcl, 0)
+                           : redis_srv_connect(&c->redis))) {
         fprintf(stderr, "cluster: raw connection failed\n");
         return -1;
     }
@@ -235,6 +248,11 @@ void cluster_stop(struct cluster *c, int dump)
         c->rx = NULL;
     }
     redis_srv_stop(&c->redis);
+    if (c->rcl) {
+        rcl_stop(c->rcl);
+        free(c->rcl);
+        c->rcl = NULL;
+    }
     if (c->ha) {
         if (dump)
             ha_dump_logs(c->ha);

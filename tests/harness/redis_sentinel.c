@@ -171,20 +171,15 @@ int ha_start(struct ha *h, const struct ha_opts *o)
 {
     static const struct ha_opts defaults = { 0, 0 };
     char replicaof[64], user[4096];
-    /* The service's user as docs/operations.md writes it, with the additions
-     * it lists for Sentinel and redis.min_replicas_acked ("+role +wait"). */
+    /* The service's user exactly as docs/operations.md writes it (its line
+     * includes what Sentinel and redis.min_replicas_acked need). */
     char *rules = harness_doc_line("docs/operations.md", "ACL SETUSER psw-service on >PASSWORD ");
-    char *more = harness_doc_line("docs/operations.md", "ACL SETUSER psw-service +");
-    if (!rules || !more) {
-        fprintf(stderr, "ha: docs/operations.md lacks the service's ACL lines\n");
-        free(rules);
-        free(more);
+    if (!rules) {
+        fprintf(stderr, "ha: docs/operations.md lacks the service's ACL line\n");
         return -1;
     }
-    snprintf(user, sizeof user, "user %s on >%s %s +%s", HA_PSW_USER, HA_PSW_PASSWORD, rules,
-             more);
+    snprintf(user, sizeof user, "user %s on >%s %s", HA_PSW_USER, HA_PSW_PASSWORD, rules);
     free(rules);
-    free(more);
     const char *extra_primary[] = {
         user,
         "masterauth " HA_PASSWORD,
