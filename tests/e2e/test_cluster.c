@@ -34,6 +34,7 @@
 #include "common/cluster.h"
 #include "common/delivery.h"
 #include "common/endpoint.h"
+#include "common/metrics.h"
 #include "common/stats.h"
 #include "common/publish.h"
 #include "common/reply.h"
@@ -298,6 +299,82 @@ static void test_100_accounts(void **state)
     if (!strstr(out, want))
         fail_msg("psw shard: %s (wanted %s)", out, want);
     free(out);
+    /* /metrics (what psw-api serves) sums every shard's counters
+     * (docs/metrics.md); the replays above delivered two more */
+    assert_int_equal(wait_stat("delivered", 3 * NACCOUNTS + 2, WAIT_MS), 0);
+    char *text = NULL;
+    size_t tlen = 0;
+    assert_int_equal(psw_metrics_render(&C.ctx, &text, &tlen, err, sizeof(err)), PSW_OK);
+    snprintf(want, sizeof(want), "\npsw_deliveries_delivered_total %d\n", 3 * NACCOUNTS + 2);
+    if (!strstr(text, want))
+        fail_msg("/metrics does not show %s:\n%s", want + 1, text);
+    snprintf(want, sizeof(want), "\npsw_endpoints{status=\"enabled\"} %d\n", NACCOUNTS);
+    if (!strstr(text, want))
+        fail_msg("/metrics does not show %s:\n%s", want + 1, text);
+    free(text);
+    T_done = 1;
+}
+
+/* The alerts of every shard (docs/redis.md "Redis Cluster"), waited for. */
+static struct json_object *alerts_wait(size_t want, size_t limit)
+{
+    char err[512];
+    struct json_object *a = NULL;
+    long long until = harness_mono_ms() + WAIT_MS;
+    for (;;) {
+        if (psw_alerts_get(&C.ctx, 0, limit, &a, err, sizeof(err)) != PSW_OK)
+            fail_msg("alerts: %s", err);
+        if (json_object_array_length(a) >= want || harness_mono_ms() > until)
+            return a;
+        json_object_put(a);
+        harness_nap(50);
+    }
+}
+
+static const char *alert_endpoint(struct json_object *a, size_t i)
+{
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(json_object_array_get_idx(a, i), "endpoint_id", &v))
+        return "";
+    return json_object_get_string(v);
+}
+
+/* Endpoints answering 410 Gone are disabled with an alert in their own
+ * shard's stream: psw alerts (and GET /v1/alerts) show both, oldest first,
+ * and a limit keeps the oldest. */
+static void test_alerts_all_shards(void **state)
+{
+    (void)state;
+    char ep[2][PSW_ID_SIZE], acct[2][32];
+    unsigned sh[2];
+    struct rx_behavior b = { 0 };
+    up(NULL, 1, 1);
+    b.always_status = 410;
+    int k = 0;
+    for (int i = 0; i < 1000 && k < 2; i++) {
+        snprintf(acct[k], sizeof(acct[k]), "acct_gone_%d", i);
+        sh[k] = psw_ctx_account_shard(&C.cfg, acct[k]);
+        if (sh[k] != 0 && (k == 0 || sh[k] != sh[0]))
+            k++;
+    }
+    assert_int_equal(k, 2);
+    for (k = 0; k < 2; k++) {
+        const char *path = harness_fmt("/gone%d", k);
+        rx_set(C.rx, path, &b);
+        assert_int_equal(cluster_endpoint(&C, acct[k], path, NULL, NULL, NULL, ep[k], NULL, 0), 0);
+        publish(harness_fmt("evt_gone_%d", k), acct[k]);
+        struct json_object *a = alerts_wait((size_t)k + 1, 0);
+        assert_int_equal(json_object_array_length(a), k + 1);
+        json_object_put(a);
+    }
+    struct json_object *a = alerts_wait(2, 0);
+    assert_string_equal(alert_endpoint(a, 0), ep[0]);
+    assert_string_equal(alert_endpoint(a, 1), ep[1]);
+    json_object_put(a);
+    a = alerts_wait(1, 1);
+    assert_int_equal(json_object_array_length(a), 1);
+    assert_string_equal(alert_endpoint(a, 0), ep[0]);
+    json_object_put(a);
     T_done = 1;
 }
 
@@ -479,6 +556,7 @@ int main(void)
         cmocka_unit_test_teardown(test_routing, down),
         cmocka_unit_test_teardown(test_100_accounts, down),
         cmocka_unit_test_teardown(test_retries_and_replay, down),
+        cmocka_unit_test_teardown(test_alerts_all_shards, down),
         cmocka_unit_test_teardown(test_kill_child, down),
         cmocka_unit_test_teardown(test_reshard, down),
     };
