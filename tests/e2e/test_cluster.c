@@ -419,6 +419,74 @@ static void test_retries_and_replay(void **state)
     T_done = 1;
 }
 
+/* ---- the documented ACL on a cluster ------------------------------------ */
+
+/* Denials in ACL LOG, summed over the nodes (the first one named). */
+static long long acl_denials(void)
+{
+    long long n = 0;
+    for (int i = 0; i < C.rcl->n; i++) {
+        redisContext *rc = rcl_connect(C.rcl, i);
+        redisReply *r = rc ? redisCommand(rc, "ACL LOG") : NULL;
+        if (!r || r->type != REDIS_REPLY_ARRAY)
+            fail_msg("ACL LOG on node %d failed", i);
+        if (r->elements > 0 && n == 0) {
+            const redisReply *e = r->element[0];
+            for (size_t k = 0; k + 1 < e->elements; k += 2)
+                if (e->element[k]->type == REDIS_REPLY_STRING &&
+                    strcmp(e->element[k]->str, "object") == 0 &&
+                    e->element[k + 1]->type == REDIS_REPLY_STRING)
+                    fprintf(stderr, "ACL LOG on node %d: denied %s\n", i, e->element[k + 1]->str);
+        }
+        n += (long long)r->elements;
+        freeReplyObject(r);
+        redisFree(rc);
+    }
+    return n;
+}
+
+/* docs/operations.md's ACL line is enough on a cluster too: every node has
+ * the user with exactly those rules, the programs and the CLI connect as it,
+ * events of accounts on every node are delivered, and no node's ACL LOG
+ * records a denial. */
+static void test_documented_acl(void **state)
+{
+    (void)state;
+    const char *marker = "ACL SETUSER psw-service on >PASSWORD ";
+    char *rules = harness_doc_line("docs/operations.md", marker);
+    if (!rules)
+        fail_msg("docs/operations.md has no line starting \"%s\"", marker);
+    const char *lines[] = { harness_fmt("test.acl: %s", rules), NULL };
+    free(rules);
+    up(lines, 1, 1);
+    char ep[PSW_ID_SIZE], acct[32], path[32];
+    int on_node[3] = { 0 }, n = 0;
+    for (int i = 0; i < 12; i++) {
+        snprintf(acct, sizeof(acct), "acct_acl_%d", i);
+        snprintf(path, sizeof(path), "/acl%d", i);
+        assert_int_equal(cluster_endpoint(&C, acct, path, NULL, NULL, NULL, ep, NULL, 0), 0);
+        int node = rcl_slot_node(C.rcl, (unsigned)psw_redis_slot(shard(psw_ctx_account_shard(&C.cfg, acct))->redis));
+        assert_true(node >= 0);
+        on_node[node]++;
+        publish(harness_fmt("evt_acl_%d", i), acct);
+        n++;
+    }
+    for (int k = 0; k < 3; k++)
+        assert_true(on_node[k] > 0);
+    assert_int_equal(rx_wait(C.rx, NULL, (size_t)n, WAIT_MS), 0);
+    assert_int_equal(wait_stat("delivered", n, WAIT_MS), 0);
+    static const char *const cmds[][3] = { { "stats", NULL }, { "queue", NULL }, { "alerts", NULL } };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char *out = NULL;
+        const char *argv[] = { "--config", C.config_path, cmds[i][0], "--json", NULL };
+        if (proc_run("psw", argv, NULL, &out, NULL, 10000) != 0)
+            fail_msg("psw %s as the ACL user: %s", cmds[i][0], out ? out : "");
+        free(out);
+    }
+    assert_int_equal(acl_denials(), 0);
+    T_done = 1;
+}
+
 /* The live (not zombie) children of parent, from /proc/<pid>/stat. */
 static int children_of(pid_t parent, pid_t *out, int max)
 {
@@ -557,6 +625,7 @@ int main(void)
         cmocka_unit_test_teardown(test_100_accounts, down),
         cmocka_unit_test_teardown(test_retries_and_replay, down),
         cmocka_unit_test_teardown(test_alerts_all_shards, down),
+        cmocka_unit_test_teardown(test_documented_acl, down),
         cmocka_unit_test_teardown(test_kill_child, down),
         cmocka_unit_test_teardown(test_reshard, down),
     };
