@@ -101,6 +101,8 @@ int psw_ctx_open_shard(struct psw_ctx *ctx, const struct psw_config *cfg, unsign
     opt.stop = stop;
     ctx->redis = psw_redis_new(&opt, err, errlen);
     if (!ctx->redis) {
+        if (ctx->cfg == ctx->own_cfg) /* psw_ctx_close reads cfg */
+            ctx->cfg = NULL;
         free_shard_config(ctx->own_cfg);
         ctx->own_cfg = NULL;
         return PSW_EINVAL;
@@ -110,6 +112,8 @@ int psw_ctx_open_shard(struct psw_ctx *ctx, const struct psw_config *cfg, unsign
         snprintf(err, errlen, "%s", psw_redis_errstr(ctx->redis));
         psw_redis_free(ctx->redis);
         ctx->redis = NULL;
+        if (ctx->cfg == ctx->own_cfg)
+            ctx->cfg = NULL;
         free_shard_config(ctx->own_cfg);
         ctx->own_cfg = NULL;
         return PSW_EFAIL;

@@ -414,13 +414,65 @@ static struct json_object *alert_json(const redisReply *e)
     return o;
 }
 
+/* Appends one shard's alerts from start on (at most limit) to arr. */
+static int alerts_one(struct psw_ctx *ctx, const char *start, size_t limit, struct json_object *arr,
+                      char *err, size_t errlen)
+{
+    char key[PSW_KEY_SIZE];
+    int rc = PSW_OK;
+
+    psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_ALERTS, NULL);
+    redisReply *rep = psw_redis_command(ctx->redis, "XRANGE %s %s + COUNT %lld", key, start,
+                                        (long long)limit);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        rc = psw_ctx_redis_failure(ctx, rep, "XRANGE", err, errlen);
+        freeReplyObject(rep);
+        return rc;
+    }
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !psw_reply_str(e, 0))
+            continue; /* not an entry: nothing to show */
+        struct json_object *a = alert_json(e);
+        if (!a || json_object_array_add(arr, a) != 0) {
+            json_object_put(a);
+            snprintf(err, errlen, "out of memory");
+            rc = PSW_EFAIL;
+            break;
+        }
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* Stream ids "<ms>-<seq>" in time order (ids of different shards' streams
+ * may tie; their order is then the shards'). */
+static int alert_cmp(const void *a, const void *b)
+{
+    struct json_object *x, *y;
+    const char *ia = json_object_object_get_ex(*(struct json_object *const *)a, "id", &x)
+                         ? json_object_get_string(x) : "";
+    const char *ib = json_object_object_get_ex(*(struct json_object *const *)b, "id", &y)
+                         ? json_object_get_string(y) : "";
+    char *end;
+    unsigned long long ma = strtoull(ia, &end, 10), sa = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+    unsigned long long mb = strtoull(ib, &end, 10), sb = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+    if (ma != mb)
+        return ma < mb ? -1 : 1;
+    return sa < sb ? -1 : sa > sb;
+}
+
+/* In cluster mode every shard has its own alerts stream (docs/redis.md):
+ * each gives its first `limit` alerts from `since` on, and the oldest
+ * `limit` of them all, in time order, are the answer, as one stream's
+ * would be. */
 int psw_alerts_get(struct psw_ctx *ctx, long long since, size_t limit, struct json_object **out,
                    char *err, size_t errlen)
 {
-    char key[PSW_KEY_SIZE], start[32];
-    redisReply *rep = NULL;
+    char start[32];
     struct json_object *arr = NULL;
-    int rc;
+    unsigned n = psw_ctx_nshards(ctx->cfg);
+    int rc = PSW_OK;
 
     *out = NULL;
     if (since < 0) {
@@ -437,36 +489,28 @@ int psw_alerts_get(struct psw_ctx *ctx, long long since, size_t limit, struct js
         snprintf(start, sizeof(start), "%lld", since);
     else
         snprintf(start, sizeof(start), "-");
-    psw_ctx_key(ctx, key, sizeof(key), PSW_KEY_ALERTS, NULL);
-    rep = psw_redis_command(ctx->redis, "XRANGE %s %s + COUNT %lld", key, start,
-                            (long long)limit);
-    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-        rc = psw_ctx_redis_failure(ctx, rep, "XRANGE", err, errlen);
-        goto cleanup;
+    if (!(arr = json_object_new_array())) {
+        snprintf(err, errlen, "out of memory");
+        return PSW_EFAIL;
     }
-    if (!(arr = json_object_new_array()))
-        goto oom;
-    for (size_t i = 0; i < rep->elements; i++) {
-        const redisReply *e = rep->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !psw_reply_str(e, 0))
-            continue; /* not an entry: nothing to show */
-        struct json_object *a = alert_json(e);
-        if (!a || json_object_array_add(arr, a) != 0) {
-            json_object_put(a);
-            goto oom;
+    for (unsigned i = 0; i < n && rc == PSW_OK; i++) {
+        struct psw_ctx *sc = n > 1 ? psw_ctx_shard(ctx, i, err, errlen) : ctx;
+        rc = sc ? alerts_one(sc, start, limit, arr, err, errlen) : PSW_EFAIL;
+    }
+    if (rc == PSW_OK && n > 1) {
+        json_object_array_sort(arr, alert_cmp);
+        size_t len = json_object_array_length(arr);
+        if (len > limit && json_object_array_del_idx(arr, limit, len - limit) != 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = PSW_EFAIL;
         }
     }
+    if (rc != PSW_OK) {
+        json_object_put(arr);
+        return rc;
+    }
     *out = arr;
-    arr = NULL;
-    rc = PSW_OK;
-    goto cleanup;
-oom:
-    snprintf(err, errlen, "out of memory");
-    rc = PSW_EFAIL;
-cleanup:
-    freeReplyObject(rep);
-    json_object_put(arr);
-    return rc;
+    return PSW_OK;
 }
 
 /* An account's part of the counters: the sum of its endpoints' counters

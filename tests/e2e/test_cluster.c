@@ -34,6 +34,7 @@
 #include "common/cluster.h"
 #include "common/delivery.h"
 #include "common/endpoint.h"
+#include "common/metrics.h"
 #include "common/stats.h"
 #include "common/publish.h"
 #include "common/reply.h"
@@ -298,6 +299,82 @@ static void test_100_accounts(void **state)
     if (!strstr(out, want))
         fail_msg("psw shard: %s (wanted %s)", out, want);
     free(out);
+    /* /metrics (what psw-api serves) sums every shard's counters
+     * (docs/metrics.md); the replays above delivered two more */
+    assert_int_equal(wait_stat("delivered", 3 * NACCOUNTS + 2, WAIT_MS), 0);
+    char *text = NULL;
+    size_t tlen = 0;
+    assert_int_equal(psw_metrics_render(&C.ctx, &text, &tlen, err, sizeof(err)), PSW_OK);
+    snprintf(want, sizeof(want), "\npsw_deliveries_delivered_total %d\n", 3 * NACCOUNTS + 2);
+    if (!strstr(text, want))
+        fail_msg("/metrics does not show %s:\n%s", want + 1, text);
+    snprintf(want, sizeof(want), "\npsw_endpoints{status=\"enabled\"} %d\n", NACCOUNTS);
+    if (!strstr(text, want))
+        fail_msg("/metrics does not show %s:\n%s", want + 1, text);
+    free(text);
+    T_done = 1;
+}
+
+/* The alerts of every shard (docs/redis.md "Redis Cluster"), waited for. */
+static struct json_object *alerts_wait(size_t want, size_t limit)
+{
+    char err[512];
+    struct json_object *a = NULL;
+    long long until = harness_mono_ms() + WAIT_MS;
+    for (;;) {
+        if (psw_alerts_get(&C.ctx, 0, limit, &a, err, sizeof(err)) != PSW_OK)
+            fail_msg("alerts: %s", err);
+        if (json_object_array_length(a) >= want || harness_mono_ms() > until)
+            return a;
+        json_object_put(a);
+        harness_nap(50);
+    }
+}
+
+static const char *alert_endpoint(struct json_object *a, size_t i)
+{
+    struct json_object *v = NULL;
+    if (!json_object_object_get_ex(json_object_array_get_idx(a, i), "endpoint_id", &v))
+        return "";
+    return json_object_get_string(v);
+}
+
+/* Endpoints answering 410 Gone are disabled with an alert in their own
+ * shard's stream: psw alerts (and GET /v1/alerts) show both, oldest first,
+ * and a limit keeps the oldest. */
+static void test_alerts_all_shards(void **state)
+{
+    (void)state;
+    char ep[2][PSW_ID_SIZE], acct[2][32];
+    unsigned sh[2];
+    struct rx_behavior b = { 0 };
+    up(NULL, 1, 1);
+    b.always_status = 410;
+    int k = 0;
+    for (int i = 0; i < 1000 && k < 2; i++) {
+        snprintf(acct[k], sizeof(acct[k]), "acct_gone_%d", i);
+        sh[k] = psw_ctx_account_shard(&C.cfg, acct[k]);
+        if (sh[k] != 0 && (k == 0 || sh[k] != sh[0]))
+            k++;
+    }
+    assert_int_equal(k, 2);
+    for (k = 0; k < 2; k++) {
+        const char *path = harness_fmt("/gone%d", k);
+        rx_set(C.rx, path, &b);
+        assert_int_equal(cluster_endpoint(&C, acct[k], path, NULL, NULL, NULL, ep[k], NULL, 0), 0);
+        publish(harness_fmt("evt_gone_%d", k), acct[k]);
+        struct json_object *a = alerts_wait((size_t)k + 1, 0);
+        assert_int_equal(json_object_array_length(a), k + 1);
+        json_object_put(a);
+    }
+    struct json_object *a = alerts_wait(2, 0);
+    assert_string_equal(alert_endpoint(a, 0), ep[0]);
+    assert_string_equal(alert_endpoint(a, 1), ep[1]);
+    json_object_put(a);
+    a = alerts_wait(1, 1);
+    assert_int_equal(json_object_array_length(a), 1);
+    assert_string_equal(alert_endpoint(a, 0), ep[0]);
+    json_object_put(a);
     T_done = 1;
 }
 
@@ -339,6 +416,74 @@ static void test_retries_and_replay(void **state)
     psw_delivery_list_free(list, nl);
     assert_int_equal(rx_wait(C.rx, "/retry", 4, WAIT_MS), 0);
     assert_int_equal(wait_stat("delivered", 2, WAIT_MS), 0);
+    T_done = 1;
+}
+
+/* ---- the documented ACL on a cluster ------------------------------------ */
+
+/* Denials in ACL LOG, summed over the nodes (the first one named). */
+static long long acl_denials(void)
+{
+    long long n = 0;
+    for (int i = 0; i < C.rcl->n; i++) {
+        redisContext *rc = rcl_connect(C.rcl, i);
+        redisReply *r = rc ? redisCommand(rc, "ACL LOG") : NULL;
+        if (!r || r->type != REDIS_REPLY_ARRAY)
+            fail_msg("ACL LOG on node %d failed", i);
+        if (r->elements > 0 && n == 0) {
+            const redisReply *e = r->element[0];
+            for (size_t k = 0; k + 1 < e->elements; k += 2)
+                if (e->element[k]->type == REDIS_REPLY_STRING &&
+                    strcmp(e->element[k]->str, "object") == 0 &&
+                    e->element[k + 1]->type == REDIS_REPLY_STRING)
+                    fprintf(stderr, "ACL LOG on node %d: denied %s\n", i, e->element[k + 1]->str);
+        }
+        n += (long long)r->elements;
+        freeReplyObject(r);
+        redisFree(rc);
+    }
+    return n;
+}
+
+/* docs/operations.md's ACL line is enough on a cluster too: every node has
+ * the user with exactly those rules, the programs and the CLI connect as it,
+ * events of accounts on every node are delivered, and no node's ACL LOG
+ * records a denial. */
+static void test_documented_acl(void **state)
+{
+    (void)state;
+    const char *marker = "ACL SETUSER psw-service on >PASSWORD ";
+    char *rules = harness_doc_line("docs/operations.md", marker);
+    if (!rules)
+        fail_msg("docs/operations.md has no line starting \"%s\"", marker);
+    const char *lines[] = { harness_fmt("test.acl: %s", rules), NULL };
+    free(rules);
+    up(lines, 1, 1);
+    char ep[PSW_ID_SIZE], acct[32], path[32];
+    int on_node[3] = { 0 }, n = 0;
+    for (int i = 0; i < 12; i++) {
+        snprintf(acct, sizeof(acct), "acct_acl_%d", i);
+        snprintf(path, sizeof(path), "/acl%d", i);
+        assert_int_equal(cluster_endpoint(&C, acct, path, NULL, NULL, NULL, ep, NULL, 0), 0);
+        int node = rcl_slot_node(C.rcl, (unsigned)psw_redis_slot(shard(psw_ctx_account_shard(&C.cfg, acct))->redis));
+        assert_true(node >= 0);
+        on_node[node]++;
+        publish(harness_fmt("evt_acl_%d", i), acct);
+        n++;
+    }
+    for (int k = 0; k < 3; k++)
+        assert_true(on_node[k] > 0);
+    assert_int_equal(rx_wait(C.rx, NULL, (size_t)n, WAIT_MS), 0);
+    assert_int_equal(wait_stat("delivered", n, WAIT_MS), 0);
+    static const char *const cmds[][3] = { { "stats", NULL }, { "queue", NULL }, { "alerts", NULL } };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char *out = NULL;
+        const char *argv[] = { "--config", C.config_path, cmds[i][0], "--json", NULL };
+        if (proc_run("psw", argv, NULL, &out, NULL, 10000) != 0)
+            fail_msg("psw %s as the ACL user: %s", cmds[i][0], out ? out : "");
+        free(out);
+    }
+    assert_int_equal(acl_denials(), 0);
     T_done = 1;
 }
 
@@ -479,6 +624,8 @@ int main(void)
         cmocka_unit_test_teardown(test_routing, down),
         cmocka_unit_test_teardown(test_100_accounts, down),
         cmocka_unit_test_teardown(test_retries_and_replay, down),
+        cmocka_unit_test_teardown(test_alerts_all_shards, down),
+        cmocka_unit_test_teardown(test_documented_acl, down),
         cmocka_unit_test_teardown(test_kill_child, down),
         cmocka_unit_test_teardown(test_reshard, down),
     };

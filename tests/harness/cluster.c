@@ -129,6 +129,35 @@ pid_t cluster_add_worker(struct cluster *c)
     return pid;
 }
 
+/* "test.acl" on a Redis Cluster: ACL SETUSER on every node (line is "psw on
+ * >psw-acl-pw <rules>", split at spaces), and the programs use that user. */
+static int rcl_acl_user(struct cluster *c, const char *line)
+{
+    char buf[2048], *save = NULL;
+    const char *argv[256];
+    int argc = 0;
+    snprintf(buf, sizeof(buf), "%s", line);
+    argv[argc++] = "ACL";
+    argv[argc++] = "SETUSER";
+    for (char *t = strtok_r(buf, " ", &save); t && argc < 256; t = strtok_r(NULL, " ", &save))
+        argv[argc++] = t;
+    for (int i = 0; i < c->rcl->n; i++) {
+        redisContext *rc = rcl_connect(c->rcl, i);
+        redisReply *r = rc ? redisCommandArgv(rc, argc, argv, NULL) : NULL;
+        int ok = r && r->type == REDIS_REPLY_STATUS;
+        if (!ok)
+            fprintf(stderr, "cluster: ACL SETUSER on node %d: %s\n", i,
+                    r && r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+        freeReplyObject(r);
+        if (rc)
+            redisFree(rc);
+        if (!ok)
+            return -1;
+    }
+    snprintf(c->url, sizeof(c->url), "redis://psw:psw-acl-pw@127.0.0.1:%d/0", c->rcl->node[0].port);
+    return 0;
+}
+
 int cluster_start(struct cluster *c, const char *const *overrides, int nsched, int nwork)
 {
     struct redis_srv_opts ro = { 0 };
@@ -171,6 +200,8 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
             return -1;
         }
         snprintf(c->url, sizeof(c->url), "%s", c->rcl->node[0].url);
+        if (acl_line[0] && rcl_acl_user(c, acl_line + 5) < 0)
+            return -1;
     } else if (redis_srv_start(&c->redis, &ro) < 0) {
         fprintf(stderr, "cluster: redis-server did not start\n");
         return -1;

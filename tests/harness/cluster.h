@@ -47,7 +47,8 @@ struct cluster {
 /* Starts redis (AOF off unless an override line "test.aof: yes" — not a real
  * key, consumed here; "test.acl: <rules>" makes every project process and the
  * library context connect as ACL user "psw" with exactly those rules, while
- * the raw connection c->rc stays the unrestricted default user; "test.sentinel: yes"
+ * the raw connection c->rc stays the unrestricted default user (with
+ * "test.redis_cluster" the user is created on every node); "test.sentinel: yes"
  * starts a Sentinel set instead of one server (redis_sentinel.h) and points the
  * config at it with redis.sentinels, the programs connecting as its ACL user
  * "psw"), writes the config, starts nsched schedulers and nwork

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include "common/cluster.h"
+#include "common/config.h"
+#include "common/ctx.h"
 
 static unsigned slot(const char *k)
 {
@@ -147,6 +149,25 @@ static void test_account_shards(void **state)
         assert_in_range(count[i], 50, 150);
 }
 
+/* A shard ctx that cannot connect leaves nothing psw_ctx_close would read
+ * after it is freed (its shard configuration). */
+static void test_failed_shard_open(void **state)
+{
+    (void)state;
+    static const char yaml[] = "redis:\n  url: redis://127.0.0.1:1/0\n  cluster: true\n"
+                               "  shards: 4\n";
+    struct psw_config cfg = { 0 };
+    struct psw_ctx ctx;
+    char err[512];
+    memset(&ctx, 0, sizeof(ctx));
+    if (psw_config_load_string(&cfg, yaml, sizeof(yaml) - 1, "test", err, sizeof(err)) < 0)
+        fail_msg("config: %s", err);
+    assert_int_not_equal(psw_ctx_open_shard(&ctx, &cfg, 2, PSW_REDIS_FAIL_FAST, NULL, err, sizeof(err)),
+                         PSW_OK);
+    psw_ctx_close(&ctx);
+    psw_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_redirect),
         cmocka_unit_test(test_slot_owner),
         cmocka_unit_test(test_account_shards),
+        cmocka_unit_test(test_failed_shard_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
