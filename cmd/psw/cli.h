@@ -100,6 +100,7 @@ extern const struct cli_command cli_secrets_status, cli_secrets_rekey; /* secret
 extern const struct cli_command cli_token_create, cli_token_list, cli_token_revoke,
     cli_audit;                                                  /* token.c */
 extern const struct cli_command cli_shard;                      /* shard.c */
+extern const struct cli_command cli_migrate_endpoints;          /* migrate.c */
 
 /* Every command in help order, ends with NULL (main.c). */
 extern const struct cli_command *const cli_commands[];

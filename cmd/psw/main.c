@@ -24,7 +24,7 @@ const struct cli_command *const cli_commands[] = {
     &cli_publish,         &cli_deliveries,       &cli_delivery_show,   &cli_replay,
     &cli_stats,           &cli_queue,            &cli_alerts,          &cli_verify,
     &cli_token_create,    &cli_token_list,       &cli_token_revoke,    &cli_audit,
-    &cli_shard,
+    &cli_shard,           &cli_migrate_endpoints,
     NULL,
 };
 

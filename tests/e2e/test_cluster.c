@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -38,8 +39,10 @@
 #include "common/stats.h"
 #include "common/publish.h"
 #include "common/reply.h"
+#include "common/sign.h"
 #include "tests/harness/cluster.h"
 #include "tests/harness/redis_cluster.h"
+#include "tests/harness/redis_server.h"
 
 #define WAIT_MS 30000
 #define NACCOUNTS 100
@@ -419,6 +422,91 @@ static void test_retries_and_replay(void **state)
     T_done = 1;
 }
 
+/* ---- psw migrate endpoints ----------------------------------------------- */
+
+/* Endpoints of a single-Redis deployment copied into the cluster keep their
+ * ids, secrets and Ed25519 keys: a delivery made by the cluster verifies with
+ * the secret the receiver already had (docs/operations.md). */
+static void test_migrate_endpoints(void **state)
+{
+    (void)state;
+    enum { NEP = 3 };
+    struct redis_srv old;
+    struct redis_srv_opts ro = { 0, NULL, NULL, NULL };
+    struct psw_config oc;
+    struct psw_ctx octx;
+    struct psw_endpoint made[NEP];
+    char err[512], url[256], from[128];
+    up(NULL, 1, 1);
+    assert_int_equal(redis_srv_start(&old, &ro), 0);
+    snprintf(from, sizeof(from), "redis://127.0.0.1:%d/0", old.port);
+
+    /* the old deployment: the same configuration on one plain Redis */
+    oc = C.cfg;
+    oc.redis_url = from;
+    oc.redis_cluster = false;
+    assert_int_equal(psw_ctx_open(&octx, &oc, PSW_REDIS_FAIL_FAST, NULL, err, sizeof(err)),
+                     PSW_OK);
+    rx_url(C.rx, "/mig", url, sizeof(url));
+    for (int i = 0; i < NEP; i++) {
+        struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+        spec.account_id = harness_fmt("acct_mig_%d", i);
+        spec.url = url;
+        spec.signing = i == 1 ? "ed25519" : NULL;
+        if (psw_endpoint_create(&octx, &spec, &made[i], err, sizeof(err)) != PSW_OK)
+            fail_msg("create on the old Redis: %s", err);
+    }
+    psw_ctx_close(&octx);
+
+    for (int round = 0; round < 2; round++) { /* the second run copies nothing */
+        const char *argv[] = { "--config", C.config_path, "--json", "migrate", "endpoints",
+                               "--from", from, NULL };
+        char *out = NULL, *errs = NULL;
+        int rc = proc_run("psw", argv, NULL, &out, &errs, 20000);
+        if (rc != 0)
+            fail_msg("psw migrate endpoints: exit %d: %s", rc, errs ? errs : "");
+        struct json_object *j = harness_keep_json(json_tokener_parse(out)), *v;
+        assert_non_null(j);
+        assert_true(json_object_object_get_ex(j, "copied", &v));
+        assert_int_equal(json_object_get_int(v), round == 0 ? NEP : 0);
+        assert_true(json_object_object_get_ex(j, "already_there", &v));
+        assert_int_equal(json_object_get_int(v), round == 0 ? 0 : NEP);
+        free(out);
+        free(errs);
+    }
+    for (int i = 0; i < NEP; i++) {
+        struct psw_endpoint got;
+        if (psw_endpoint_get(&C.ctx, made[i].id, &got, err, sizeof(err)) != PSW_OK)
+            fail_msg("%s not found in the cluster: %s", made[i].id, err);
+        assert_string_equal(got.secret, made[i].secret);
+        assert_string_equal(got.public_key, made[i].public_key);
+        assert_string_equal(got.account_id, made[i].account_id);
+        /* in its account's shard */
+        char key[PSW_KEY_SIZE];
+        struct psw_ctx *sc = shard(psw_ctx_account_shard(&C.cfg, made[i].account_id));
+        psw_ctx_key(sc, key, sizeof(key), PSW_KEY_ENDPOINT, made[i].id);
+        redisReply *r = psw_redis_command(sc->redis, "EXISTS %s", key);
+        assert_non_null(r);
+        assert_int_equal(r->integer, 1);
+        freeReplyObject(r);
+        psw_endpoint_free(&got);
+    }
+    /* the cluster delivers to the copied endpoint, signed with the old secret */
+    publish("evt_mig_1", "acct_mig_0");
+    assert_int_equal(rx_wait(C.rx, "/mig", 1, WAIT_MS), 0);
+    struct rx_request *reqs = NULL;
+    size_t n = rx_requests(C.rx, "/mig", &reqs);
+    assert_int_equal(n, 1);
+    assert_int_equal(psw_sign_verify(rx_header(&reqs[0], "X-PostStack-Signature"), reqs[0].body,
+                                     reqs[0].body_len, made[0].secret, 300, (int64_t)time(NULL)),
+                     PSW_VERIFY_OK);
+    rx_requests_free(reqs, n);
+    for (int i = 0; i < NEP; i++)
+        psw_endpoint_free(&made[i]);
+    assert_int_equal(redis_srv_stop(&old), 0);
+    T_done = 1;
+}
+
 /* ---- the documented ACL on a cluster ------------------------------------ */
 
 /* Denials in ACL LOG, summed over the nodes (the first one named). */
@@ -626,8 +714,12 @@ int main(void)
         cmocka_unit_test_teardown(test_retries_and_replay, down),
         cmocka_unit_test_teardown(test_alerts_all_shards, down),
         cmocka_unit_test_teardown(test_documented_acl, down),
+        cmocka_unit_test_teardown(test_migrate_endpoints, down),
         cmocka_unit_test_teardown(test_kill_child, down),
         cmocka_unit_test_teardown(test_reshard, down),
     };
+    const char *only = getenv("PSW_TEST_FILTER");
+    if (only && *only)
+        cmocka_set_test_filter(only);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
