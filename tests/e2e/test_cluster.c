@@ -575,38 +575,6 @@ static void test_documented_acl(void **state)
     T_done = 1;
 }
 
-/* The live (not zombie) children of parent, from /proc/<pid>/stat. */
-static int children_of(pid_t parent, pid_t *out, int max)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    int n = 0;
-    if (!d)
-        return 0;
-    while ((de = readdir(d))) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 0)
-            continue;
-        char path[64], buf[1024];
-        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *p = strrchr(buf, ')');
-        char st;
-        long ppid;
-        if (!p || sscanf(p + 1, " %c %ld", &st, &ppid) != 2)
-            continue;
-        if (ppid == (long)parent && st != 'Z' && n < max)
-            out[n++] = (pid_t)pid;
-    }
-    closedir(d);
-    return n;
-}
 
 static void test_kill_child(void **state)
 {
@@ -628,7 +596,7 @@ static void test_kill_child(void **state)
     }
     assert_int_equal(rx_wait(C.rx, NULL, 5, WAIT_MS), 0);
     pid_t kids[8];
-    int nk = children_of(C.work[0], kids, 8);
+    int nk = proc_children(C.work[0], kids, 8);
     assert_true(nk >= 1);
     kill(kids[0], SIGKILL); /* with requests in flight (each answer takes 300 ms) */
     assert_int_equal(wait_stat("delivered", 60, WAIT_MS), 0);

@@ -546,45 +546,13 @@ static int log_count(const char *path, const char *needle)
 
 /* ---- processes ------------------------------------------------------------------ */
 
-/* The live (not zombie) children of parent, from /proc/<pid>/stat. */
-static int children_of(pid_t parent, pid_t *out, int max)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    int n = 0;
-    if (!d)
-        return 0;
-    while ((de = readdir(d))) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 0)
-            continue;
-        char path[64], buf[1024];
-        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *p = strrchr(buf, ')');
-        char st;
-        long ppid;
-        if (!p || sscanf(p + 1, " %c %ld", &st, &ppid) != 2)
-            continue;
-        if (ppid == (long)parent && st != 'Z' && n < max)
-            out[n++] = (pid_t)pid;
-    }
-    closedir(d);
-    return n;
-}
 
 static int wait_children(pid_t parent, int want, int timeout_ms)
 {
     long long until = harness_mono_ms() + timeout_ms;
     pid_t kids[MAXKIDS];
     for (;;) {
-        if (children_of(parent, kids, MAXKIDS) == want)
+        if (proc_children(parent, kids, MAXKIDS) == want)
             return 0;
         if (harness_mono_ms() >= until)
             return -1;
@@ -1102,7 +1070,7 @@ static void test_kill_children_bulk(void **state)
         for (int m = 0; m < 2 && !killed_one; m++) {
             pid_t master = C.work[(first + m) % 2];
             pid_t kids[MAXKIDS];
-            int nk = children_of(master, kids, MAXKIDS);
+            int nk = proc_children(master, kids, MAXKIDS);
             if (nk < 2 || stat_ll("delivered") >= N)
                 continue;
             if (kill(kids[rand() % nk], SIGKILL) == 0) {
@@ -1641,7 +1609,7 @@ static void test_redis_refuses_writes(void **state)
     int np = 0;
     procs[np++] = C.sched[0];
     procs[np++] = C.work[0];
-    np += children_of(C.work[0], procs + np, MAXKIDS);
+    np += proc_children(C.work[0], procs + np, MAXKIDS);
     assert_int_equal(np, 3);
     long long before[2 + MAXKIDS], after[2 + MAXKIDS];
     for (int i = 0; i < np; i++)

@@ -92,43 +92,11 @@ static void start_cluster(const char *const *overrides, int nsched, int nwork)
 
 /* ---- processes ------------------------------------------------------------ */
 
-/* The live (not zombie) children of parent, from /proc/<pid>/stat. */
-static int children_of(pid_t parent, pid_t *out, int max)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    int n = 0;
-    if (!d)
-        return 0;
-    while ((de = readdir(d))) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 0)
-            continue;
-        char path[64], buf[1024];
-        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *p = strrchr(buf, ')'); /* comm may hold spaces and parens */
-        char state;
-        long ppid;
-        if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2)
-            continue;
-        if (ppid == (long)parent && state != 'Z' && n < max)
-            out[n++] = (pid_t)pid;
-    }
-    closedir(d);
-    return n;
-}
 
 static int is_child_of(pid_t pid, pid_t parent)
 {
     pid_t kids[MAXKIDS];
-    int n = children_of(parent, kids, MAXKIDS);
+    int n = proc_children(parent, kids, MAXKIDS);
     for (int i = 0; i < n; i++)
         if (kids[i] == pid)
             return 1;
@@ -149,7 +117,7 @@ static int wait_children(pid_t parent, int want, pid_t *out, int timeout_ms)
     long long until = harness_mono_ms() + timeout_ms;
     int n = 0;
     for (;;) {
-        n = children_of(parent, out, MAXKIDS);
+        n = proc_children(parent, out, MAXKIDS);
         if (n == want)
             return 0;
         if (harness_mono_ms() >= until)
@@ -238,7 +206,7 @@ static int wait_workers_are_children(pid_t master, int want, int timeout_ms)
     for (;;) {
         pid_t kids[MAXKIDS];
         struct wrk w[MAXKIDS * 2];
-        int nk = children_of(master, kids, MAXKIDS);
+        int nk = proc_children(master, kids, MAXKIDS);
         int nw = workers_get(w, MAXKIDS * 2);
         int match = nk == want && nw == want;
         for (int i = 0; match && i < nw; i++)
@@ -500,7 +468,7 @@ static void test_child_crash(void **state)
     assert_int_equal(cluster_endpoint(&C, "acct_crash", "/slow", NULL, NULL, NULL, ep, NULL, 0), 0);
     assert_int_equal(wait_workers_are_children(master, 2, 10000), 0);
     pid_t before[MAXKIDS];
-    assert_int_equal(children_of(master, before, MAXKIDS), 2);
+    assert_int_equal(proc_children(master, before, MAXKIDS), 2);
 
     publish_n("crash", N, 1);
     /* endpoint.max_in_flight (32) = both children's 16 slots: wait until
@@ -989,7 +957,7 @@ static void test_sighup_reload(void **state)
     assert_int_equal(cluster_endpoint(&C, "acct_hup", "/hup", NULL, NULL, NULL, ep, NULL, 0), 0);
     assert_int_equal(wait_workers_are_children(master, 2, 10000), 0);
     pid_t old[MAXKIDS];
-    assert_int_equal(children_of(master, old, MAXKIDS), 2);
+    assert_int_equal(proc_children(master, old, MAXKIDS), 2);
     char oldwid[2][256];
     for (int i = 0; i < 2; i++) {
         wid_of(old[i], oldwid[i], sizeof(oldwid[i]));
@@ -1006,7 +974,7 @@ static void test_sighup_reload(void **state)
     assert_int_equal(kill(master, SIGHUP), 0);
     assert_int_equal(wait_workers_are_children(master, 3, 5000), 0);
     pid_t now[MAXKIDS];
-    assert_int_equal(children_of(master, now, MAXKIDS), 3);
+    assert_int_equal(proc_children(master, now, MAXKIDS), 3);
     for (int i = 0; i < 3; i++)
         assert_false(pid_in(now[i], old, 2)); /* a new generation */
     for (int i = 0; i < 2; i++) {
@@ -1032,7 +1000,7 @@ static void test_sighup_reload(void **state)
     assert_int_equal(wait_log(C.work_log[0], "reload refused", 1, 5000), 0);
     harness_nap(300);
     pid_t still[MAXKIDS];
-    assert_int_equal(children_of(master, still, MAXKIDS), 3);
+    assert_int_equal(proc_children(master, still, MAXKIDS), 3);
     for (int i = 0; i < 3; i++)
         assert_true(pid_in(still[i], now, 3));
     assert_int_equal(wait_workers_are_children(master, 3, 2000), 0);
@@ -1127,7 +1095,7 @@ static void test_frozen_child(void **state)
     assert_int_equal(cluster_endpoint(&C, "acct_frozen", "/frozen", NULL, NULL, NULL, ep, NULL, 0), 0);
     assert_int_equal(wait_workers_are_children(master, 2, 10000), 0);
     pid_t kids[MAXKIDS];
-    assert_int_equal(children_of(master, kids, MAXKIDS), 2);
+    assert_int_equal(proc_children(master, kids, MAXKIDS), 2);
 
     publish_n("frozen", N, 1);
     assert_int_equal(rx_wait(C.rx, "/frozen", (size_t)N, 5000), 0);
@@ -1251,7 +1219,7 @@ static void test_frozen_idle_child(void **state)
     assert_int_equal(cluster_endpoint(&C, "acct_idle", "/late", NULL, NULL, NULL, ep, NULL, 0), 0);
     assert_int_equal(wait_workers_are_children(master, 1, 10000), 0);
     pid_t victim;
-    assert_int_equal(children_of(master, &victim, 1), 1);
+    assert_int_equal(proc_children(master, &victim, 1), 1);
     char wid[256];
     wid_of(victim, wid, sizeof(wid));
     assert_true(wid[0]);
@@ -1386,7 +1354,7 @@ static void test_kill_hands_back_at_once(void **state)
     assert_int_equal(cluster_endpoint(&C, "acct_held", "/held", NULL, NULL, NULL, ep, NULL, 0), 0);
     assert_int_equal(wait_workers_are_children(master, 1, 10000), 0);
     pid_t kids[MAXKIDS];
-    assert_int_equal(children_of(master, kids, MAXKIDS), 1);
+    assert_int_equal(proc_children(master, kids, MAXKIDS), 1);
 
     publish_n("held", N, 1);
     assert_int_equal(rx_wait(C.rx, "/held", 4, 10000), 0); /* every slot taken */

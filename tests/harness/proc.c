@@ -17,6 +17,7 @@
  */
 #include "tests/harness/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -807,4 +808,36 @@ char *harness_doc_line(const char *rel, const char *marker)
     }
     free(doc);
     return line;
+}
+
+int proc_children(pid_t parent, pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int n = 0;
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *p = strrchr(buf, ')'); /* comm may hold spaces and parens */
+        char st;
+        long ppid;
+        if (!p || sscanf(p + 1, " %c %ld", &st, &ppid) != 2)
+            continue;
+        if (ppid == (long)parent && st != 'Z' && n < max)
+            out[n++] = (pid_t)pid;
+    }
+    closedir(d);
+    return n;
 }

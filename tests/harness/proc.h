@@ -48,6 +48,10 @@ int proc_wait(pid_t pid, int timeout_ms, int *status);
  * waitpid status, or -1 when pid is not (or no longer) a child of ours. */
 int proc_stop(pid_t pid, int sig, int timeout_ms);
 
+/* The live (not zombie) children of parent, read from /proc/<pid>/stat: up
+ * to max pids into out; returns how many. */
+int proc_children(pid_t parent, pid_t *out, int max);
+
 /* Runs $PSW_BIN/name to completion with stdin_data (NULL = empty stdin) and
  * captures stdout and stderr (both pipes are polled, so big outputs cannot
  * deadlock). *out and *err (each may be NULL to discard) receive
