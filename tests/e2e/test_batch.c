@@ -202,6 +202,18 @@ static char *first_delivery(const char *ep)
     return harness_keep(d);
 }
 
+/* Waits (up to 60 s) until endpoint ep counts n delivered events; fails otherwise. */
+static void wait_delivered(const char *ep, int n)
+{
+    long long until = harness_mono_ms() + 60000, got = 0;
+    while ((got = cluster_hget_ll(&C, harness_fmt("endpoint:%s:stats", ep), "delivered", 0)) <
+               n &&
+           harness_mono_ms() < until)
+        harness_nap(50);
+    if (got < n)
+        fail_msg("%lld of %d events were delivered", got, n);
+}
+
 /* ---- 10,000 events ------------------------------------------------------ */
 
 static void test_many(void **state)
@@ -211,13 +223,7 @@ static void test_many(void **state)
     /* a long max_wait: every batch is sent because it is full */
     const char *acct = batch_endpoint("/many", 100, 60000, NULL, &ep);
     publish_range(acct, "many", 0, MANY);
-    long long until = harness_mono_ms() + 60000, got = 0;
-    while ((got = cluster_hget_ll(&C, harness_fmt("endpoint:%s:stats", ep.id), "delivered", 0)) <
-               MANY &&
-           harness_mono_ms() < until)
-        harness_nap(50);
-    if (got < MANY)
-        fail_msg("%lld of %d events were delivered", got, MANY);
+    wait_delivered(ep.id, MANY);
 
     struct rx_request *reqs = NULL;
     size_t n = rx_requests(C.rx, "/many", &reqs);
@@ -292,13 +298,7 @@ static void test_ordered_batches(void **state)
     for (int at = 0; at < N; at += 23) /* several publish calls, partial batches */
         publish_range(acct, "ordb", at, at + 23 < N ? at + 23 : N);
 
-    long long until = harness_mono_ms() + 60000, got = 0;
-    while ((got = cluster_hget_ll(&C, harness_fmt("endpoint:%s:stats", ep.id), "delivered", 0)) <
-               N &&
-           harness_mono_ms() < until)
-        harness_nap(50);
-    if (got < N)
-        fail_msg("%lld of %d events were delivered", got, N);
+    wait_delivered(ep.id, N);
 
     struct rx_request *reqs = NULL;
     size_t n = rx_requests(C.rx, "/ordb", &reqs);
