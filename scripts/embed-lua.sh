@@ -1,6 +1,8 @@
 #!/bin/sh
 # Turns the Lua scripts under common/lua/ into C so they travel inside the
-# binaries: an enum PSW_SCRIPT_<NAME> per script and a table of {name, source}.
+# binaries: an enum PSW_SCRIPT_<NAME> per script and a table of {name, source,
+# sha1}. sha1 is the SHA1 of source as Redis computes it for EVALSHA, so a
+# connection needs no SCRIPT LOAD to know it (common/redis.c).
 # Files whose name starts with "_" are preludes (shared helpers such as the key
 # builders): they are prepended, in name order, to every script and are not
 # scripts of their own.
@@ -28,7 +30,7 @@ c_lines() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/      "/' -e 's/$/\\n"/'
     done
     echo "    PSW_SCRIPT__COUNT"
     echo "};"
-    echo "struct psw_script_source { const char *name; const char *source; };"
+    echo "struct psw_script_source { const char *name; const char *source; const char *sha1; };"
     echo "extern const struct psw_script_source psw_script_sources[PSW_SCRIPT__COUNT + 1];"
     echo "/* the preludes alone (tests compare its key names with common/keys.c) */"
     echo "extern const char psw_script_prelude[];"
@@ -44,7 +46,9 @@ c_lines() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/      "/' -e 's/$/\\n"/'
         # shellcheck disable=SC2086
         [ -n "$preludes" ] && c_lines $preludes
         c_lines "$f"
-        echo "    },"
+        # the source's bytes: every line ends in a newline, as c_lines makes it
+        # shellcheck disable=SC2086
+        echo "    , \"$(awk 1 $preludes "$f" | sha1sum | cut -c1-40)\" },"
     done
     echo "    { 0, 0 }"
     echo "};"

@@ -90,7 +90,7 @@ local function claim_work(wid, want, cap, floor, adopt)
     local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'event_id',
                          'event_type', 'trigger', 'cycle_started_at',
                          'cycle_attempts', 'first_attempt_at', 'worker', 'attempts',
-                         'account_id')
+                         'account_id', 'last_attempt_at', 'next_attempt_at')
     local ep = d[2]
     if adopted and d[1] == 'in_flight' and d[9] == wid then
       -- our own claim whose reply never arrived: start that attempt again
@@ -161,22 +161,33 @@ local function claim_work(wid, want, cap, floor, adopt)
       redis.call('HSET', K.endpoint(ep), 'secret_prev', '', 'secret_prev_until', '')
       e.stale_prev = false
     end
+    -- Fields that can be implied are not written (docs/redis.md, "Delivery
+    -- hash fields"): the first attempt of a new delivery writes four. Its
+    -- start is then both first_attempt_at and cycle_started_at, its cycle
+    -- has 1 attempt; the next claim writes those out (the previous start is
+    -- last_attempt_at).
     local trigger = d[5] or 'first'
-    local cstart, cattempts = d[6], tonumber(d[7] or '0') or 0
+    local n = (tonumber(d[10] or '0') or 0) + 1
+    local first = d[8]
+    if not first or first == '' then first = d[12] end -- at most one attempt so far
+    local cstart, cattempts = d[6], tonumber(d[7] or '')
+    if trigger == 'retry' and (not cstart or cstart == '') and first and first ~= '' then
+      cstart, cattempts = first, 1 -- the first cycle, never written out
+    end
     if trigger ~= 'retry' or not cstart or cstart == '' then
       cstart, cattempts = now_s, 0
     end
-    cattempts = cattempts + 1
-    local n = (tonumber(d[10] or '0') or 0) + 1
-    if not d[8] or d[8] == '' then
-      redis.call('HSET', dkey, 'state', 'in_flight', 'worker', wid, 'attempts', int(n),
-                 'last_attempt_at', now_s, 'next_attempt_at', '', 'cycle_started_at', cstart,
-                 'cycle_attempts', int(cattempts), 'first_attempt_at', now_s)
-    else
-      redis.call('HSET', dkey, 'state', 'in_flight', 'worker', wid, 'attempts', int(n),
-                 'last_attempt_at', now_s, 'next_attempt_at', '', 'cycle_started_at', cstart,
-                 'cycle_attempts', int(cattempts))
+    cattempts = (cattempts or 0) + 1
+    local f = {'state', 'in_flight', 'worker', wid, 'attempts', int(n), 'last_attempt_at', now_s}
+    if (d[13] or '') ~= '' then f[#f + 1] = 'next_attempt_at'; f[#f + 1] = '' end
+    if n > 1 or trigger ~= 'first' then
+      f[#f + 1] = 'cycle_started_at'; f[#f + 1] = cstart
+      f[#f + 1] = 'cycle_attempts'; f[#f + 1] = int(cattempts)
+      if (d[8] or '') == '' then
+        f[#f + 1] = 'first_attempt_at'; f[#f + 1] = (first and first ~= '') and first or now_s
+      end
     end
+    redis.call('HSET', dkey, unpack(f))
     local o = #out
     out[o + J.id] = did
     out[o + J.event_id] = nbatch and int(nbatch) or d[3] -- a batch: how many events

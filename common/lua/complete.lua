@@ -115,8 +115,13 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
       -- fields already empty are not written again (the claim emptied
       -- next_attempt_at of a delivery in flight; failed_reason is set only
       -- by a failure)
-      local f = {'completed_attempt', n_s, 'last_status', status, 'last_error', err,
+      -- (a first attempt has no earlier error to clear: an empty last_error
+      -- is not written, docs/redis.md)
+      local f = {'completed_attempt', n_s, 'last_status', status,
                  'last_latency_ms', latency, 'state', 'delivered', 'delivered_at', ended}
+      if err ~= '' or n > 1 then
+        f[#f + 1] = 'last_error'; f[#f + 1] = err
+      end
       if state ~= 'in_flight' then
         f[#f + 1] = 'next_attempt_at'; f[#f + 1] = ''
       end
@@ -203,7 +208,7 @@ for i = 7, #ARGV, 11 do
 end
 local C = R.at.complete_result
 for i = 7, #ARGV, 11 do
-  local o, a, w = one(ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1', ARGV[i + 3],
+  local o, a, w = one(ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', ARGV[i + 3],
                       ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8],
                       ARGV[i + 9], ARGV[i + 10])
   local at = #out

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "common/keys.h"
 #include "common/replies.h"
 #include "psw_scripts.h"
@@ -131,12 +133,32 @@ static void test_reply_fields_agree(void **state)
     redis_srv_stop(&srv);
 }
 
+/* The SHA1 embed-lua.sh puts next to each script is the one Redis gives it:
+ * connections run EVALSHA with it and load only missing scripts
+ * (common/redis.c). */
+static void test_script_sha1(void **state)
+{
+    (void)state;
+    for (int i = 0; i < PSW_SCRIPT__COUNT; i++) {
+        const char *src = psw_script_sources[i].source;
+        unsigned char md[SHA_DIGEST_LENGTH];
+        char hex[2 * SHA_DIGEST_LENGTH + 1];
+        SHA1((const unsigned char *)src, strlen(src), md);
+        for (int k = 0; k < SHA_DIGEST_LENGTH; k++)
+            snprintf(hex + 2 * k, 3, "%02x", md[k]);
+        if (strcmp(hex, psw_script_sources[i].sha1) != 0)
+            fail_msg("script %s: embedded sha1 %s, its source hashes to %s",
+                     psw_script_sources[i].name, psw_script_sources[i].sha1, hex);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_names),
         cmocka_unit_test(test_c_and_lua_agree),
         cmocka_unit_test(test_reply_fields_agree),
+        cmocka_unit_test(test_script_sha1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
