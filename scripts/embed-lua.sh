@@ -50,7 +50,7 @@ c_lines() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/      "/' -e 's/$/\\n"/'
         # shellcheck disable=SC2086
         echo "    , \"$(awk 1 $preludes "$f" | sha1sum | cut -c1-40)\" },"
     done
-    echo "    { 0, 0 }"
+    echo "    { 0, 0, 0 }"
     echo "};"
     echo "const char psw_script_prelude[] ="
     # shellcheck disable=SC2086
