@@ -162,9 +162,9 @@ local function publish(evt, etype, acct, domain, created_at, body, did)
       z[#z + 1] = did
     end
   end
-  redis.call('HSET', ekey, 'id', evt, 'type', etype, 'account_id', acct,
-             'domain', domain, 'created_at', created_at, 'body', body,
-             'published_at', now, 'deliveries', int(created))
+  -- (the id and account_id are in the key's name: not stored, docs/redis.md)
+  redis.call('HSET', ekey, 'type', etype, 'domain', domain, 'created_at', created_at,
+             'body', body, 'published_at', now, 'deliveries', int(created))
   redis.call('PEXPIRE', ekey, ttl)
   published = published + 1
   created_total = created_total + created

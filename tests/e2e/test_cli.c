@@ -749,7 +749,7 @@ static void test_publish(void **state)
     expect_rc(&r, 2, "publish invalid");
     expect_in(r.err, "psw publish: data.to", "publish invalid names the field");
     res_free(&r);
-    assert_null(cluster_hget(&C, "event:acct_cli_pub/evt_cli_bad", "id"));
+    assert_null(cluster_hget(&C, "event:acct_cli_pub/evt_cli_bad", "type"));
     /* a broken multi-line document is one bad event, not many bad lines */
     r = run_in("{\n  \"id\": \"evt_cli_broken\",\n  \"type\": \n}\n", "publish", NULL);
     expect_rc(&r, 2, "broken document");
