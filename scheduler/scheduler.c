@@ -18,9 +18,11 @@
  *           no list backs (stranded), counted in psw:stats
  *           stranded_requeued. The cursor goes on next time, so the whole
  *           key space is covered in turn.
+ *           The same sweep deletes deliveries older than retention.days
+ *           with their attempt lists (they carry no TTL, docs/redis.md).
  *  trim     once a minute: drops index entries (per-endpoint delivery
  *           indexes, the failed set, the alerts stream) older than
- *           retention.days; the keys they point to expire by TTL.
+ *           retention.days; events expire by TTL.
  *
  * All times that decide what is due come from Redis (TIME inside the
  * scripts), so schedulers on hosts with skewed clocks agree.
@@ -228,7 +230,10 @@ static void sweep(struct sched *s)
     const redisReply *ks = keys->element[1];
     for (size_t i = 0; i < ks->elements && n < SWEEP_SCAN_KEYS; i++) {
         const char *k = ks->element[i]->str;
-        if (!k || strlen(k) <= plen || strchr(k + plen, ':')) /* the :attempts lists */
+        /* delivery hashes and attempt lists (sweep.lua deletes orphaned
+         * ones); not a batch's :events list, which has a TTL */
+        const char *colon = k ? strchr(k + (strlen(k) > plen ? plen : 0), ':') : NULL;
+        if (!k || strlen(k) <= plen || (colon && strcmp(colon, ":attempts") != 0))
             continue;
         argv[3 + n++] = k + plen;
     }
@@ -240,6 +245,9 @@ static void sweep(struct sched *s)
                      psw_reply_int(rep, 1, 0));
         else if (rep && rep->type == REDIS_REPLY_ERROR)
             log_debug("sweep: %s", rep->str);
+        if (rep && rep->type == REDIS_REPLY_ARRAY && psw_reply_int(rep, 2, 0) > 0)
+            log_debug("deleted %lld delivery keys older than retention.days",
+                      psw_reply_int(rep, 2, 0));
         if (rep)
             freeReplyObject(rep);
     }

@@ -254,7 +254,6 @@ local function hand_back(w, note, ttl, now, cut)
       local ak = K.delivery_attempts(did)
       redis.call('RPUSH', ak, cjson.encode({
         n = tonumber(d[4]), at = now, trigger = d[5] or 'first', error = note}))
-      redis.call('PEXPIRE', ak, ttl)
       cut(did, d)
     elseif d[1] == 'pending' then
       redis.call('RPUSH', K.ready, did)

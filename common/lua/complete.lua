@@ -1,7 +1,8 @@
 -- complete: record the outcomes of one or more attempts of one worker,
 -- atomically, in the order given; then, optionally, claim new work.
 -- ARGV: 1 prefix, 2 worker id, 3 endpoint.disable_after_failures,
---       4 retention (ms), 5 how many to claim afterwards ('0' = no claim),
+--       4 retention (ms; unused since attempt lists have no TTL of their
+--         own, kept so the layout stays), 5 how many to claim afterwards ('0' = no claim),
 --       6 endpoint.max_in_flight ('N' or 'N/F', see parse_cap: for the claim
 --         and the adaptive limit), then 11 per attempt:
 --       delivery id, attempt number, '1' success / '0' failure,
@@ -91,11 +92,9 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   local e = endpoint(ep)
   if owned then e.freed[#e.freed + 1] = did end
 
-  -- TTLs: the delivery and its event got theirs at publish (a replay renews
-  -- them), and a whole attempt cycle ends within retry.max_age, which the
-  -- config keeps below the retention: only a new attempt list needs one.
-  local ak = K.delivery_attempts(did)
-  if redis.call('RPUSH', ak, record) == 1 then redis.call('PEXPIRE', ak, ttl) end
+  -- No TTL: the attempt list goes with its delivery hash (the scheduler's
+  -- sweep deletes both after the retention, docs/redis.md)
+  redis.call('RPUSH', K.delivery_attempts(did), record)
   e.last_status = status
 
   -- what the adaptive limit learns: a success's latency; 429, 503 and

@@ -151,7 +151,8 @@ local function publish(evt, etype, acct, domain, created_at, body, did)
         ep_skipped[ep.id] = (ep_skipped[ep.id] or 0) + 1
         skipped = skipped + 1
       end
-      redis.call('PEXPIRE', dkey, ttl)
+      -- (no TTL of its own: the scheduler's sweep deletes it after the
+      -- retention, which saves a PEXPIRE per delivery, docs/redis.md)
       local z = index[ep.id]
       if not z then
         z = {}

@@ -1,7 +1,15 @@
 -- sweep: find deliveries whose state no list backs, and requeue them.
 -- ARGV: 1 prefix, 2 retention (ms), 3 longest ready list to search,
 --       4… delivery ids (the scheduler's bounded SCAN of delivery keys)
--- Returns {checked, requeued}
+-- Returns {checked, requeued, deleted}
+--
+-- Retention (docs/redis.md): delivery hashes and attempt lists carry no TTL
+-- of their own, so publishing and recording an attempt cost one PEXPIRE
+-- less each. This sweep, which visits every delivery key in turn, deletes a
+-- delivery created more than the retention ago together with its attempt
+-- list, unless it has a TTL (a replay gave it one, or an older version wrote
+-- it): Redis expires those. An attempt list whose delivery hash is gone is
+-- deleted too (ids ending in ':attempts').
 --
 -- Every move is one script, so a delivery is always in the list its state
 -- names (docs/architecture.md). One that is not was stranded by a defect
@@ -32,13 +40,35 @@ local function in_a_worker_list(did, w)
   return false
 end
 
+local deleted = 0
+local cut = now - ttl
+
+-- true when did (with hash fields d) is past the retention and was deleted
+local function expire(did, d)
+  if not d[7] or (tonumber(d[7]) or now) >= cut then return false end
+  local dkey = K.delivery(did)
+  if redis.call('PTTL', dkey) ~= -1 then return false end -- Redis expires it
+  redis.call('DEL', dkey, K.delivery_attempts(did))
+  deleted = deleted + 1
+  return true
+end
+
 for i = 4, #ARGV do
   local did = ARGV[i]
-  local dkey = K.delivery(did)
-  local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'worker', 'attempts', 'trigger',
-                       'next_attempt_at')
+  local base = string.match(did, '^(.*):attempts$')
+  if base then
+    if redis.call('EXISTS', K.delivery(base)) == 0 then
+      redis.call('DEL', K.delivery_attempts(base))
+      deleted = deleted + 1
+    end
+    did = nil
+  end
+  local dkey = did and K.delivery(did)
+  local d = did and redis.call('HMGET', dkey, 'state', 'endpoint_id', 'worker', 'attempts',
+                               'trigger', 'next_attempt_at', 'created_at') or {}
   local state, ep = d[1], d[2] or ''
-  checked = checked + 1
+  if did then checked = checked + 1 end
+  if did and expire(did, d) then state = nil end
   local stranded = false
   if state == 'pending' and ready_searchable then
     stranded = not redis.call('LPOS', K.ready, did) and
@@ -53,7 +83,6 @@ for i = 4, #ARGV do
       redis.call('RPUSH', ak, cjson.encode({n = tonumber(d[4]), at = now,
         trigger = d[5] or 'first',
         error = 'no worker held the delivery (stranded); requeued, result unknown'}))
-      redis.call('PEXPIRE', ak, ttl)
       redis.call('HSET', dkey, 'state', 'pending', 'worker', '', 'next_attempt_at', now,
                  'completed_attempt', d[4] or '0')
       redis.call('RPUSH', K.ready, did)
@@ -68,4 +97,4 @@ for i = 4, #ARGV do
   if stranded then requeued = requeued + 1 end
 end
 if requeued > 0 then redis.call('HINCRBY', K.stats, 'stranded_requeued', int(requeued)) end
-return {checked, requeued}
+return {checked, requeued, deleted}

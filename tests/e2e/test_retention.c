@@ -59,16 +59,16 @@ static void test_ttls_and_trim(void **state)
     snprintf(key, sizeof(key), "delivery:%s", ids[0]);
     assert_int_equal(cluster_wait_field(&C, key, "state", "delivered", 10000), 0);
 
-    /* event, delivery and attempts expire after the retention (2 days) */
+    /* the event expires after the retention (2 days); the delivery and its
+     * attempts have no TTL: the sweep deletes them (test_sweep_deletes_old) */
     const char *p = C.cfg.redis_prefix;
     long long ttl = cmd_int("PTTL %sevent:acct_r/%s", p, evt);
     assert_true(ttl > 2 * day - 60000 && ttl <= 2 * day);
-    ttl = cmd_int("PTTL %sdelivery:%s", p, ids[0]);
-    assert_true(ttl > 2 * day - 60000 && ttl <= 2 * day);
+    assert_int_equal(cmd_int("PTTL %sdelivery:%s", p, ids[0]), -1);
     char ak[PSW_KEY_SIZE];
     snprintf(ak, sizeof(ak), "%s:attempts", ids[0]);
-    ttl = cmd_int("PTTL %sdelivery:%s", p, ak);
-    assert_true(ttl > 2 * day - 60000 && ttl <= 2 * day);
+    assert_int_equal(cmd_int("EXISTS %sdelivery:%s", p, ak), 1);
+    assert_int_equal(cmd_int("PTTL %sdelivery:%s", p, ak), -1);
 
     /* index entries: one 3 days old (beyond retention), one 1 day old */
     long long now = psw_now_ms();
@@ -110,10 +110,73 @@ static void test_ttls_and_trim(void **state)
     ok = 1;
 }
 
+/* Publishes one event for endpoint ep, waits until its delivery is
+ * delivered and writes its id into dlv. */
+static void delivered_one(const char *acct, const char *ep, char *dlv, size_t n)
+{
+    char evt[160], key[PSW_KEY_SIZE];
+    int made = 0;
+    char body[256];
+    snprintf(body, sizeof(body), "{\"type\":\"email.sent\",\"account_id\":\"%s\","
+             "\"data\":{\"message_id\":\"<s@x>\",\"to\":\"a@b.c\"}}", acct);
+    assert_int_equal(cluster_publish(&C, body, evt, sizeof(evt), &made), PSW_OK);
+    assert_int_equal(made, 1);
+    char **ids;
+    assert_int_equal(cluster_deliveries(&C, ep, &ids), 1);
+    snprintf(dlv, n, "%s", ids[0]);
+    cluster_ids_free(ids, 1);
+    snprintf(key, sizeof(key), "delivery:%s", dlv);
+    assert_int_equal(cluster_wait_field(&C, key, "state", "delivered", 10000), 0);
+}
+
+/* Deliveries carry no TTL: the scheduler's sweep deletes those created more
+ * than retention.days ago with their attempt lists, leaves newer ones and
+ * ones with a TTL (a replay gives one) alone, and deletes attempt lists whose
+ * hash is gone (docs/redis.md "Retention"). */
+static void test_sweep_deletes_old(void **state)
+{
+    (void)state;
+    static const char *const lines[] = { "retention.days: 2", "retry.max_age: 1h", NULL };
+    const long long day = 86400000LL;
+    char ep[4][PSW_ID_SIZE], d[4][PSW_ID_SIZE];
+    const char *acct[4] = { "acct_old", "acct_new", "acct_kept", "acct_orphan" };
+
+    assert_int_equal(cluster_start(&C, lines, 0, 1), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cluster_endpoint(&C, acct[i], "/s", NULL, NULL, NULL, ep[i], NULL, 0),
+                         0);
+        delivered_one(acct[i], ep[i], d[i], sizeof(d[i]));
+    }
+    const char *p = C.cfg.redis_prefix;
+    long long old = psw_now_ms() - 3 * day;
+    /* 0: three days old; 1: new; 2: as old, but with a TTL (as a replay
+     * gives); 3: its hash deleted by hand, the attempt list left behind */
+    freeReplyObject(cluster_cmd(&C, "HSET %sdelivery:%s created_at %lld", p, d[0], old));
+    freeReplyObject(cluster_cmd(&C, "HSET %sdelivery:%s created_at %lld", p, d[2], old));
+    freeReplyObject(cluster_cmd(&C, "PEXPIRE %sdelivery:%s %lld", p, d[2], 2 * day));
+    freeReplyObject(cluster_cmd(&C, "DEL %sdelivery:%s", p, d[3]));
+
+    assert_true(cluster_add_scheduler(&C) > 0);
+    long long until = harness_mono_ms() + 15000;
+    while (harness_mono_ms() < until &&
+           (cmd_int("EXISTS %sdelivery:%s", p, d[0]) ||
+            cmd_int("EXISTS %sdelivery:%s:attempts", p, d[3])))
+        harness_nap(50);
+    assert_int_equal(cmd_int("EXISTS %sdelivery:%s", p, d[0]), 0);
+    assert_int_equal(cmd_int("EXISTS %sdelivery:%s:attempts", p, d[0]), 0);
+    assert_int_equal(cmd_int("EXISTS %sdelivery:%s:attempts", p, d[3]), 0);
+    for (int i = 1; i <= 2; i++) {
+        assert_int_equal(cmd_int("EXISTS %sdelivery:%s", p, d[i]), 1);
+        assert_int_equal(cmd_int("EXISTS %sdelivery:%s:attempts", p, d[i]), 1);
+    }
+    ok = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_ttls_and_trim, down),
+        cmocka_unit_test_teardown(test_sweep_deletes_old, down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
