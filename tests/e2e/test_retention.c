@@ -117,8 +117,10 @@ static void delivered_one(const char *acct, const char *ep, char *dlv, size_t n)
     char evt[160], key[PSW_KEY_SIZE];
     int made = 0;
     char body[256];
-    snprintf(body, sizeof(body), "{\"type\":\"email.sent\",\"account_id\":\"%s\","
-             "\"data\":{\"message_id\":\"<s@x>\",\"to\":\"a@b.c\"}}", acct);
+    snprintf(body, sizeof(body),
+             "{\"type\":\"email.sent\",\"account_id\":\"%s\",\"domain\":\"s.example\","
+             "\"data\":{\"message_id\":\"<s@x>\",\"to\":\"a@b.c\"}}",
+             acct);
     assert_int_equal(cluster_publish(&C, body, evt, sizeof(evt), &made), PSW_OK);
     assert_int_equal(made, 1);
     char **ids;
