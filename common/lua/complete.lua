@@ -76,7 +76,7 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   local n = tonumber(n_s)
   local dkey = K.delivery(did)
   local d = redis.call('HMGET', dkey, 'endpoint_id', 'completed_attempt', 'state', 'worker',
-                       'failed_reason')
+                       'failed_reason', 'attempts')
   local ep = d[1]
   if not ep then
     redis.call('LREM', ik, '-1', did) -- a stale entry of an expired delivery
@@ -87,7 +87,13 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   -- take the new claim's entry with it (the delivery would be left in_flight
   -- in no list, which nothing recovers).
   if tonumber(d[2] or '0') >= n then return 'duplicate', '', '' end
-  local owned = redis.call('LREM', ik, '-1', did) > 0
+  -- A late result: a newer attempt has started since this one (this worker
+  -- was taken for dead and the delivery handed back, then claimed again,
+  -- maybe by this worker while the old request was still open). The entry
+  -- in the in-flight list, if any, is the newer attempt's: it stays, and
+  -- the state is the newer attempt's to move (only a success still wins).
+  local late = (tonumber(d[6] or '0') or 0) > n
+  local owned = not late and redis.call('LREM', ik, '-1', did) > 0
   local state = d[3]
   local e = endpoint(ep)
   if owned then e.freed[#e.freed + 1] = did end

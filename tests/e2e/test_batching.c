@@ -833,6 +833,54 @@ static void test_resent_completion_keeps_new_claim(void **state)
     freeReplyObject(st);
 }
 
+/* A worker taken for dead while its request was open: its delivery is
+ * handed back (worker_lost.lua) and claimed again by the same worker
+ * (attempt 2) before attempt 1's result comes. That late failure is recorded
+ * but leaves attempt 2's in-flight entry and state alone. */
+static void test_late_completion_keeps_new_claim(void **state)
+{
+    (void)state;
+    static struct psw_publish_result res[NEVT];
+    static struct claimed cb[128];
+    flush();
+    publish_all(&B, 0, res);
+    size_t nb = claim_all(&B, cb);
+    assert_true(nb >= 1);
+    const struct claimed *d = &cb[0];
+    const char *lost[] = { B.prefix, "w1", "5", "2592000000" };
+    freeReplyObject(eval(&B, PSW_SCRIPT_WORKER_LOST, 4, lost));
+    const char *cv[] = { B.prefix, "w1", "1000", "0" };
+    freeReplyObject(eval(&B, PSW_SCRIPT_CLAIM, 4, cv));
+    assert_int_equal(ll("HGET b:delivery:%s attempts", d->id), 2);
+
+    /* attempt 1's failure arrives now */
+    const char *v[6 + 11] = { B.prefix, "w1", "20", "2592000000", "0", "2",
+                              d->id, d->n, "0", "500", "http: status 500", "3", "{}",
+                              "1795000000000", "1", "", PSW_KIND_RECEIVER };
+    redisReply *r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v);
+    assert_string_equal(r->element[0]->element[0]->str, "recorded");
+    freeReplyObject(r);
+    redisReply *pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
+    assert_int_equal(pos->type, REDIS_REPLY_INTEGER); /* attempt 2's entry stays */
+    freeReplyObject(pos);
+    redisReply *st = cmd("HMGET b:delivery:%s state worker", d->id);
+    assert_string_equal(st->element[0]->str, "in_flight");
+    assert_string_equal(st->element[1]->str, "w1");
+    freeReplyObject(st);
+    assert_int_equal(ll("ZSCORE b:queue:scheduled %s", d->id), -1); /* not scheduled */
+
+    /* attempt 2 succeeds: delivered, the entry gone */
+    const char *v2[6 + 11] = { B.prefix, "w1", "20", "2592000000", "0", "2",
+                               d->id, "2", "1", "200", "", "3", "{}",
+                               "1795000000001", "", "", PSW_KIND_RECEIVER };
+    r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v2);
+    assert_string_equal(r->element[0]->element[0]->str, "delivered");
+    freeReplyObject(r);
+    pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
+    assert_int_equal(pos->type, REDIS_REPLY_NIL);
+    freeReplyObject(pos);
+}
+
 /* sweep.lua: a delivery whose state names a list that does not hold it is
  * requeued and counted (stranded_requeued); one that is where its state
  * says is left alone. */
@@ -896,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_claim_rules),
         cmocka_unit_test(test_publish_behind_held),
         cmocka_unit_test(test_resent_completion_keeps_new_claim),
+        cmocka_unit_test(test_late_completion_keeps_new_claim),
         cmocka_unit_test(test_sweep_requeues_stranded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
