@@ -26,7 +26,8 @@
  * unix ms, and the rendered "YYYY-…Z" form must parse again.
  *
  * Ownership: json-c objects live only inside psw_event_parse() and are put
- * before it returns; the result owns heap copies (account_id, domain, body).
+ * before it returns (psw_event_parse_tree takes a reference to the caller's
+ * tree and gives it back); the result owns heap copies (account_id, domain, body).
  * On failure *ev is left zeroed, so psw_event_free() on it is a no-op.
  */
 #include "common/event.h"
@@ -693,11 +694,14 @@ static int render_fast(struct psw_event *res, const char *created, const char *d
     return 0;
 }
 
-/* Parses json[0..len) into a tree, enforcing the limits and JSON proper. */
+/* Parses json[0..len) into a tree, enforcing the limits and JSON proper.
+ * parsed, when not NULL, is json-c's tree of exactly that text, made by the
+ * caller: it is checked like a tree parsed here, and a new reference to it
+ * returned. */
 static struct json_object *parse_document(const char *json, size_t len,
                                           const struct psw_event_limits *lim,
-                                          struct lex_shape *sh, size_t *tree_keys, char *err,
-                                          size_t errlen)
+                                          struct json_object *parsed, struct lex_shape *sh,
+                                          size_t *tree_keys, char *err, size_t errlen)
 {
     struct json_tokener *tok = NULL;
     struct json_object *root = NULL;
@@ -723,6 +727,12 @@ static struct json_object *parse_document(const char *json, size_t len,
     if (len >= (size_t)INT32_MAX) { /* json_tokener_parse_ex takes an int */
         fail(err, errlen, "event: too large (%zu bytes)", len);
         goto cleanup;
+    }
+    if (parsed) {
+        root = json_object_get(parsed);
+        if (lex_check(json, len, sh, err, errlen))
+            goto fail_root;
+        goto tree;
     }
     /* The terminating NUL tells json-c the input is complete; without it a
      * bare number or a truncated document reads as "continue". */
@@ -759,6 +769,7 @@ static struct json_object *parse_document(const char *json, size_t len,
     }
     if (lex_check(buf, len, sh, err, errlen))
         goto fail_root;
+tree:
     if (!json_object_is_type(root, json_type_object)) { /* also JSON null: root == NULL */
         fail(err, errlen, "event: must be a JSON object");
         goto fail_root;
@@ -781,8 +792,9 @@ cleanup:
     return root;
 }
 
-int psw_event_parse(const char *json, size_t len, const struct psw_event_limits *lim,
-                    int64_t now_ms, struct psw_event *ev, char *err, size_t errlen)
+static int event_parse(const char *json, size_t len, struct json_object *parsed,
+                       const struct psw_event_limits *lim, int64_t now_ms, struct psw_event *ev,
+                       char *err, size_t errlen)
 {
     static const struct psw_event_limits defaults = PSW_EVENT_LIMITS_INIT;
     struct json_object *root = NULL, *v, *data;
@@ -801,7 +813,8 @@ int psw_event_parse(const char *json, size_t len, const struct psw_event_limits 
         fail(err, errlen, "event: no result struct");
         goto cleanup;
     }
-    root = parse_document(json, len, lim ? lim : &defaults, &shape, &tree_keys, err, errlen);
+    root = parse_document(json, len, lim ? lim : &defaults, parsed, &shape, &tree_keys, err,
+                          errlen);
     if (!root)
         goto cleanup;
 
@@ -925,4 +938,17 @@ cleanup:
     psw_event_free(&res);
     json_object_put(root);
     return rc;
+}
+
+int psw_event_parse(const char *json, size_t len, const struct psw_event_limits *lim,
+                    int64_t now_ms, struct psw_event *ev, char *err, size_t errlen)
+{
+    return event_parse(json, len, NULL, lim, now_ms, ev, err, errlen);
+}
+
+int psw_event_parse_tree(const char *json, size_t len, struct json_object *tree,
+                         const struct psw_event_limits *lim, int64_t now_ms,
+                         struct psw_event *ev, char *err, size_t errlen)
+{
+    return event_parse(json, len, tree, lim, now_ms, ev, err, errlen);
 }

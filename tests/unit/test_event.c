@@ -810,6 +810,70 @@ static void test_body_matches_json_c_random(void **state)
     }
 }
 
+/* psw_event_parse_tree (a tree the caller parsed, as POST /v1/events has)
+ * gives what psw_event_parse gives for the same text: every bad input json-c
+ * parses is refused with the same message, and good ones get the same body. */
+static struct json_object *json_c_tree(const char *text, size_t len, int *ok)
+{
+    struct json_tokener *tok = json_tokener_new_ex(64);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+    *ok = json_tokener_get_error(tok) == json_tokener_success &&
+          json_tokener_get_parse_end(tok) == len;
+    json_tokener_free(tok);
+    return o;
+}
+
+static void test_parse_tree_same(void **state)
+{
+    (void)state;
+    size_t compared = 0;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct psw_event_limits lim = { bad[i].max_bytes ? bad[i].max_bytes : 1024, 5 };
+        size_t len = bad[i].len ? bad[i].len : strlen(bad[i].json);
+        int ok;
+        struct json_object *tree = json_c_tree(bad[i].json, len, &ok);
+        if (!ok) { /* the API refuses the whole body first */
+            json_object_put(tree);
+            continue;
+        }
+        struct psw_event ev;
+        char err[512] = "";
+        int rc = psw_event_parse_tree(bad[i].json, len, tree, &lim, NOW_MS, &ev, err, sizeof(err));
+        if (rc != -1 || strcmp(err, bad[i].want) != 0)
+            fail_msg("case %zu: %s\n  want: %s\n   got: %s", i, bad[i].json, bad[i].want, err);
+        assert_null(ev.body);
+        json_object_put(tree);
+        compared++;
+    }
+    assert_true(compared >= 20);
+    static const char *const texts[] = {
+        "{\"id\":\"e1\",\"type\":\"email.sent\",\"account_id\":\"a\",\"domain\":\"X.org\","
+        "\"created_at\":\"2026-11-27T15:04:05.123Z\",\"data\":{\"message_id\":\"m\",\"to\":\"t\"}}",
+        " { \"id\" : \"e2\", \"type\":\"email.sent\",\"account_id\":\"a\",\"domain\":\"x.org\","
+        "\"created_at\":\"2026-11-27T15:04:05.123+02:00\",\"data\":{\"message_id\":\"m\\/\","
+        "\"to\":\"t\",\"n\":-0,\"a\":1,\"a\":[2]},\"z\":{\"k\":\"\\u00e9\"}}\n",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        int ok;
+        struct json_object *tree = json_c_tree(texts[i], strlen(texts[i]), &ok);
+        assert_true(ok);
+        struct psw_event a, b;
+        char err[512] = "";
+        if (psw_event_parse_tree(texts[i], strlen(texts[i]), tree, NULL, NOW_MS, &a, err,
+                                 sizeof(err)) != 0)
+            fail_msg("rejected: %s", err);
+        parse_ok(texts[i], &b);
+        assert_string_equal(a.body, b.body);
+        assert_int_equal(a.body_len, b.body_len);
+        psw_event_free(&a);
+        psw_event_free(&b);
+        /* the tree is the caller's still, unchanged */
+        assert_int_equal(json_object_object_length(tree), i == 0 ? 6 : 7);
+        json_object_put(tree);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -826,6 +890,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_body_matches_json_c),
         cmocka_unit_test(test_body_matches_json_c_random),
+        cmocka_unit_test(test_parse_tree_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
