@@ -42,6 +42,8 @@
 #include "common/ids.h"
 #include "common/timeutil.h"
 
+_Static_assert(PSW_ID_SIZE <= PSW_EVENT_ID_MAX + 1, "a generated id fits the id field");
+
 const char *const psw_event_type_names[PSW_EV__COUNT] = {
     "email.queued",     "email.sent",    "email.delivered",  "email.bounced",
     "email.opened",     "email.clicked", "email.complained", "email.unsubscribed",
@@ -848,7 +850,7 @@ static int event_parse(const char *json, size_t len, struct json_object *parsed,
             fail(err, errlen, "id: cannot generate an id (random generator failed)");
             goto cleanup;
         }
-        snprintf(res.id, sizeof(res.id), "%s", gen);
+        memcpy(res.id, gen, strlen(gen) + 1);
     }
 
     if (!(v = member(root, "account_id"))) {

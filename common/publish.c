@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "common/ids.h"
+#include "common/reply.h"
 #include "common/timeutil.h"
 
 #define PUBLISH_CHUNK PSW_PUBLISH_CHUNK
@@ -28,10 +29,14 @@
 #define PUBLISH_FIELDS 7    /* script arguments per event */
 #define PUBLISH_CALLS ((PUBLISH_CHUNK + PUBLISH_PER_CALL - 1) / PUBLISH_PER_CALL)
 
+_Static_assert(sizeof(((struct psw_publish_result *)0)->event_id) ==
+                   sizeof(((struct psw_event *)0)->id),
+               "prepare copies the event id whole");
+
 /* One parsed event; the script arguments point into ev and these buffers. */
 struct prepared {
     struct psw_event ev;
-    char created[24];
+    char created[PSW_I64_SIZE];
     char dlv_id[PSW_ID_SIZE];
 };
 
@@ -46,13 +51,13 @@ static int prepare(struct psw_ctx *ctx, const char *json, size_t len, struct jso
     if (psw_event_parse_tree(json, len, tree, &lim, psw_now_ms(), &p->ev, res->err,
                              sizeof(res->err)) < 0)
         return res->status = PSW_EINVAL;
-    snprintf(res->event_id, sizeof(res->event_id), "%s", p->ev.id);
+    memcpy(res->event_id, p->ev.id, sizeof(res->event_id)); /* same size, NUL-terminated */
     if (psw_id_new("dlv_", p->dlv_id) < 0) {
         snprintf(res->err, sizeof(res->err), "random generator failed");
         psw_event_free(&p->ev);
         return res->status = PSW_EFAIL;
     }
-    snprintf(p->created, sizeof(p->created), "%lld", (long long)p->ev.created_at_ms);
+    psw_fmt_i64(p->created, (long long)p->ev.created_at_ms);
     return PSW_OK;
 }
 
