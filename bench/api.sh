@@ -67,6 +67,7 @@ setup() {
 }
 
 stack_api
+redis_pid=${pids[0]} api_pid=${pids[1]}
 
 echo "bench/api.sh — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 
@@ -98,9 +99,13 @@ cli_rate=$(div $((events * 1000)) $((t1 - t0)))
 echo "1. publish, $events events of $ev_bytes bytes to one endpoint, no workers (deliveries stay queued)"
 echo "   psw publish (NDJSON file, psw_publish_many):  $events events in $((t1 - t0)) ms = $cli_rate events/s"
 
-R flushall >/dev/null
-setup
-cat > "$dir/post.lua" <<EOF
+# fresh: an empty database, a new endpoint and admin token, post.lua for them.
+# Every measurement starts from here, so that the later one does not publish
+# into a database the earlier one filled (a bigger keyspace, rehashing).
+fresh() {
+    R flushall >/dev/null
+    setup
+    cat > "$dir/post.lua" <<EOF
 -- POST the bodies of $dir/bodies.txt in turn; one line = one batch of 100
 local bodies, i = {}, 0
 for l in io.lines("$dir/bodies.txt") do bodies[#bodies + 1] = l end
@@ -118,6 +123,8 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 EOF
+}
+fresh
 # one batch by curl first, so that a refused body shows its answer
 head -n 1 "$dir/bodies.txt" >"$dir/one.json"
 code=$(curl -s -o "$dir/one.out" -w '%{http_code}' -H "Authorization: Bearer $admin" \
@@ -125,20 +132,27 @@ code=$(curl -s -o "$dir/one.out" -w '%{http_code}' -H "Authorization: Bearer $ad
 case "$code" in 2*) ;; *) echo "bench/api.sh: POST /v1/events answered $code:" >&2; cat "$dir/one.out" >&2; exit 1 ;; esac
 kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -1; }
 # post C: wrk with C connections for D seconds -> api_rate
+# cpu_ms PID: user + system CPU time of a process so far, in ms
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"; }
 post() {
-    local c=$1 out reqs
+    local c=$1 out reqs r0 a0
+    fresh
+    r0=$(cpu_ms "$redis_pid") a0=$(cpu_ms "$api_pid")
     out=$(wrk -t1 -c"$c" -d"${dur}s" --timeout 10s -s "$dir/post.lua" "$base/v1/events" | grep '^wrk ')
     reqs=$(kv requests "$out")
     api_rate=$(div $((reqs * 100 * 1000000)) "$(kv duration_us "$out")")
     echo "   POST /v1/events, batches of 100, wrk -c$c, ${dur} s: $((reqs * 100)) events = $api_rate events/s" \
          "= $(div "$api_rate" "$cli_rate" 2)x psw publish (p50 $(div "$(kv p50_us "$out")" 1000 1) ms," \
          "p99 $(div "$(kv p99_us "$out")" 1000 1) ms per batch; non-2xx $(kv non2xx "$out"), socket errors $(kv errors "$out"))"
+    echo "     CPU per event: redis-server $(div $(( ($(cpu_ms "$redis_pid") - r0) * 1000 )) $((reqs * 100)) 1) us," \
+         "psw-api $(div $(( ($(cpu_ms "$api_pid") - a0) * 1000 )) $((reqs * 100)) 1) us"
 }
 # one connection against psw publish's one connection, then 4 (api.threads)
 post 1
 api_rate1=$api_rate
+echo "   $(R eval "return #redis.call('KEYS', 'psw:event:*')" 0) events stored by the API by 1 connection"
 post 4
-echo "   $(R eval "return #redis.call('KEYS', 'psw:event:*')" 0) events stored by the API (with the probe batch)"
+echo "   $(R eval "return #redis.call('KEYS', 'psw:event:*')" 0) events stored by the API by 4 connections"
 ratio=$(div "$api_rate1" "$cli_rate" 2)
 ratio4=$(div "$api_rate" "$cli_rate" 2)
 echo "   ratio API / psw_publish_many: $ratio with one connection each, $ratio4 with 4 (goal >= 0.8)"

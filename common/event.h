@@ -62,6 +62,19 @@ struct psw_event {
 int psw_event_parse(const char *json, size_t len, const struct psw_event_limits *lim,
                     int64_t now_ms, struct psw_event *ev, char *err, size_t errlen);
 
+/*
+ * The same for an event whose text the caller has parsed already, as part of
+ * a larger document (POST /v1/events with a list): tree is json-c's tree of
+ * exactly json[0..len) (strict, UTF-8 validated), or NULL to parse the text
+ * here. The text is still read for what json-c lets through and for the
+ * body; the tree is not changed, and stays the caller's. The result is what
+ * psw_event_parse gives for the same text.
+ */
+struct json_object;
+int psw_event_parse_tree(const char *json, size_t len, struct json_object *tree,
+                         const struct psw_event_limits *lim, int64_t now_ms,
+                         struct psw_event *ev, char *err, size_t errlen);
+
 void psw_event_free(struct psw_event *ev);
 
 #endif

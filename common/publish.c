@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "common/ids.h"
+#include "common/reply.h"
 #include "common/timeutil.h"
 
 #define PUBLISH_CHUNK PSW_PUBLISH_CHUNK
@@ -28,30 +29,35 @@
 #define PUBLISH_FIELDS 7    /* script arguments per event */
 #define PUBLISH_CALLS ((PUBLISH_CHUNK + PUBLISH_PER_CALL - 1) / PUBLISH_PER_CALL)
 
+_Static_assert(sizeof(((struct psw_publish_result *)0)->event_id) ==
+                   sizeof(((struct psw_event *)0)->id),
+               "prepare copies the event id whole");
+
 /* One parsed event; the script arguments point into ev and these buffers. */
 struct prepared {
     struct psw_event ev;
-    char created[24];
+    char created[PSW_I64_SIZE];
     char dlv_id[PSW_ID_SIZE];
 };
 
-static int prepare(struct psw_ctx *ctx, const char *json, size_t len, struct prepared *p,
-                   struct psw_publish_result *res)
+static int prepare(struct psw_ctx *ctx, const char *json, size_t len, struct json_object *tree,
+                   struct prepared *p, struct psw_publish_result *res)
 {
     struct psw_event_limits lim = PSW_EVENT_LIMITS_INIT;
     lim.max_bytes = (size_t)ctx->cfg->limits_max_event_bytes;
     lim.max_depth = ctx->cfg->limits_max_json_depth;
 
     memset(res, 0, sizeof(*res));
-    if (psw_event_parse(json, len, &lim, psw_now_ms(), &p->ev, res->err, sizeof(res->err)) < 0)
+    if (psw_event_parse_tree(json, len, tree, &lim, psw_now_ms(), &p->ev, res->err,
+                             sizeof(res->err)) < 0)
         return res->status = PSW_EINVAL;
-    snprintf(res->event_id, sizeof(res->event_id), "%s", p->ev.id);
+    memcpy(res->event_id, p->ev.id, sizeof(res->event_id)); /* same size, NUL-terminated */
     if (psw_id_new("dlv_", p->dlv_id) < 0) {
         snprintf(res->err, sizeof(res->err), "random generator failed");
         psw_event_free(&p->ev);
         return res->status = PSW_EFAIL;
     }
-    snprintf(p->created, sizeof(p->created), "%lld", (long long)p->ev.created_at_ms);
+    psw_fmt_i64(p->created, (long long)p->ev.created_at_ms);
     return PSW_OK;
 }
 
@@ -134,16 +140,34 @@ static void take_reply(const redisReply *rep, struct psw_publish_result *res)
     res->status = PSW_OK;
 }
 
+static int publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
+                        const size_t *lens, struct json_object *const *trees,
+                        struct psw_publish_result *res);
+
 int psw_publish(struct psw_ctx *ctx, const char *json, size_t len,
                 struct psw_publish_result *res)
 {
     return psw_publish_many(ctx, 1, &json, &len, res) == 0 ? PSW_OK : res->status;
 }
 
+int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
+                     const size_t *lens, struct psw_publish_result *res)
+{
+    return publish_many(ctx, n, jsons, lens, NULL, res);
+}
+
+int psw_publish_many_parsed(struct psw_ctx *ctx, size_t n, const char *const *jsons,
+                            const size_t *lens, struct json_object *const *trees,
+                            struct psw_publish_result *res)
+{
+    return publish_many(ctx, n, jsons, lens, trees, res);
+}
+
 /* Cluster mode (docs/redis.md "Redis Cluster"): the shard of each event's
  * account; an event that does not parse goes to ctx's own shard, where the
  * normal path reports what is wrong with it. */
-static unsigned event_shard(struct psw_ctx *ctx, const char *json, size_t len)
+static unsigned event_shard(struct psw_ctx *ctx, const char *json, size_t len,
+                            struct json_object *tree)
 {
     struct psw_event_limits lim = PSW_EVENT_LIMITS_INIT;
     struct psw_event ev;
@@ -151,7 +175,7 @@ static unsigned event_shard(struct psw_ctx *ctx, const char *json, size_t len)
     unsigned shard = ctx->shard;
     lim.max_bytes = (size_t)ctx->cfg->limits_max_event_bytes;
     lim.max_depth = ctx->cfg->limits_max_json_depth;
-    if (psw_event_parse(json, len, &lim, psw_now_ms(), &ev, why, sizeof(why)) == 0) {
+    if (psw_event_parse_tree(json, len, tree, &lim, psw_now_ms(), &ev, why, sizeof(why)) == 0) {
         shard = psw_ctx_account_shard(ctx->cfg, ev.account_id);
         psw_event_free(&ev);
     }
@@ -162,25 +186,27 @@ static unsigned event_shard(struct psw_ctx *ctx, const char *json, size_t len)
  * what psw_publish_many returns. Returns 0 when all events belong to ctx's
  * own shard (the caller publishes them itself), else 1. */
 static int publish_sharded(struct psw_ctx *ctx, size_t n, const char *const *jsons,
-                           const size_t *lens, struct psw_publish_result *res, int *rc)
+                           const size_t *lens, struct json_object *const *trees,
+                           struct psw_publish_result *res, int *rc)
 {
     int down = 0;
     unsigned *shard = calloc(n ? n : 1, sizeof(*shard));
     const char **sub = calloc(n ? n : 1, sizeof(*sub));
     size_t *sublen = calloc(n ? n : 1, sizeof(*sublen));
+    struct json_object **subtree = calloc(n ? n : 1, sizeof(*subtree));
     size_t *at = calloc(n ? n : 1, sizeof(*at));
     struct psw_publish_result *subres = calloc(n ? n : 1, sizeof(*subres));
     int foreign = 0, failed = 0;
-    if (!shard || !sub || !sublen || !at || !subres) {
-        free(shard), free(sub), free(sublen), free(at), free(subres);
+    if (!shard || !sub || !sublen || !subtree || !at || !subres) {
+        free(shard), free(sub), free(sublen), free(subtree), free(at), free(subres);
         return 0; /* the caller's own path reports the lack of memory */
     }
     for (size_t i = 0; i < n; i++) {
-        shard[i] = event_shard(ctx, jsons[i], lens[i]);
+        shard[i] = event_shard(ctx, jsons[i], lens[i], trees ? trees[i] : NULL);
         foreign |= shard[i] != ctx->shard;
     }
     if (!foreign) {
-        free(shard), free(sub), free(sublen), free(at), free(subres);
+        free(shard), free(sub), free(sublen), free(subtree), free(at), free(subres);
         return 0;
     }
     for (unsigned s = 0; s < psw_ctx_nshards(ctx->cfg); s++) {
@@ -189,6 +215,7 @@ static int publish_sharded(struct psw_ctx *ctx, size_t n, const char *const *jso
             if (shard[i] == s) {
                 sub[m] = jsons[i];
                 sublen[m] = lens[i];
+                subtree[m] = trees ? trees[i] : NULL;
                 at[m++] = i;
             }
         if (m == 0)
@@ -205,7 +232,7 @@ static int publish_sharded(struct psw_ctx *ctx, size_t n, const char *const *jso
         }
         if (!sc)
             continue;
-        int f = psw_publish_many(sc, m, sub, sublen, subres);
+        int f = publish_many(sc, m, sub, sublen, subtree, subres);
         if (f == PSW_EFAIL)
             down = 1;
         for (size_t k = 0; k < m; k++)
@@ -215,18 +242,19 @@ static int publish_sharded(struct psw_ctx *ctx, size_t n, const char *const *jso
         for (size_t k = 0; k < m; k++)
             res[at[k]] = subres[k];
     }
-    free(shard), free(sub), free(sublen), free(at), free(subres);
+    free(shard), free(sub), free(sublen), free(subtree), free(at), free(subres);
     *rc = down ? PSW_EFAIL : failed;
     return 1;
 }
 
-int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
-                     const size_t *lens, struct psw_publish_result *res)
+static int publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
+                        const size_t *lens, struct json_object *const *trees,
+                        struct psw_publish_result *res)
 {
     char retention[24];
     int sharded_rc = 0;
     if (psw_ctx_nshards(ctx->cfg) > 1 &&
-        publish_sharded(ctx, n, jsons, lens, res, &sharded_rc))
+        publish_sharded(ctx, n, jsons, lens, trees, res, &sharded_rc))
         return sharded_rc;
     struct prepared *prep = calloc(PUBLISH_CHUNK, sizeof(*prep));
     /* per call: prefix, retention, then PUBLISH_FIELDS per event */
@@ -260,7 +288,8 @@ int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
 
         for (size_t i = 0; i < m; i++) {
             struct psw_publish_result *r = &res[base + i];
-            if (prepare(ctx, jsons[base + i], lens[base + i], &prep[k], r) != PSW_OK) {
+            if (prepare(ctx, jsons[base + i], lens[base + i], trees ? trees[base + i] : NULL,
+                        &prep[k], r) != PSW_OK) {
                 failed++;
                 continue;
             }

@@ -38,4 +38,11 @@ int psw_publish(struct psw_ctx *ctx, const char *json, size_t len,
 int psw_publish_many(struct psw_ctx *ctx, size_t n, const char *const *jsons,
                      const size_t *lens, struct psw_publish_result *res);
 
+/* The same, for events the caller has parsed already (POST /v1/events):
+ * trees[i] is json-c's tree of exactly jsons[i][0..lens[i]), or NULL
+ * (psw_event_parse_tree). The trees stay the caller's. */
+int psw_publish_many_parsed(struct psw_ctx *ctx, size_t n, const char *const *jsons,
+                            const size_t *lens, struct json_object *const *trees,
+                            struct psw_publish_result *res);
+
 #endif

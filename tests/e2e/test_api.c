@@ -26,6 +26,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "common/event.h"
 #include "common/sign.h"
 #include "common/timeutil.h"
 #include "common/token.h"
@@ -381,11 +382,77 @@ static void test_bad_tokens(void **state)
     A.ok = 1;
 }
 
+/* POST /v1/events with a list publishes each element from the bytes the
+ * client sent for it (docs/api.md "Publishing"): its stored body is what
+ * psw_event_parse makes of exactly those bytes (what `psw publish` of the
+ * same line stores), whitespace and escapes included; an integer beyond 64
+ * bits is refused as `psw publish` refuses it, not silently changed; a list
+ * behind an escaped key, or after another list under the same key (json-c
+ * keeps the last), is published the same way. */
+static void test_publish_list_bytes(void **state)
+{
+    (void)state;
+    api_fixture_start(&A, NULL);
+    static const char *const els[] = {
+        "{ \"id\" : \"evt_lb_1\", \"type\":\"email.sent\", \"account_id\":\"acct_a\",\n"
+        "  \"domain\":\"Mail.Example.com\", \"created_at\":\"2026-11-27T16:04:05.123+01:00\",\n"
+        "  \"data\": { \"message_id\":\"<m\\/1>\", \"to\":\"a@example.org\", \"n\": -0,\n"
+        "            \"s\":\"\\u00e9\\t\\u001F\", \"f\": 1.50 }, \"zz\": [ 1 ] }",
+        "{\"id\":\"evt_lb_2\",\"type\":\"email.delivered\",\"account_id\":\"acct_a\","
+        "\"domain\":\"mail.example.com\",\"created_at\":\"2026-11-27T15:04:05.123Z\","
+        "\"data\":{\"message_id\":\"<m2>\",\"to\":\"b@example.org\",\"tags\":[\"x\"]}}",
+        "{\"id\":\"evt_lb_3\",\"type\":\"email.sent\",\"account_id\":\"acct_a\","
+        "\"domain\":\"mail.example.com\",\"data\":{\"message_id\":\"m3\",\"to\":\"c@example.org\","
+        "\"n\":123456789012345678901234567890}}",
+        "null",
+    };
+    const char *list = harness_fmt("%s,%s , %s,%s", els[0], els[1], els[2], els[3]);
+    static const char *const envelopes[][2] = { /* before and after the list */
+        { "{\"events\":[", "]}" },
+        { "{ \"\\u0065vents\" : [ ", " ] }" },                     /* json-c reads "events" */
+        { "{\"events\":[{\"x\":1}],\"n\":\"]\\\"\",\"events\\u0000x\":[", "]}" }, /* the last one */
+    };
+    for (size_t e = 0; e < 3; e++) {
+        struct api_reply *r = req(202, "POST", "/v1/events", A.admin,
+                                  harness_fmt("%s%s%s", envelopes[e][0], list, envelopes[e][1]));
+        struct json_object *root = json_tokener_parse(r->body), *results = NULL;
+        assert_non_null(root);
+        assert_true(json_object_object_get_ex(root, "results", &results));
+        assert_int_equal(json_object_array_length(results), 4);
+        for (size_t i = 0; i < 4; i++) {
+            struct json_object *one = json_object_array_get_idx(results, i), *v = NULL;
+            struct psw_event ev;
+            char err[512];
+            int ok = psw_event_parse(els[i], strlen(els[i]), NULL, psw_now_ms(), &ev, err,
+                                     sizeof(err)) == 0;
+            assert_true(json_object_object_get_ex(one, "result", &v));
+            if (!ok) {
+                assert_string_equal(json_object_get_string(v), "failed");
+                assert_true(json_object_object_get_ex(one, "error", &v));
+                assert_string_equal(json_object_get_string(v), err);
+                continue;
+            }
+            assert_string_equal(json_object_get_string(v), e == 0 ? "published" : "duplicate");
+            char *body = cluster_hget(&C, harness_fmt("event:acct_a/%s", ev.id), "body");
+            assert_non_null(body);
+            assert_string_equal(body, ev.body);
+            free(body);
+            psw_event_free(&ev);
+        }
+        json_object_put(root);
+    }
+    /* the two refused ones: what psw_event_parse says, and nothing stored */
+    char *none = cluster_hget(&C, "event:acct_a/evt_lb_3", "body");
+    assert_null(none);
+    api_fixture_problem(req(400, "POST", "/v1/events", A.admin, els[2]), "event");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_routes_and_isolation, NULL, api_fixture_teardown, &A),
         cmocka_unit_test_prestate_setup_teardown(test_bad_tokens, NULL, api_fixture_teardown, &A),
+        cmocka_unit_test_prestate_setup_teardown(test_publish_list_bytes, NULL, api_fixture_teardown, &A),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

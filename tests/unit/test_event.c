@@ -17,8 +17,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
+#include <json-c/json.h>
+
 #include "common/event.h"
 #include "common/ids.h"
+#include "common/timeutil.h"
 
 #define BASE_MS 1795791845123LL /* 2026-11-27T15:04:05.123Z */
 #define NOW_MS 1735787045678LL  /* 2025-01-02T03:04:05.678Z, the "now" passed in */
@@ -641,6 +646,234 @@ static void test_bad_inputs(void **state)
     }
 }
 
+/* --- the body is json-c's rendering, whichever way it is put together -------- */
+
+/* What json-c prints for the event in text (docs/events.md "The body"): the
+ * six known keys from ev, then data and the other top-level keys as parsed
+ * from the text by json-c and printed back compactly. Written here apart from
+ * event.c, so that a body event.c puts together from the raw text (when that
+ * text is already in json-c's form) is checked against json-c itself. */
+static char *reference_body(const char *text, const struct psw_event *ev)
+{
+    struct json_tokener *tok = json_tokener_new_ex(64);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *root = json_tokener_parse_ex(tok, text, (int)strlen(text) + 1);
+    json_tokener_free(tok);
+    assert_non_null(root);
+    struct json_object *out = json_object_new_object(), *data = NULL;
+    char created[PSW_ISO_SIZE];
+    psw_time_format(ev->created_at_ms, created);
+    json_object_object_add(out, "id", json_object_new_string(ev->id));
+    json_object_object_add(out, "type", json_object_new_string(psw_event_type_names[ev->type]));
+    json_object_object_add(out, "created_at", json_object_new_string(created));
+    json_object_object_add(out, "account_id", json_object_new_string(ev->account_id));
+    json_object_object_add(out, "domain", json_object_new_string(ev->domain));
+    assert_true(json_object_object_get_ex(root, "data", &data));
+    json_object_object_add(out, "data", json_object_get(data));
+    json_object_object_foreach(root, key, val) {
+        static const char *const known[] = { "id", "type", "created_at", "account_id",
+                                             "domain", "data" };
+        int skip = 0;
+        for (size_t i = 0; i < 6; i++)
+            skip |= strcmp(key, known[i]) == 0;
+        if (!skip)
+            json_object_object_add(out, key, json_object_get(val));
+    }
+    char *body = strdup(json_object_to_json_string_ext(
+        out, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(out);
+    json_object_put(root);
+    return body;
+}
+
+static void assert_reference_body(const char *text)
+{
+    struct psw_event ev;
+    parse_ok(text, &ev);
+    char *want = reference_body(text, &ev);
+    if (strcmp(want, ev.body) != 0)
+        fail_msg("input: %s\nbody:  %s\nwant:  %s", text, ev.body, want);
+    assert_int_equal(ev.body_len, strlen(want));
+    free(want);
+    psw_event_free(&ev);
+}
+
+/* Inputs whose data json-c prints differently from how it is written, and
+ * inputs it prints unchanged: every escape of a control character (short
+ * form, \u00xx lower and upper case, \u0000), "\/", non-ASCII escapes and
+ * surrogate pairs, whitespace, -0 against -0.0, duplicate keys (json-c keeps
+ * the last value at the first place), an escaped or repeated top-level key,
+ * other top-level keys. */
+static void test_body_matches_json_c(void **state)
+{
+    (void)state;
+    static const char *const head =
+        "{\"id\":\"e1\",\"type\":\"email.sent\",\"account_id\":\"a\",\"domain\":\"X.org\","
+        "\"created_at\":\"2026-11-27T15:04:05.123Z\",";
+    static const char *const datas[] = {
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\"}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"n\":-0}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"n\":-0.0,\"m\":-0e1,\"k\":0,\"j\":-10}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"s\":\"a\\/b\"}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"s\":\"\\\"\\\\\\b\\f\\n\\r\\t\"}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"s\":\"\\u00e9\\u2028\\ud83d\\ude00\"}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"s\":\"\\u0041\"}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"s\":\"x\\u0000y\"}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"s\\u0000k\":1}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"s\\u0000k\":1,\"s\":2}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"a\":1,\"a\":2}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"a\":{\"b\":1,\"b\":[1]}}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"\\u0061\":1,\"a\":2}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"a\":[ 1 ,2]}}",
+        "\"data\" : { \"message_id\" : \"m\" , \"to\":\"t\" } }",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"a\":[],\"b\":{},\"c\":[[{}],[]]}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"d\":1.50,\"e\":1E+5,\"f\":2e-7}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"u\":\"\xc3\xa9\x7f\"}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\"},\"extra\":[1,-0]}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\"},\"d\\u0061ta\":{\"message_id\":\"n\",\"to\":\"u\"}}",
+        "\"data\":{\"message_id\":\"x\",\"to\":\"x\"},\"data\":{\"message_id\":\"m\",\"to\":\"t\"}}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\"},\"id\":\"e2\"}",
+        "\"data\":{\"message_id\":\"m\",\"to\":\"t\"}}\n",
+    };
+    char text[1024];
+    for (size_t i = 0; i < sizeof(datas) / sizeof(datas[0]); i++) {
+        snprintf(text, sizeof(text), "%s%s", head, datas[i]);
+        assert_reference_body(text);
+    }
+    /* every control character, escaped each way json-c accepts */
+    for (int c = 1; c < 0x20; c++) {
+        for (int f = 0; f < 2; f++) {
+            char esc[8];
+            if (f == 0)
+                snprintf(esc, sizeof(esc), "\\u00%02x", c);
+            else
+                snprintf(esc, sizeof(esc), "\\u00%02X", c);
+            snprintf(text, sizeof(text),
+                     "%s\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"s\":\"<%s>\",\"k%s\":1}}",
+                     head, esc, esc);
+            assert_reference_body(text);
+        }
+    }
+}
+
+/* Random events built from pieces that json-c prints unchanged and pieces it
+ * does not, nested up to 4 levels: each body must be json-c's. */
+static unsigned rnd_state = 12345;
+static unsigned rnd(unsigned n)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return (rnd_state >> 16) % n;
+}
+
+static void rnd_value(char *b, size_t n, int depth)
+{
+    static const char *const scalars[] = {
+        "1", "-0", "0", "-7", "2.5", "-0.0", "1e3", "true", "false", "null", "\"s\"",
+        "\"a\\/b\"", "\"\\u00e9\"", "\"\\n\\t\"", "\"\\u001f\"", "\"\\u001F\"", "\"\\u0008\"",
+        "\"\xc3\xa9\"", "\"\"", "18446744073709551615",
+    };
+    static const char *const keys[] = { "\"k\"", "\"j\"", "\"\\u006b\"", "\"k\\n\"", "\"l\"" };
+    static const char *const ws[] = { "", "", "", "", " ", "\n" };
+    unsigned kind = depth >= 4 ? 2 : rnd(3);
+    size_t l = strlen(b);
+    if (kind == 2) {
+        snprintf(b + l, n - l, "%s", scalars[rnd(sizeof(scalars) / sizeof(scalars[0]))]);
+        return;
+    }
+    unsigned m = rnd(4);
+    snprintf(b + l, n - l, "%c%s", kind == 0 ? '{' : '[', ws[rnd(6)]);
+    for (unsigned i = 0; i < m; i++) {
+        l = strlen(b);
+        if (kind == 0)
+            snprintf(b + l, n - l, "%s%s:%s", i ? "," : "", keys[rnd(5)], ws[rnd(6)]);
+        else
+            snprintf(b + l, n - l, "%s", i ? "," : "");
+        rnd_value(b, n, depth + 1);
+    }
+    l = strlen(b);
+    snprintf(b + l, n - l, "%s%c", ws[rnd(6)], kind == 0 ? '}' : ']');
+}
+
+static void test_body_matches_json_c_random(void **state)
+{
+    (void)state;
+    static char text[16384];
+    for (int round = 0; round < 3000; round++) {
+        snprintf(text, sizeof(text),
+                 "{\"type\":\"email.sent\",\"account_id\":\"a\",\"domain\":\"x.org\","
+                 "\"data\":{\"message_id\":\"m\",\"to\":\"t\",\"x\":");
+        rnd_value(text, sizeof(text) - 64, 1);
+        size_t l = strlen(text);
+        snprintf(text + l, sizeof(text) - l, "%s}%s}", rnd(4) == 0 ? ",\"to\":\"u\"" : "",
+                 rnd(8) == 0 ? ",\"other\":-0" : "");
+        assert_reference_body(text);
+    }
+}
+
+/* psw_event_parse_tree (a tree the caller parsed, as POST /v1/events has)
+ * gives what psw_event_parse gives for the same text: every bad input json-c
+ * parses is refused with the same message, and good ones get the same body. */
+static struct json_object *json_c_tree(const char *text, size_t len, int *ok)
+{
+    struct json_tokener *tok = json_tokener_new_ex(64);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+    *ok = json_tokener_get_error(tok) == json_tokener_success &&
+          json_tokener_get_parse_end(tok) == len;
+    json_tokener_free(tok);
+    return o;
+}
+
+static void test_parse_tree_same(void **state)
+{
+    (void)state;
+    size_t compared = 0;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct psw_event_limits lim = { bad[i].max_bytes ? bad[i].max_bytes : 1024, 5 };
+        size_t len = bad[i].len ? bad[i].len : strlen(bad[i].json);
+        int ok;
+        struct json_object *tree = json_c_tree(bad[i].json, len, &ok);
+        if (!ok) { /* the API refuses the whole body first */
+            json_object_put(tree);
+            continue;
+        }
+        struct psw_event ev;
+        char err[512] = "";
+        int rc = psw_event_parse_tree(bad[i].json, len, tree, &lim, NOW_MS, &ev, err, sizeof(err));
+        if (rc != -1 || strcmp(err, bad[i].want) != 0)
+            fail_msg("case %zu: %s\n  want: %s\n   got: %s", i, bad[i].json, bad[i].want, err);
+        assert_null(ev.body);
+        json_object_put(tree);
+        compared++;
+    }
+    assert_true(compared >= 20);
+    static const char *const texts[] = {
+        "{\"id\":\"e1\",\"type\":\"email.sent\",\"account_id\":\"a\",\"domain\":\"X.org\","
+        "\"created_at\":\"2026-11-27T15:04:05.123Z\",\"data\":{\"message_id\":\"m\",\"to\":\"t\"}}",
+        " { \"id\" : \"e2\", \"type\":\"email.sent\",\"account_id\":\"a\",\"domain\":\"x.org\","
+        "\"created_at\":\"2026-11-27T15:04:05.123+02:00\",\"data\":{\"message_id\":\"m\\/\","
+        "\"to\":\"t\",\"n\":-0,\"a\":1,\"a\":[2]},\"z\":{\"k\":\"\\u00e9\"}}\n",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        int ok;
+        struct json_object *tree = json_c_tree(texts[i], strlen(texts[i]), &ok);
+        assert_true(ok);
+        struct psw_event a, b;
+        char err[512] = "";
+        if (psw_event_parse_tree(texts[i], strlen(texts[i]), tree, NULL, NOW_MS, &a, err,
+                                 sizeof(err)) != 0)
+            fail_msg("rejected: %s", err);
+        parse_ok(texts[i], &b);
+        assert_string_equal(a.body, b.body);
+        assert_int_equal(a.body_len, b.body_len);
+        psw_event_free(&a);
+        psw_event_free(&b);
+        /* the tree is the caller's still, unchanged */
+        assert_int_equal(json_object_object_length(tree), i == 0 ? 6 : 7);
+        json_object_put(tree);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +888,9 @@ int main(void)
         cmocka_unit_test(test_depth_limit_edge),
         cmocka_unit_test(test_free_and_failure_state),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_body_matches_json_c),
+        cmocka_unit_test(test_body_matches_json_c_random),
+        cmocka_unit_test(test_parse_tree_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
