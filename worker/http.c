@@ -149,7 +149,61 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
     return fd;
 }
 
-static int add_header(struct curl_slist **list, const char *name, const char *value)
+/* The request's header lines are written into a->req_text and linked
+ * through a->req_nodes (both kept for the next request): no allocation per
+ * line as curl_slist_append would make. libcurl only reads the list. */
+struct req_build {
+    struct psw_attempt *a;
+    size_t off[PSW_HTTP_REQ_HEADERS]; /* where each line starts in req_text */
+    size_t n;
+    int oom, full;
+};
+
+static void req_line(struct req_build *rb, const char *line, size_t len)
+{
+    struct psw_attempt *a = rb->a;
+    if (rb->oom || rb->full)
+        return;
+    if (rb->n == PSW_HTTP_REQ_HEADERS) {
+        rb->full = 1;
+        return;
+    }
+    size_t need = a->req_text_len + len + 1;
+    if (need > a->req_text_cap) {
+        size_t cap = a->req_text_cap ? a->req_text_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *p = malloc(cap); /* not realloc: the old copy is wiped */
+        if (!p) {
+            rb->oom = 1;
+            return;
+        }
+        if (a->req_text) {
+            memcpy(p, a->req_text, a->req_text_len);
+            OPENSSL_cleanse(a->req_text, a->req_text_cap);
+            free(a->req_text);
+        }
+        a->req_text = p;
+        a->req_text_cap = cap;
+    }
+    rb->off[rb->n++] = a->req_text_len;
+    memcpy(a->req_text + a->req_text_len, line, len);
+    a->req_text_len += len;
+    a->req_text[a->req_text_len++] = '\0';
+}
+
+/* Links the lines written (the text no longer moves). */
+static void req_link(struct req_build *rb)
+{
+    struct psw_attempt *a = rb->a;
+    for (size_t i = 0; i < rb->n; i++) {
+        a->req_nodes[i].data = a->req_text + rb->off[i];
+        a->req_nodes[i].next = i + 1 < rb->n ? &a->req_nodes[i + 1] : NULL;
+    }
+    a->req_headers = rb->n ? &a->req_nodes[0] : NULL;
+}
+
+static void add_header(struct req_build *rb, const char *name, const char *value)
 {
     /* "Name: value" (or "Name:", which only suppresses a header), cut to
      * the buffer as snprintf would, put together by hand: this runs ~8
@@ -168,34 +222,79 @@ static int add_header(struct curl_slist **list, const char *name, const char *va
     if (vl > sizeof(line) - 1 - at)
         vl = sizeof(line) - 1 - at;
     memcpy(line + at, value, vl);
-    line[at + vl] = '\0';
-    struct curl_slist *l = curl_slist_append(*list, line);
-    if (!l)
-        return -1;
-    *list = l;
-    return 0;
+    req_line(rb, line, at + vl);
 }
 
-/* The endpoint's static headers (checked when they were stored), after ours. */
-static int add_static_headers(struct psw_attempt *a)
+/* The endpoint's static headers (checked when they were stored), after
+ * ours; their text is wiped when the attempt is reset. */
+static void add_static_headers(struct req_build *rb)
 {
-    for (const char *p = a->job.headers ? a->job.headers : ""; *p;) {
+    rb->a->req_static_at = rb->a->req_text_len;
+    for (const char *p = rb->a->job.headers ? rb->a->job.headers : ""; *p;) {
         size_t len = strcspn(p, "\n");
-        char line[PSW_HEADER_LINE_MAX + 1];
-        if (len < sizeof(line)) {
-            memcpy(line, p, len);
-            line[len] = '\0';
-            struct curl_slist *l = curl_slist_append(a->req_headers, line);
-            OPENSSL_cleanse(line, len);
-            if (!l)
-                return -1;
-            a->req_headers = l;
-        }
+        if (len <= PSW_HEADER_LINE_MAX)
+            req_line(rb, p, len);
         p += len;
         if (*p == '\n')
             p++;
     }
-    return 0;
+}
+
+/* The easy handle's options that depend only on the configuration: set
+ * once per handle (curl_easy_reset and ~25 options per request were ~6,000
+ * instructions of a child's ~180,000 per delivery, docs/performance.md);
+ * psw_attempt_start sets the rest before every request. */
+static void configure_handle(struct psw_attempt *a, const struct psw_config *cfg)
+{
+    CURL *e = a->easy;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->http_connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->http_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (cfg->http_ca_file && cfg->http_ca_file[0]) {
+        /* http.ca_file (docs/config.md): that bundle alone, not the system's */
+        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->http_ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
+#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0: CURLINFO_CAINFO, the CA store cache */
+    {
+        /* libcurl keeps the parsed CA store (per multi handle) only when it
+         * comes from a CA file alone. With a default CA directory as well
+         * (Debian's build: /etc/ssl/certs, the same certificates) every new
+         * TLS connection parses the whole bundle again: 60-90 ms of CPU in
+         * which this child serves no one else, repeatable at will by an
+         * endpoint whose TLS fails. */
+        char *cafile = NULL;
+        if (curl_easy_getinfo(e, CURLINFO_CAINFO, &cafile) == CURLE_OK && cafile && cafile[0]) {
+            curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+            curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 3600L); /* CA updates within the hour */
+        }
+    }
+#endif
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->curl_err);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
+    if (cfg->http_source_interface && cfg->http_source_interface[0])
+        curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->http_source_interface);
+    /* Without http.proxy every request goes directly: "" ignores http_proxy
+     * in the environment (with it, psw_attempt_start decides per URL). */
+    if (!cfg->http_proxy || !cfg->http_proxy[0])
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+    /* The configuration decides; NO_PROXY in the environment would
+     * otherwise send a request meant for the proxy directly, unguarded. */
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
+    a->configured = cfg;
 }
 
 int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
@@ -267,80 +366,54 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
     psw_fmt_i64(attempt_s, a->job.attempt);
     psw_fmt_i64(tsbuf, now_s);
 
-    if (add_header(&a->req_headers, "Content-Type", "application/json") < 0 ||
-        add_header(&a->req_headers, "User-Agent", "PostStack-Webhooks/" PSW_VERSION) < 0 ||
-        (batch ? add_header(&a->req_headers, "X-PostStack-Batch-Id", a->job.id) < 0 ||
-                     add_header(&a->req_headers, "X-PostStack-Batch-Count", a->job.event_id) < 0
-               : add_header(&a->req_headers, "X-PostStack-Event-Id", a->job.event_id) < 0 ||
-                     add_header(&a->req_headers, "X-PostStack-Event-Type", a->job.event_type) < 0 ||
-                     add_header(&a->req_headers, "X-PostStack-Delivery-Id", a->job.id) < 0) ||
-        add_header(&a->req_headers, "X-PostStack-Attempt", attempt_s) < 0 ||
-        (mode == PSW_SIGNING_POSTSTACK
-             ? add_header(&a->req_headers, "X-PostStack-Signature", a->signature) < 0
-             : add_header(&a->req_headers, "webhook-id", msg_id) < 0 ||
-                   add_header(&a->req_headers, "webhook-timestamp", tsbuf) < 0 ||
-                   add_header(&a->req_headers, "webhook-signature", a->signature) < 0) ||
-        add_header(&a->req_headers, "Expect", "") < 0 || add_static_headers(a) < 0) {
-        snprintf(err, errlen, "out of memory");
+    struct req_build rb = { .a = a };
+    add_header(&rb, "Content-Type", "application/json");
+    add_header(&rb, "User-Agent", "PostStack-Webhooks/" PSW_VERSION);
+    if (batch) {
+        add_header(&rb, "X-PostStack-Batch-Id", a->job.id);
+        add_header(&rb, "X-PostStack-Batch-Count", a->job.event_id);
+    } else {
+        add_header(&rb, "X-PostStack-Event-Id", a->job.event_id);
+        add_header(&rb, "X-PostStack-Event-Type", a->job.event_type);
+        add_header(&rb, "X-PostStack-Delivery-Id", a->job.id);
+    }
+    add_header(&rb, "X-PostStack-Attempt", attempt_s);
+    if (mode == PSW_SIGNING_POSTSTACK) {
+        add_header(&rb, "X-PostStack-Signature", a->signature);
+    } else {
+        add_header(&rb, "webhook-id", msg_id);
+        add_header(&rb, "webhook-timestamp", tsbuf);
+        add_header(&rb, "webhook-signature", a->signature);
+    }
+    add_header(&rb, "Expect", "");
+    add_static_headers(&rb);
+    if (rb.oom || rb.full) {
+        snprintf(err, errlen, rb.oom ? "out of memory" : "endpoint has more than %d static headers",
+                 PSW_HEADERS_MAX);
         return -1;
     }
+    req_link(&rb);
 
     CURL *e = a->easy;
-    curl_easy_reset(e);
+    /* Reused handles keep what configure_handle set; only what differs
+     * from one request to the next is set here. Every option set here is
+     * set for every request, so nothing of the previous one is left. */
+    if (a->configured != cfg)
+        configure_handle(a, cfg);
     curl_easy_setopt(e, CURLOPT_URL, a->job.url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->job.body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->job.body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->req_headers);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->http_connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->http_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (cfg->http_ca_file && cfg->http_ca_file[0]) {
-        /* http.ca_file (docs/config.md): that bundle alone, not the system's */
-        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->http_ca_file);
-        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-    }
-#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0: CURLINFO_CAINFO, the CA store cache */
-    {
-        /* libcurl keeps the parsed CA store (per multi handle) only when it
-         * comes from a CA file alone. With a default CA directory as well
-         * (Debian's build: /etc/ssl/certs, the same certificates) every new
-         * TLS connection parses the whole bundle again: 60-90 ms of CPU in
-         * which this child serves no one else, repeatable at will by an
-         * endpoint whose TLS fails. */
-        char *cafile = NULL;
-        if (curl_easy_getinfo(e, CURLINFO_CAINFO, &cafile) == CURLE_OK && cafile && cafile[0]) {
-            curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-            curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 3600L); /* CA updates within the hour */
+    a->guard = guard;
+    if (cfg->http_proxy && cfg->http_proxy[0]) {
+        if (psw_http_proxy_for(cfg, a->job.url)[0]) {
+            /* The operator's proxy is the only peer; it must filter (see http.h). */
+            curl_easy_setopt(e, CURLOPT_PROXY, cfg->http_proxy);
+            a->guard = NULL;
+        } else {
+            curl_easy_setopt(e, CURLOPT_PROXY, ""); /* http.no_proxy names the host */
         }
     }
-#endif
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->curl_err);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
-    if (cfg->http_source_interface && cfg->http_source_interface[0])
-        curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->http_source_interface);
-    if (psw_http_proxy_for(cfg, a->job.url)[0]) {
-        /* The operator's proxy is the only peer; it must filter (see http.h). */
-        curl_easy_setopt(e, CURLOPT_PROXY, cfg->http_proxy);
-        a->guard = NULL;
-    } else {
-        curl_easy_setopt(e, CURLOPT_PROXY, ""); /* ignore http_proxy in the environment */
-        a->guard = guard;
-    }
-    /* The configuration decided above; NO_PROXY in the environment would
-     * otherwise send a request meant for the proxy directly, unguarded. */
-    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
     a->curl_err[0] = '\0';
     a->record_max = (size_t)cfg->http_max_record_bytes;
     a->started_mono = psw_mono_ms();
@@ -825,7 +898,9 @@ char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t la
 
 void psw_attempt_reset(struct psw_attempt *a)
 {
-    curl_slist_free_all(a->req_headers);
+    if (a->req_text && a->req_static_at < a->req_text_len)
+        OPENSSL_cleanse(a->req_text + a->req_static_at, a->req_text_len - a->req_static_at);
+    a->req_text_len = a->req_static_at = 0;
     a->req_headers = NULL;
     psw_delivery_job_free(&a->job);
     a->status = 0;
@@ -843,6 +918,7 @@ void psw_attempt_destroy(struct psw_attempt *a)
     psw_attempt_reset(a);
     if (a->easy)
         curl_easy_cleanup(a->easy);
+    free(a->req_text);
     free(a->body);
     free(a->headers);
     memset(a, 0, sizeof(*a));

@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 
 #include "common/config.h"
+#include "common/headers.h"
 #include "common/netguard.h"
 #include "common/sign.h"
 
@@ -52,9 +53,22 @@ struct psw_delivery_job {
     char *headers;        /* opened static headers, lines joined by "\n" (common/headers.h) */
 };
 
+/* Request header lines an attempt holds at most: ours, then the endpoint's. */
+#define PSW_HTTP_REQ_HEADERS (12 + PSW_HEADERS_MAX)
+
 struct psw_attempt {
     CURL *easy;
+    /* What the easy handle's per-handle options were set for (the rest is
+     * set per request, see psw_attempt_start); NULL = not yet. */
+    const struct psw_config *configured;
+    /* The request headers: a list whose nodes (req_nodes) and text
+     * (req_text) the attempt owns and keeps for the next request, so a
+     * request allocates nothing for them. */
     struct curl_slist *req_headers;
+    struct curl_slist req_nodes[PSW_HTTP_REQ_HEADERS];
+    char   *req_text;
+    size_t  req_text_len, req_text_cap;
+    size_t  req_static_at;   /* where the endpoint's headers start in req_text (wiped) */
     struct psw_delivery_job job;
     int64_t started_at;      /* Redis clock (ms), from the claim */
     int64_t started_mono;
