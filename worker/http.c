@@ -240,6 +240,32 @@ static void add_static_headers(struct req_build *rb)
     }
 }
 
+/* job.url parsed as libcurl parses CURLOPT_URL (the same flags), for
+ * CURLOPT_CURLU: libcurl then skips its own parse and the normalized copy
+ * it makes of every URL (~10,000 instructions a request, docs/performance.md),
+ * and a slot sending to the same URL again parses nothing. NULL when the URL
+ * does not parse: libcurl parses it again and names the error itself. */
+static CURLU *url_handle(struct psw_attempt *a)
+{
+    const char *url = a->job.url ? a->job.url : "";
+    if (a->url_h && a->url_h_for && strcmp(a->url_h_for, url) == 0)
+        return a->url_h;
+    /* a fresh handle: a relative URL must not resolve against the last one */
+    curl_url_cleanup(a->url_h);
+    free(a->url_h_for);
+    a->url_h_for = NULL;
+    if (!(a->url_h = curl_url()))
+        return NULL;
+    if (curl_url_set(a->url_h, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) !=
+            CURLUE_OK ||
+        !(a->url_h_for = strdup(url))) {
+        curl_url_cleanup(a->url_h);
+        a->url_h = NULL;
+        return NULL;
+    }
+    return a->url_h;
+}
+
 /* The easy handle's options that depend only on the configuration: set
  * once per handle (curl_easy_reset and ~25 options per request were ~6,000
  * instructions of a child's ~180,000 per delivery, docs/performance.md);
@@ -400,7 +426,10 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
      * set for every request, so nothing of the previous one is left. */
     if (a->configured != cfg)
         configure_handle(a, cfg);
+    /* Both: the handle is used (it wins over the text), the text is what
+     * libcurl starts from when it has to send the request again. */
     curl_easy_setopt(e, CURLOPT_URL, a->job.url);
+    curl_easy_setopt(e, CURLOPT_CURLU, url_handle(a));
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->job.body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->job.body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->req_headers);
@@ -919,6 +948,8 @@ void psw_attempt_destroy(struct psw_attempt *a)
     if (a->easy)
         curl_easy_cleanup(a->easy);
     free(a->req_text);
+    curl_url_cleanup(a->url_h);
+    free(a->url_h_for);
     free(a->body);
     free(a->headers);
     memset(a, 0, sizeof(*a));

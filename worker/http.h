@@ -69,6 +69,10 @@ struct psw_attempt {
     char   *req_text;
     size_t  req_text_len, req_text_cap;
     size_t  req_static_at;   /* where the endpoint's headers start in req_text (wiped) */
+    /* The URL parsed as libcurl would (CURLOPT_CURLU), kept while the slot's
+     * requests go to the same URL; NULL when the last one did not parse. */
+    CURLU  *url_h;
+    char   *url_h_for;       /* the URL url_h holds */
     struct psw_delivery_job job;
     int64_t started_at;      /* Redis clock (ms), from the claim */
     int64_t started_mono;
