@@ -622,6 +622,16 @@ static size_t jb_str_max(struct jbuf *b, const char *s, size_t n, size_t max)
     /* Fast path: the leading plain bytes (one byte out each, and most
      * bytes of a record are plain), up to max of them. */
     size_t sure = max < n ? max : n;
+    /* eight at a time while none is below 0x20, '"' or '\\' */
+    for (; i + 8 <= sure; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        uint64_t q = x ^ 0x2222222222222222ull, bs = x ^ 0x5c5c5c5c5c5c5c5cull;
+        uint64_t hit = ((x - 0x2020202020202020ull) & ~x) | ((q - 0x0101010101010101ull) & ~q) |
+                       ((bs - 0x0101010101010101ull) & ~bs);
+        if (hit & 0x8080808080808080ull)
+            break;
+    }
     while (i < sure && !json_esc[(unsigned char)s[i]])
         i++;
     out = i;
@@ -681,11 +691,26 @@ struct hdr {
     char     name[128];
     char    *value;  /* at most HDR_VALUE_MAX bytes, like the joined buffer json-c saw */
     size_t   len;
-    size_t   cap;
+    size_t   cap;    /* 0: value lives in the set's arena, not allocated */
     uint32_t hash;
 };
 
 #define HDR_VALUE_MAX 2047
+#define HDR_INLINE 16   /* names a usual answer has at most */
+#define HDR_ARENA 4096  /* bytes of first values kept without an allocation */
+
+/* The split response headers. The usual answer fits the inline arrays, so
+ * a record allocates nothing for them (malloc and free were a tenth of a
+ * child's instructions, docs/performance.md); more spills to the heap. */
+struct hdr_set {
+    struct hdr *h;
+    size_t n, cap;
+    uint32_t *table; /* index + 1 into h; 0 = empty */
+    size_t arena_len;
+    struct hdr h_inline[HDR_INLINE];
+    uint32_t table_inline[4 * HDR_INLINE];
+    char arena[HDR_ARENA];
+};
 
 /* Name lookups done by split_headers, for tests/unit/test_attempt_record.c:
  * the work per record must stay linear in the number of header lines. */
@@ -696,11 +721,18 @@ unsigned long long psw_attempt_header_probes(void)
     return header_probes;
 }
 
-static void free_headers(struct hdr *h, size_t n)
+static void free_headers(struct hdr_set *hs)
 {
-    for (size_t i = 0; i < n; i++)
-        free(h[i].value);
-    free(h);
+    for (size_t i = 0; i < hs->n; i++)
+        if (hs->h[i].cap)
+            free(hs->h[i].value);
+    if (hs->h != hs->h_inline)
+        free(hs->h);
+    if (hs->table != hs->table_inline)
+        free(hs->table);
+    hs->h = NULL;
+    hs->table = NULL;
+    hs->n = 0;
 }
 
 static uint32_t name_hash(const char *s)
@@ -719,9 +751,11 @@ static int join_value(struct hdr *h, const char *v, size_t vl)
     if (h->len >= HDR_VALUE_MAX)
         return 0; /* already full: the rest would be cut */
     if (h->cap < HDR_VALUE_MAX + 1) {
-        char *nv = realloc(h->value, HDR_VALUE_MAX + 1);
+        char *nv = h->cap ? realloc(h->value, HDR_VALUE_MAX + 1) : malloc(HDR_VALUE_MAX + 1);
         if (!nv)
             return -1;
+        if (!h->cap) /* it was in the arena */
+            memcpy(nv, h->value, h->len + 1);
         h->value = nv;
         h->cap = HDR_VALUE_MAX + 1;
     }
@@ -734,25 +768,30 @@ static int join_value(struct hdr *h, const char *v, size_t vl)
     return 0;
 }
 
-/* Splits the raw header block into name/value pairs in order of first
- * appearance, a later duplicate appended to the first with ", " (the result
+/* Splits the raw header block into hs (name/value pairs in order of first
+ * appearance, a later duplicate appended to the first with ", ", the result
  * cut at HDR_VALUE_MAX bytes). Names are found through a hash table sized
- * for the block, so the work is linear in its length. Returns the array
- * (caller frees with free_headers) and its length in *n, or NULL when out
- * of memory. */
-static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
+ * for the block, so the work is linear in its length. 0, or -1 when out of
+ * memory; free_headers(hs) either way. */
+static int split_headers(struct hdr_set *hs, const char *raw, size_t len)
 {
-    struct hdr *h = NULL;
-    size_t lines = 1, cap = 0, slots = 16;
-    uint32_t *table = NULL; /* index + 1 into h; 0 = empty */
+    size_t lines = 1, slots = 16;
     const char *p = raw, *end = raw + len;
-    *n = 0;
+    hs->n = 0;
+    hs->cap = HDR_INLINE;
+    hs->h = hs->h_inline;
+    hs->arena_len = 0;
     for (const char *q = raw; (q = memchr(q, '\n', (size_t)(end - q))); q++)
         lines++;
     while (slots < 2 * lines)
         slots *= 2;
-    if (!(table = calloc(slots, sizeof(*table))))
-        return NULL;
+    if (slots <= sizeof(hs->table_inline) / sizeof(hs->table_inline[0])) {
+        hs->table = hs->table_inline;
+        memset(hs->table, 0, slots * sizeof(*hs->table));
+    } else if (!(hs->table = calloc(slots, sizeof(*hs->table)))) {
+        return -1;
+    }
+    uint32_t *table = hs->table;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
@@ -767,46 +806,48 @@ static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
             uint32_t hv = name_hash(name);
             size_t slot = hv & (slots - 1);
             while (table[slot]) {
-                struct hdr *e = &h[table[slot] - 1];
+                struct hdr *e = &hs->h[table[slot] - 1];
                 header_probes++;
                 if (e->hash == hv && strcmp(e->name, name) == 0)
                     break;
                 slot = (slot + 1) & (slots - 1);
             }
             if (table[slot]) {
-                if (join_value(&h[table[slot] - 1], value, strlen(value)) < 0)
-                    goto oom;
+                if (join_value(&hs->h[table[slot] - 1], value, strlen(value)) < 0)
+                    return -1;
             } else {
-                if (*n == cap) {
-                    size_t ncap = cap ? cap * 2 : 16;
-                    struct hdr *nh = realloc(h, ncap * sizeof(*nh));
+                if (hs->n == hs->cap) {
+                    size_t ncap = hs->cap * 2;
+                    struct hdr *nh = hs->h == hs->h_inline ? malloc(ncap * sizeof(*nh))
+                                                           : realloc(hs->h, ncap * sizeof(*nh));
                     if (!nh)
-                        goto oom;
-                    h = nh;
-                    cap = ncap;
+                        return -1;
+                    if (hs->h == hs->h_inline)
+                        memcpy(nh, hs->h_inline, hs->n * sizeof(*nh));
+                    hs->h = nh;
+                    hs->cap = ncap;
                 }
-                struct hdr *e = &h[*n];
+                struct hdr *e = &hs->h[hs->n];
                 memcpy(e->name, name, sizeof(name));
                 e->hash = hv;
                 e->len = strlen(value);
-                e->cap = e->len + 1;
-                if (!(e->value = strdup(value)))
-                    goto oom;
-                (*n)++;
-                table[slot] = (uint32_t)*n;
+                if (hs->arena_len + e->len + 1 <= sizeof(hs->arena)) {
+                    e->value = hs->arena + hs->arena_len;
+                    memcpy(e->value, value, e->len + 1);
+                    hs->arena_len += e->len + 1;
+                    e->cap = 0;
+                } else if ((e->value = strdup(value))) {
+                    e->cap = e->len + 1;
+                } else {
+                    return -1;
+                }
+                hs->n++;
+                table[slot] = (uint32_t)hs->n;
             }
         }
         p = line_end + 1;
     }
-    free(table);
-    if (!h && !(h = malloc(sizeof(*h)))) /* an empty list is not "out of memory" */
-        return NULL;
-    return h;
-oom:
-    free(table);
-    free_headers(h, *n);
-    *n = 0;
-    return NULL;
+    return 0;
 }
 
 /* The record with at most hdr_max bytes of response header members and
@@ -841,7 +882,11 @@ static char *build_record(const struct psw_attempt *a, int64_t end_ms, int64_t l
         memcpy(name, l->data, nl);
         name[nl] = '\0';
         jb_key(&b, first, name);
-        if (psw_header_reserved(name, nl)) {
+        /* The lines psw_attempt_start wrote before the endpoint's are the
+         * service's own (all reserved names); only the others are looked up. */
+        uintptr_t at = (uintptr_t)l->data, text = (uintptr_t)a->req_text;
+        int ours = a->req_text && at >= text && at < text + a->req_static_at;
+        if (ours || psw_header_reserved(name, nl)) {
             jb_cstr(&b, colon + 2);
         } else { /* an endpoint's static header: never stored in full (docs/cli.md) */
             char masked[PSW_HEADER_NAME_MAX + 32];
@@ -854,7 +899,10 @@ static char *build_record(const struct psw_attempt *a, int64_t end_ms, int64_t l
     if (a->status > 0) {
         size_t nh = 0, hdr_start, kept = 0;
         int hdr_cut = 0;
-        struct hdr *h = split_headers(a->headers ? a->headers : "", a->headers_len, &nh);
+        struct hdr_set hs;
+        int split = split_headers(&hs, a->headers ? a->headers : "", a->headers_len);
+        struct hdr *h = hs.h;
+        nh = split == 0 ? hs.n : 0;
         jb_lit(&b, ",\"response\":{\"status\":");
         jb_i64(&b, (int)a->status);
         jb_lit(&b, ",\"headers\":{");
@@ -877,9 +925,9 @@ static char *build_record(const struct psw_attempt *a, int64_t end_ms, int64_t l
         jb_i64(&b, (int64_t)a->body_total);
         jb_lit(&b, a->body_total > kept ? ",\"body_truncated\":true" : ",\"body_truncated\":false");
         jb_lit(&b, hdr_cut ? ",\"headers_truncated\":true}" : "}");
-        if (!h)
+        if (split < 0)
             b.oom = 1;
-        free_headers(h, nh);
+        free_headers(&hs);
     } else {
         jb_lit(&b, ",\"response\":null");
     }
