@@ -577,10 +577,11 @@ struct jbuf {
     int    oom;
 };
 
-static void jb_put(struct jbuf *b, const char *s, size_t n)
+/* Room for n more bytes (and the NUL): 0, or -1 when out of memory. */
+static int jb_room(struct jbuf *b, size_t n)
 {
-    if (b->oom || n == 0)
-        return;
+    if (b->oom)
+        return -1;
     if (b->len + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 1024;
         while (ncap < b->len + n + 1)
@@ -588,11 +589,18 @@ static void jb_put(struct jbuf *b, const char *s, size_t n)
         char *np = realloc(b->p, ncap);
         if (!np) {
             b->oom = 1;
-            return;
+            return -1;
         }
         b->p = np;
         b->cap = ncap;
     }
+    return 0;
+}
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+    if (n == 0 || jb_room(b, n) < 0)
+        return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
@@ -618,7 +626,6 @@ static size_t jb_str_max(struct jbuf *b, const char *s, size_t n, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
     size_t start = 0, out = 0, i = 0;
-    jb_put(b, "\"", 1);
     /* Fast path: the leading plain bytes (one byte out each, and most
      * bytes of a record are plain), up to max of them. */
     size_t sure = max < n ? max : n;
@@ -634,6 +641,17 @@ static size_t jb_str_max(struct jbuf *b, const char *s, size_t n, size_t max)
     }
     while (i < sure && !json_esc[(unsigned char)s[i]])
         i++;
+    if (i == n) { /* all plain and within max (most strings): one copy */
+        if (jb_room(b, n + 2) == 0) {
+            b->p[b->len++] = '"';
+            memcpy(b->p + b->len, s, n);
+            b->len += n;
+            b->p[b->len++] = '"';
+            b->p[b->len] = '\0';
+        }
+        return n;
+    }
+    jb_put(b, "\"", 1);
     out = i;
     for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i], e = json_esc[c];
