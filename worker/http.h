@@ -7,7 +7,8 @@
  * http.max_response_bytes of body (the rest is counted and discarded, and a
  * body far beyond that aborts the transfer), at most PSW_HTTP_MAX_HEADER_BYTES
  * of response headers. The easy handle is reused across attempts so libcurl
- * keeps connections alive per host.
+ * keeps connections alive per host; the options that depend only on the
+ * configuration are set once per handle, the rest before every request.
  *
  * The SSRF guard (common/netguard.h) is applied where libcurl opens its
  * socket, to the address it is about to connect to: an address the guard
@@ -17,7 +18,8 @@
  * filtering. Requests to hosts http.no_proxy names go directly, guarded.
  *
  * Ownership: psw_attempt_reset() frees what one attempt owns and keeps the
- * easy handle; psw_attempt_destroy() frees the handle too.
+ * easy handle, the header buffers (the endpoint's header text wiped) and the
+ * parsed URL for the next attempt; psw_attempt_destroy() frees those too.
  */
 #ifndef PSW_HTTP_H
 #define PSW_HTTP_H
