@@ -651,7 +651,8 @@ static int flush_completions(struct child *c, int with_claim)
 
     int ncalls = (n + COMPLETE_BATCH - 1) / COMPLETE_BATCH;
     struct nums {
-        char n[16], status[16], latency[24], end[24], next[24];
+        char n[PSW_I64_SIZE], status[PSW_I64_SIZE], latency[PSW_I64_SIZE], end[PSW_I64_SIZE],
+            next[PSW_I64_SIZE];
     } *nums = calloc((size_t)n, sizeof(*nums));
     const char **argv = calloc((size_t)(ncalls * 6 + n * COMPLETE_FIELDS), sizeof(*argv));
     int *argcs = calloc((size_t)ncalls, sizeof(int));
@@ -676,12 +677,13 @@ static int flush_completions(struct child *c, int with_claim)
         for (int k = first; k < first + m; k++) {
             struct slot *s = &c->slots[idx[k]];
             struct nums *g = &nums[k];
-            snprintf(g->n, sizeof(g->n), "%d", s->a.job.attempt);
-            snprintf(g->status, sizeof(g->status), "%ld", s->a.status);
-            snprintf(g->latency, sizeof(g->latency), "%lld", (long long)s->latency_ms);
-            snprintf(g->end, sizeof(g->end), "%lld", (long long)s->end_ms);
+            /* psw_fmt_i64, not snprintf: 4-5 numbers per attempt (docs/performance.md) */
+            psw_fmt_i64(g->n, s->a.job.attempt);
+            psw_fmt_i64(g->status, s->a.status);
+            psw_fmt_i64(g->latency, s->latency_ms);
+            psw_fmt_i64(g->end, s->end_ms);
             if (s->next_at)
-                snprintf(g->next, sizeof(g->next), "%lld", (long long)s->next_at);
+                psw_fmt_i64(g->next, s->next_at);
             *v++ = s->a.job.id;
             *v++ = g->n;
             *v++ = s->ok ? "1" : "0";

@@ -149,7 +149,61 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
     return fd;
 }
 
-static int add_header(struct curl_slist **list, const char *name, const char *value)
+/* The request's header lines are written into a->req_text and linked
+ * through a->req_nodes (both kept for the next request): no allocation per
+ * line as curl_slist_append would make. libcurl only reads the list. */
+struct req_build {
+    struct psw_attempt *a;
+    size_t off[PSW_HTTP_REQ_HEADERS]; /* where each line starts in req_text */
+    size_t n;
+    int oom, full;
+};
+
+static void req_line(struct req_build *rb, const char *line, size_t len)
+{
+    struct psw_attempt *a = rb->a;
+    if (rb->oom || rb->full)
+        return;
+    if (rb->n == PSW_HTTP_REQ_HEADERS) {
+        rb->full = 1;
+        return;
+    }
+    size_t need = a->req_text_len + len + 1;
+    if (need > a->req_text_cap) {
+        size_t cap = a->req_text_cap ? a->req_text_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *p = malloc(cap); /* not realloc: the old copy is wiped */
+        if (!p) {
+            rb->oom = 1;
+            return;
+        }
+        if (a->req_text) {
+            memcpy(p, a->req_text, a->req_text_len);
+            OPENSSL_cleanse(a->req_text, a->req_text_cap);
+            free(a->req_text);
+        }
+        a->req_text = p;
+        a->req_text_cap = cap;
+    }
+    rb->off[rb->n++] = a->req_text_len;
+    memcpy(a->req_text + a->req_text_len, line, len);
+    a->req_text_len += len;
+    a->req_text[a->req_text_len++] = '\0';
+}
+
+/* Links the lines written (the text no longer moves). */
+static void req_link(struct req_build *rb)
+{
+    struct psw_attempt *a = rb->a;
+    for (size_t i = 0; i < rb->n; i++) {
+        a->req_nodes[i].data = a->req_text + rb->off[i];
+        a->req_nodes[i].next = i + 1 < rb->n ? &a->req_nodes[i + 1] : NULL;
+    }
+    a->req_headers = rb->n ? &a->req_nodes[0] : NULL;
+}
+
+static void add_header(struct req_build *rb, const char *name, const char *value)
 {
     /* "Name: value" (or "Name:", which only suppresses a header), cut to
      * the buffer as snprintf would, put together by hand: this runs ~8
@@ -168,34 +222,105 @@ static int add_header(struct curl_slist **list, const char *name, const char *va
     if (vl > sizeof(line) - 1 - at)
         vl = sizeof(line) - 1 - at;
     memcpy(line + at, value, vl);
-    line[at + vl] = '\0';
-    struct curl_slist *l = curl_slist_append(*list, line);
-    if (!l)
-        return -1;
-    *list = l;
-    return 0;
+    req_line(rb, line, at + vl);
 }
 
-/* The endpoint's static headers (checked when they were stored), after ours. */
-static int add_static_headers(struct psw_attempt *a)
+/* The endpoint's static headers (checked when they were stored), after
+ * ours; their text is wiped when the attempt is reset. */
+static void add_static_headers(struct req_build *rb)
 {
-    for (const char *p = a->job.headers ? a->job.headers : ""; *p;) {
+    rb->a->req_static_at = rb->a->req_text_len;
+    for (const char *p = rb->a->job.headers ? rb->a->job.headers : ""; *p;) {
         size_t len = strcspn(p, "\n");
-        char line[PSW_HEADER_LINE_MAX + 1];
-        if (len < sizeof(line)) {
-            memcpy(line, p, len);
-            line[len] = '\0';
-            struct curl_slist *l = curl_slist_append(a->req_headers, line);
-            OPENSSL_cleanse(line, len);
-            if (!l)
-                return -1;
-            a->req_headers = l;
-        }
+        if (len <= PSW_HEADER_LINE_MAX)
+            req_line(rb, p, len);
         p += len;
         if (*p == '\n')
             p++;
     }
-    return 0;
+}
+
+/* job.url parsed as libcurl parses CURLOPT_URL (the same flags), for
+ * CURLOPT_CURLU: libcurl then skips its own parse and the normalized copy
+ * it makes of every URL (~10,000 instructions a request, docs/performance.md),
+ * and a slot sending to the same URL again parses nothing. NULL when the URL
+ * does not parse: libcurl parses it again and names the error itself. */
+static CURLU *url_handle(struct psw_attempt *a)
+{
+    const char *url = a->job.url ? a->job.url : "";
+    if (a->url_h && a->url_h_for && strcmp(a->url_h_for, url) == 0)
+        return a->url_h;
+    /* a fresh handle: a relative URL must not resolve against the last one */
+    curl_url_cleanup(a->url_h);
+    free(a->url_h_for);
+    a->url_h_for = NULL;
+    if (!(a->url_h = curl_url()))
+        return NULL;
+    if (curl_url_set(a->url_h, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) !=
+            CURLUE_OK ||
+        !(a->url_h_for = strdup(url))) {
+        curl_url_cleanup(a->url_h);
+        a->url_h = NULL;
+        return NULL;
+    }
+    return a->url_h;
+}
+
+/* The easy handle's options that depend only on the configuration: set
+ * once per handle (curl_easy_reset and ~25 options per request were ~6,000
+ * instructions of a child's ~180,000 per delivery, docs/performance.md);
+ * psw_attempt_start sets the rest before every request. */
+static void configure_handle(struct psw_attempt *a, const struct psw_config *cfg)
+{
+    CURL *e = a->easy;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->http_connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->http_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (cfg->http_ca_file && cfg->http_ca_file[0]) {
+        /* http.ca_file (docs/config.md): that bundle alone, not the system's */
+        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->http_ca_file);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    }
+#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0: CURLINFO_CAINFO, the CA store cache */
+    {
+        /* libcurl keeps the parsed CA store (per multi handle) only when it
+         * comes from a CA file alone. With a default CA directory as well
+         * (Debian's build: /etc/ssl/certs, the same certificates) every new
+         * TLS connection parses the whole bundle again: 60-90 ms of CPU in
+         * which this child serves no one else, repeatable at will by an
+         * endpoint whose TLS fails. */
+        char *cafile = NULL;
+        if (curl_easy_getinfo(e, CURLINFO_CAINFO, &cafile) == CURLE_OK && cafile && cafile[0]) {
+            curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+            curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 3600L); /* CA updates within the hour */
+        }
+    }
+#endif
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->curl_err);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
+    if (cfg->http_source_interface && cfg->http_source_interface[0])
+        curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->http_source_interface);
+    /* Without http.proxy every request goes directly: "" ignores http_proxy
+     * in the environment (with it, psw_attempt_start decides per URL). */
+    if (!cfg->http_proxy || !cfg->http_proxy[0])
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+    /* The configuration decides; NO_PROXY in the environment would
+     * otherwise send a request meant for the proxy directly, unguarded. */
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
+    a->configured = cfg;
 }
 
 int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
@@ -267,80 +392,57 @@ int psw_attempt_start(struct psw_attempt *a, const struct psw_config *cfg,
     psw_fmt_i64(attempt_s, a->job.attempt);
     psw_fmt_i64(tsbuf, now_s);
 
-    if (add_header(&a->req_headers, "Content-Type", "application/json") < 0 ||
-        add_header(&a->req_headers, "User-Agent", "PostStack-Webhooks/" PSW_VERSION) < 0 ||
-        (batch ? add_header(&a->req_headers, "X-PostStack-Batch-Id", a->job.id) < 0 ||
-                     add_header(&a->req_headers, "X-PostStack-Batch-Count", a->job.event_id) < 0
-               : add_header(&a->req_headers, "X-PostStack-Event-Id", a->job.event_id) < 0 ||
-                     add_header(&a->req_headers, "X-PostStack-Event-Type", a->job.event_type) < 0 ||
-                     add_header(&a->req_headers, "X-PostStack-Delivery-Id", a->job.id) < 0) ||
-        add_header(&a->req_headers, "X-PostStack-Attempt", attempt_s) < 0 ||
-        (mode == PSW_SIGNING_POSTSTACK
-             ? add_header(&a->req_headers, "X-PostStack-Signature", a->signature) < 0
-             : add_header(&a->req_headers, "webhook-id", msg_id) < 0 ||
-                   add_header(&a->req_headers, "webhook-timestamp", tsbuf) < 0 ||
-                   add_header(&a->req_headers, "webhook-signature", a->signature) < 0) ||
-        add_header(&a->req_headers, "Expect", "") < 0 || add_static_headers(a) < 0) {
-        snprintf(err, errlen, "out of memory");
+    struct req_build rb = { .a = a };
+    add_header(&rb, "Content-Type", "application/json");
+    add_header(&rb, "User-Agent", "PostStack-Webhooks/" PSW_VERSION);
+    if (batch) {
+        add_header(&rb, "X-PostStack-Batch-Id", a->job.id);
+        add_header(&rb, "X-PostStack-Batch-Count", a->job.event_id);
+    } else {
+        add_header(&rb, "X-PostStack-Event-Id", a->job.event_id);
+        add_header(&rb, "X-PostStack-Event-Type", a->job.event_type);
+        add_header(&rb, "X-PostStack-Delivery-Id", a->job.id);
+    }
+    add_header(&rb, "X-PostStack-Attempt", attempt_s);
+    if (mode == PSW_SIGNING_POSTSTACK) {
+        add_header(&rb, "X-PostStack-Signature", a->signature);
+    } else {
+        add_header(&rb, "webhook-id", msg_id);
+        add_header(&rb, "webhook-timestamp", tsbuf);
+        add_header(&rb, "webhook-signature", a->signature);
+    }
+    add_header(&rb, "Expect", "");
+    add_static_headers(&rb);
+    if (rb.oom || rb.full) {
+        snprintf(err, errlen, rb.oom ? "out of memory" : "endpoint has more than %d static headers",
+                 PSW_HEADERS_MAX);
         return -1;
     }
+    req_link(&rb);
 
     CURL *e = a->easy;
-    curl_easy_reset(e);
+    /* Reused handles keep what configure_handle set; only what differs
+     * from one request to the next is set here. Every option set here is
+     * set for every request, so nothing of the previous one is left. */
+    if (a->configured != cfg)
+        configure_handle(a, cfg);
+    /* Both: the handle is used (it wins over the text), the text is what
+     * libcurl starts from when it has to send the request again. */
     curl_easy_setopt(e, CURLOPT_URL, a->job.url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_CURLU, url_handle(a));
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->job.body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->job.body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->req_headers);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->http_connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->http_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (cfg->http_ca_file && cfg->http_ca_file[0]) {
-        /* http.ca_file (docs/config.md): that bundle alone, not the system's */
-        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->http_ca_file);
-        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-    }
-#if LIBCURL_VERSION_NUM >= 0x075700 /* 7.87.0: CURLINFO_CAINFO, the CA store cache */
-    {
-        /* libcurl keeps the parsed CA store (per multi handle) only when it
-         * comes from a CA file alone. With a default CA directory as well
-         * (Debian's build: /etc/ssl/certs, the same certificates) every new
-         * TLS connection parses the whole bundle again: 60-90 ms of CPU in
-         * which this child serves no one else, repeatable at will by an
-         * endpoint whose TLS fails. */
-        char *cafile = NULL;
-        if (curl_easy_getinfo(e, CURLINFO_CAINFO, &cafile) == CURLE_OK && cafile && cafile[0]) {
-            curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-            curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 3600L); /* CA updates within the hour */
+    a->guard = guard;
+    if (cfg->http_proxy && cfg->http_proxy[0]) {
+        if (psw_http_proxy_for(cfg, a->job.url)[0]) {
+            /* The operator's proxy is the only peer; it must filter (see http.h). */
+            curl_easy_setopt(e, CURLOPT_PROXY, cfg->http_proxy);
+            a->guard = NULL;
+        } else {
+            curl_easy_setopt(e, CURLOPT_PROXY, ""); /* http.no_proxy names the host */
         }
     }
-#endif
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->curl_err);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
-    if (cfg->http_source_interface && cfg->http_source_interface[0])
-        curl_easy_setopt(e, CURLOPT_INTERFACE, cfg->http_source_interface);
-    if (psw_http_proxy_for(cfg, a->job.url)[0]) {
-        /* The operator's proxy is the only peer; it must filter (see http.h). */
-        curl_easy_setopt(e, CURLOPT_PROXY, cfg->http_proxy);
-        a->guard = NULL;
-    } else {
-        curl_easy_setopt(e, CURLOPT_PROXY, ""); /* ignore http_proxy in the environment */
-        a->guard = guard;
-    }
-    /* The configuration decided above; NO_PROXY in the environment would
-     * otherwise send a request meant for the proxy directly, unguarded. */
-    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, a);
     a->curl_err[0] = '\0';
     a->record_max = (size_t)cfg->http_max_record_bytes;
     a->started_mono = psw_mono_ms();
@@ -475,10 +577,11 @@ struct jbuf {
     int    oom;
 };
 
-static void jb_put(struct jbuf *b, const char *s, size_t n)
+/* Room for n more bytes (and the NUL): 0, or -1 when out of memory. */
+static int jb_room(struct jbuf *b, size_t n)
 {
-    if (b->oom || n == 0)
-        return;
+    if (b->oom)
+        return -1;
     if (b->len + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 1024;
         while (ncap < b->len + n + 1)
@@ -486,11 +589,18 @@ static void jb_put(struct jbuf *b, const char *s, size_t n)
         char *np = realloc(b->p, ncap);
         if (!np) {
             b->oom = 1;
-            return;
+            return -1;
         }
         b->p = np;
         b->cap = ncap;
     }
+    return 0;
+}
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+    if (n == 0 || jb_room(b, n) < 0)
+        return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
@@ -516,12 +626,32 @@ static size_t jb_str_max(struct jbuf *b, const char *s, size_t n, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
     size_t start = 0, out = 0, i = 0;
-    jb_put(b, "\"", 1);
     /* Fast path: the leading plain bytes (one byte out each, and most
      * bytes of a record are plain), up to max of them. */
     size_t sure = max < n ? max : n;
+    /* eight at a time while none is below 0x20, '"' or '\\' */
+    for (; i + 8 <= sure; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        uint64_t q = x ^ 0x2222222222222222ull, bs = x ^ 0x5c5c5c5c5c5c5c5cull;
+        uint64_t hit = ((x - 0x2020202020202020ull) & ~x) | ((q - 0x0101010101010101ull) & ~q) |
+                       ((bs - 0x0101010101010101ull) & ~bs);
+        if (hit & 0x8080808080808080ull)
+            break;
+    }
     while (i < sure && !json_esc[(unsigned char)s[i]])
         i++;
+    if (i == n) { /* all plain and within max (most strings): one copy */
+        if (jb_room(b, n + 2) == 0) {
+            b->p[b->len++] = '"';
+            memcpy(b->p + b->len, s, n);
+            b->len += n;
+            b->p[b->len++] = '"';
+            b->p[b->len] = '\0';
+        }
+        return n;
+    }
+    jb_put(b, "\"", 1);
     out = i;
     for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i], e = json_esc[c];
@@ -579,11 +709,26 @@ struct hdr {
     char     name[128];
     char    *value;  /* at most HDR_VALUE_MAX bytes, like the joined buffer json-c saw */
     size_t   len;
-    size_t   cap;
+    size_t   cap;    /* 0: value lives in the set's arena, not allocated */
     uint32_t hash;
 };
 
 #define HDR_VALUE_MAX 2047
+#define HDR_INLINE 16   /* names a usual answer has at most */
+#define HDR_ARENA 4096  /* bytes of first values kept without an allocation */
+
+/* The split response headers. The usual answer fits the inline arrays, so
+ * a record allocates nothing for them (malloc and free were a tenth of a
+ * child's instructions, docs/performance.md); more spills to the heap. */
+struct hdr_set {
+    struct hdr *h;
+    size_t n, cap;
+    uint32_t *table; /* index + 1 into h; 0 = empty */
+    size_t arena_len;
+    struct hdr h_inline[HDR_INLINE];
+    uint32_t table_inline[4 * HDR_INLINE];
+    char arena[HDR_ARENA];
+};
 
 /* Name lookups done by split_headers, for tests/unit/test_attempt_record.c:
  * the work per record must stay linear in the number of header lines. */
@@ -594,11 +739,18 @@ unsigned long long psw_attempt_header_probes(void)
     return header_probes;
 }
 
-static void free_headers(struct hdr *h, size_t n)
+static void free_headers(struct hdr_set *hs)
 {
-    for (size_t i = 0; i < n; i++)
-        free(h[i].value);
-    free(h);
+    for (size_t i = 0; i < hs->n; i++)
+        if (hs->h[i].cap)
+            free(hs->h[i].value);
+    if (hs->h != hs->h_inline)
+        free(hs->h);
+    if (hs->table != hs->table_inline)
+        free(hs->table);
+    hs->h = NULL;
+    hs->table = NULL;
+    hs->n = 0;
 }
 
 static uint32_t name_hash(const char *s)
@@ -617,9 +769,11 @@ static int join_value(struct hdr *h, const char *v, size_t vl)
     if (h->len >= HDR_VALUE_MAX)
         return 0; /* already full: the rest would be cut */
     if (h->cap < HDR_VALUE_MAX + 1) {
-        char *nv = realloc(h->value, HDR_VALUE_MAX + 1);
+        char *nv = h->cap ? realloc(h->value, HDR_VALUE_MAX + 1) : malloc(HDR_VALUE_MAX + 1);
         if (!nv)
             return -1;
+        if (!h->cap) /* it was in the arena */
+            memcpy(nv, h->value, h->len + 1);
         h->value = nv;
         h->cap = HDR_VALUE_MAX + 1;
     }
@@ -632,25 +786,30 @@ static int join_value(struct hdr *h, const char *v, size_t vl)
     return 0;
 }
 
-/* Splits the raw header block into name/value pairs in order of first
- * appearance, a later duplicate appended to the first with ", " (the result
+/* Splits the raw header block into hs (name/value pairs in order of first
+ * appearance, a later duplicate appended to the first with ", ", the result
  * cut at HDR_VALUE_MAX bytes). Names are found through a hash table sized
- * for the block, so the work is linear in its length. Returns the array
- * (caller frees with free_headers) and its length in *n, or NULL when out
- * of memory. */
-static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
+ * for the block, so the work is linear in its length. 0, or -1 when out of
+ * memory; free_headers(hs) either way. */
+static int split_headers(struct hdr_set *hs, const char *raw, size_t len)
 {
-    struct hdr *h = NULL;
-    size_t lines = 1, cap = 0, slots = 16;
-    uint32_t *table = NULL; /* index + 1 into h; 0 = empty */
+    size_t lines = 1, slots = 16;
     const char *p = raw, *end = raw + len;
-    *n = 0;
+    hs->n = 0;
+    hs->cap = HDR_INLINE;
+    hs->h = hs->h_inline;
+    hs->arena_len = 0;
     for (const char *q = raw; (q = memchr(q, '\n', (size_t)(end - q))); q++)
         lines++;
     while (slots < 2 * lines)
         slots *= 2;
-    if (!(table = calloc(slots, sizeof(*table))))
-        return NULL;
+    if (slots <= sizeof(hs->table_inline) / sizeof(hs->table_inline[0])) {
+        hs->table = hs->table_inline;
+        memset(hs->table, 0, slots * sizeof(*hs->table));
+    } else if (!(hs->table = calloc(slots, sizeof(*hs->table)))) {
+        return -1;
+    }
+    uint32_t *table = hs->table;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *line_end = eol ? eol : end;
@@ -665,46 +824,48 @@ static struct hdr *split_headers(const char *raw, size_t len, size_t *n)
             uint32_t hv = name_hash(name);
             size_t slot = hv & (slots - 1);
             while (table[slot]) {
-                struct hdr *e = &h[table[slot] - 1];
+                struct hdr *e = &hs->h[table[slot] - 1];
                 header_probes++;
                 if (e->hash == hv && strcmp(e->name, name) == 0)
                     break;
                 slot = (slot + 1) & (slots - 1);
             }
             if (table[slot]) {
-                if (join_value(&h[table[slot] - 1], value, strlen(value)) < 0)
-                    goto oom;
+                if (join_value(&hs->h[table[slot] - 1], value, strlen(value)) < 0)
+                    return -1;
             } else {
-                if (*n == cap) {
-                    size_t ncap = cap ? cap * 2 : 16;
-                    struct hdr *nh = realloc(h, ncap * sizeof(*nh));
+                if (hs->n == hs->cap) {
+                    size_t ncap = hs->cap * 2;
+                    struct hdr *nh = hs->h == hs->h_inline ? malloc(ncap * sizeof(*nh))
+                                                           : realloc(hs->h, ncap * sizeof(*nh));
                     if (!nh)
-                        goto oom;
-                    h = nh;
-                    cap = ncap;
+                        return -1;
+                    if (hs->h == hs->h_inline)
+                        memcpy(nh, hs->h_inline, hs->n * sizeof(*nh));
+                    hs->h = nh;
+                    hs->cap = ncap;
                 }
-                struct hdr *e = &h[*n];
+                struct hdr *e = &hs->h[hs->n];
                 memcpy(e->name, name, sizeof(name));
                 e->hash = hv;
                 e->len = strlen(value);
-                e->cap = e->len + 1;
-                if (!(e->value = strdup(value)))
-                    goto oom;
-                (*n)++;
-                table[slot] = (uint32_t)*n;
+                if (hs->arena_len + e->len + 1 <= sizeof(hs->arena)) {
+                    e->value = hs->arena + hs->arena_len;
+                    memcpy(e->value, value, e->len + 1);
+                    hs->arena_len += e->len + 1;
+                    e->cap = 0;
+                } else if ((e->value = strdup(value))) {
+                    e->cap = e->len + 1;
+                } else {
+                    return -1;
+                }
+                hs->n++;
+                table[slot] = (uint32_t)hs->n;
             }
         }
         p = line_end + 1;
     }
-    free(table);
-    if (!h && !(h = malloc(sizeof(*h)))) /* an empty list is not "out of memory" */
-        return NULL;
-    return h;
-oom:
-    free(table);
-    free_headers(h, *n);
-    *n = 0;
-    return NULL;
+    return 0;
 }
 
 /* The record with at most hdr_max bytes of response header members and
@@ -739,7 +900,11 @@ static char *build_record(const struct psw_attempt *a, int64_t end_ms, int64_t l
         memcpy(name, l->data, nl);
         name[nl] = '\0';
         jb_key(&b, first, name);
-        if (psw_header_reserved(name, nl)) {
+        /* The lines psw_attempt_start wrote before the endpoint's are the
+         * service's own (all reserved names); only the others are looked up. */
+        uintptr_t at = (uintptr_t)l->data, text = (uintptr_t)a->req_text;
+        int ours = a->req_text && at >= text && at < text + a->req_static_at;
+        if (ours || psw_header_reserved(name, nl)) {
             jb_cstr(&b, colon + 2);
         } else { /* an endpoint's static header: never stored in full (docs/cli.md) */
             char masked[PSW_HEADER_NAME_MAX + 32];
@@ -752,7 +917,10 @@ static char *build_record(const struct psw_attempt *a, int64_t end_ms, int64_t l
     if (a->status > 0) {
         size_t nh = 0, hdr_start, kept = 0;
         int hdr_cut = 0;
-        struct hdr *h = split_headers(a->headers ? a->headers : "", a->headers_len, &nh);
+        struct hdr_set hs;
+        int split = split_headers(&hs, a->headers ? a->headers : "", a->headers_len);
+        struct hdr *h = hs.h;
+        nh = split == 0 ? hs.n : 0;
         jb_lit(&b, ",\"response\":{\"status\":");
         jb_i64(&b, (int)a->status);
         jb_lit(&b, ",\"headers\":{");
@@ -775,9 +943,9 @@ static char *build_record(const struct psw_attempt *a, int64_t end_ms, int64_t l
         jb_i64(&b, (int64_t)a->body_total);
         jb_lit(&b, a->body_total > kept ? ",\"body_truncated\":true" : ",\"body_truncated\":false");
         jb_lit(&b, hdr_cut ? ",\"headers_truncated\":true}" : "}");
-        if (!h)
+        if (split < 0)
             b.oom = 1;
-        free_headers(h, nh);
+        free_headers(&hs);
     } else {
         jb_lit(&b, ",\"response\":null");
     }
@@ -825,7 +993,9 @@ char *psw_attempt_record(const struct psw_attempt *a, int64_t end_ms, int64_t la
 
 void psw_attempt_reset(struct psw_attempt *a)
 {
-    curl_slist_free_all(a->req_headers);
+    if (a->req_text && a->req_static_at < a->req_text_len)
+        OPENSSL_cleanse(a->req_text + a->req_static_at, a->req_text_len - a->req_static_at);
+    a->req_text_len = a->req_static_at = 0;
     a->req_headers = NULL;
     psw_delivery_job_free(&a->job);
     a->status = 0;
@@ -843,6 +1013,9 @@ void psw_attempt_destroy(struct psw_attempt *a)
     psw_attempt_reset(a);
     if (a->easy)
         curl_easy_cleanup(a->easy);
+    free(a->req_text);
+    curl_url_cleanup(a->url_h);
+    free(a->url_h_for);
     free(a->body);
     free(a->headers);
     memset(a, 0, sizeof(*a));

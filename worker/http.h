@@ -7,7 +7,8 @@
  * http.max_response_bytes of body (the rest is counted and discarded, and a
  * body far beyond that aborts the transfer), at most PSW_HTTP_MAX_HEADER_BYTES
  * of response headers. The easy handle is reused across attempts so libcurl
- * keeps connections alive per host.
+ * keeps connections alive per host; the options that depend only on the
+ * configuration are set once per handle, the rest before every request.
  *
  * The SSRF guard (common/netguard.h) is applied where libcurl opens its
  * socket, to the address it is about to connect to: an address the guard
@@ -17,7 +18,8 @@
  * filtering. Requests to hosts http.no_proxy names go directly, guarded.
  *
  * Ownership: psw_attempt_reset() frees what one attempt owns and keeps the
- * easy handle; psw_attempt_destroy() frees the handle too.
+ * easy handle, the header buffers (the endpoint's header text wiped) and the
+ * parsed URL for the next attempt; psw_attempt_destroy() frees those too.
  */
 #ifndef PSW_HTTP_H
 #define PSW_HTTP_H
@@ -28,6 +30,7 @@
 #include <curl/curl.h>
 
 #include "common/config.h"
+#include "common/headers.h"
 #include "common/netguard.h"
 #include "common/sign.h"
 
@@ -52,9 +55,26 @@ struct psw_delivery_job {
     char *headers;        /* opened static headers, lines joined by "\n" (common/headers.h) */
 };
 
+/* Request header lines an attempt holds at most: ours, then the endpoint's. */
+#define PSW_HTTP_REQ_HEADERS (12 + PSW_HEADERS_MAX)
+
 struct psw_attempt {
     CURL *easy;
+    /* What the easy handle's per-handle options were set for (the rest is
+     * set per request, see psw_attempt_start); NULL = not yet. */
+    const struct psw_config *configured;
+    /* The request headers: a list whose nodes (req_nodes) and text
+     * (req_text) the attempt owns and keeps for the next request, so a
+     * request allocates nothing for them. */
     struct curl_slist *req_headers;
+    struct curl_slist req_nodes[PSW_HTTP_REQ_HEADERS];
+    char   *req_text;
+    size_t  req_text_len, req_text_cap;
+    size_t  req_static_at;   /* where the endpoint's headers start in req_text (wiped) */
+    /* The URL parsed as libcurl would (CURLOPT_CURLU), kept while the slot's
+     * requests go to the same URL; NULL when the last one did not parse. */
+    CURLU  *url_h;
+    char   *url_h_for;       /* the URL url_h holds */
     struct psw_delivery_job job;
     int64_t started_at;      /* Redis clock (ms), from the claim */
     int64_t started_mono;

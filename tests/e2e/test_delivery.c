@@ -1650,6 +1650,85 @@ static void test_connection_reuse(void **state)
     T_done = 1;
 }
 
+/* One slot (worker.concurrency 1): every request goes through the same easy
+ * handle, whose options are set once, and the same header buffers
+ * (worker/http.c). A request carries only its own endpoint's headers (the
+ * static headers of the one before are gone, its own are complete), and
+ * http.timeout still applies after the handle was reused, and the handle
+ * works again after a transfer that timed out. */
+static void test_handle_reuse(void **state)
+{
+    (void)state;
+    static const char *const ov[] = { "worker.processes: 1", "worker.concurrency: 1",
+                                      "http.timeout: 300ms", "retry.schedule: 100ms", NULL };
+    static const char *const hdrs[] = { "X-Tenant: t-a", "X-Only-A: 1" };
+    char a[PSW_ID_SIZE], b[PSW_ID_SIZE], hang[PSW_ID_SIZE], bsecret[128], url[256], err[512];
+    struct rx_behavior beh;
+
+    up(ov);
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    rx_url(C.rx, "/reuse/a", url, sizeof(url));
+    spec.account_id = "acct_ra";
+    spec.url = url;
+    spec.set_headers = 1;
+    spec.headers = hdrs;
+    spec.nheaders = 2;
+    if (psw_endpoint_create(&C.ctx, &spec, &ep, err, sizeof(err)) != PSW_OK)
+        fail_msg("psw_endpoint_create: %s", err);
+    snprintf(a, sizeof(a), "%s", ep.id);
+    psw_endpoint_free(&ep);
+    endpoint("acct_rb", "/reuse/b", NULL, NULL, NULL, b, bsecret, sizeof(bsecret));
+    memset(&beh, 0, sizeof(beh));
+    beh.hang = 1;
+    rx_set(C.rx, "/reuse/hang", &beh);
+    endpoint("acct_rh", "/reuse/hang", NULL, NULL, NULL, hang, NULL, 0);
+
+    publish(event_json("evt_reuse_a", "email.sent", "acct_ra", "r.example"), 1);
+    wait_requests("/reuse/a", 1);
+    assert_int_equal(load(0, "/reuse/a"), 1);
+    assert_header(&RQ[0].r[0], "X-Tenant", "t-a");
+    assert_header(&RQ[0].r[0], "X-Only-A", "1");
+    assert_header(&RQ[0].r[0], "X-PostStack-Event-Id", "evt_reuse_a");
+
+    publish(event_json("evt_reuse_b", "email.sent", "acct_rb", "r.example"), 1);
+    wait_requests("/reuse/b", 1);
+    assert_int_equal(load(1, "/reuse/b"), 1);
+    const struct rx_request *r = &RQ[1].r[0];
+    assert_null(rx_header(r, "X-Tenant"));
+    assert_null(rx_header(r, "X-Only-A"));
+    assert_header(r, "X-PostStack-Event-Id", "evt_reuse_b");
+    assert_header(r, "X-PostStack-Attempt", "1");
+    assert_header(r, "Content-Type", "application/json");
+    assert_signed(r, bsecret);
+    /* the service's headers, Host and Content-Length, Accept: no more */
+    assert_int_equal(r->nheaders, 10);
+
+    /* A hanging receiver after reuse: cut at http.timeout, both attempts. */
+    publish(event_json("evt_reuse_h", "email.sent", "acct_rh", "r.example"), 1);
+    const char *dlv = only_delivery(hang);
+    wait_state(dlv, "failed", WAIT_MS);
+    const char *e = H(harness_fmt("delivery:%s", dlv), "last_error");
+    assert_non_null(e);
+    assert_contains(e, "timeout");
+    long long lat = HL(harness_fmt("delivery:%s", dlv), "last_latency_ms");
+    if (lat < 300 - 5 || lat > 300 + 700)
+        fail_msg("timed-out attempt took %lld ms after reuse, http.timeout is 300 ms", lat);
+
+    /* and the handle serves the next delivery as before */
+    publish(event_json("evt_reuse_b2", "email.sent", "acct_rb", "r.example"), 1);
+    wait_requests("/reuse/b", 2);
+    assert_int_equal(load(1, "/reuse/b"), 2);
+    r = &RQ[1].r[1];
+    assert_header(r, "X-PostStack-Event-Id", "evt_reuse_b2");
+    assert_null(rx_header(r, "X-Tenant"));
+    assert_signed(r, bsecret);
+    assert_int_equal(r->nheaders, 10);
+    assert_int_equal(cluster_wait_stat(&C, "delivered", 3, WAIT_MS), 0);
+    T_done = 1;
+}
+
 int main(void)
 {
     const char *filter = getenv("PSW_TEST_FILTER");
@@ -1672,6 +1751,7 @@ int main(void)
         cmocka_unit_test_teardown(test_idempotent_publish, down),
         cmocka_unit_test_teardown(test_bad_events_store_nothing, down),
         cmocka_unit_test_teardown(test_connection_reuse, down),
+        cmocka_unit_test_teardown(test_handle_reuse, down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
