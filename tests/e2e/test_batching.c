@@ -833,6 +833,56 @@ static void test_resent_completion_keeps_new_claim(void **state)
     freeReplyObject(st);
 }
 
+/* How many publish.lua calls INFO commandstats counted (EVALSHA). */
+static long long evalsha_calls(void)
+{
+    redisReply *r = cmd("INFO commandstats");
+    const char *p = strstr(r->str, "cmdstat_evalsha:calls=");
+    long long n = p ? strtoll(p + strlen("cmdstat_evalsha:calls="), NULL, 10) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* psw_publish_many sizes its calls by the fan-out its replies report
+ * (common/publish.c): events with one delivery each go 64 to a call after
+ * the first chunk of 64 (4 calls of 16), events with 4 deliveries each
+ * (1024 / 4 = 256, capped) too, and the result is per event as ever. */
+static void test_publish_call_size(void **state)
+{
+    (void)state;
+    enum { N = 320 };
+    static char bufs[N][256];
+    static struct psw_publish_result res[N];
+    const char *jsons[N];
+    size_t lens[N];
+    flush();
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    spec.account_id = "acct_calls";
+    spec.url = "https://calls.example.com/hook";
+    assert_int_equal(psw_endpoint_create(&B.ctx, &spec, &ep, err, sizeof(err)), PSW_OK);
+    psw_endpoint_free(&ep);
+    for (int i = 0; i < N; i++) {
+        snprintf(bufs[i], sizeof(bufs[i]),
+                 "{\"id\":\"evt_c_%03d\",\"type\":\"email.sent\",\"account_id\":\"acct_calls\","
+                 "\"domain\":\"d.example\",\"data\":{\"message_id\":\"<c%d>\","
+                 "\"to\":\"a@example.org\"}}",
+                 i, i);
+        jsons[i] = bufs[i];
+        lens[i] = strlen(bufs[i]);
+    }
+    freeReplyObject(cmd("CONFIG RESETSTAT"));
+    assert_int_equal(psw_publish_many(&B.ctx, N, jsons, lens, res), 0);
+    assert_int_equal(evalsha_calls(), 4 + (N - 64) / 64);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(res[i].status, PSW_OK);
+        assert_int_equal(res[i].deliveries, 1);
+        assert_false(res[i].duplicate);
+    }
+    assert_int_equal(ll("LLEN b:queue:ready"), N);
+}
+
 /* A worker taken for dead while its request was open: its delivery is
  * handed back (worker_lost.lua) and claimed again by the same worker
  * (attempt 2) before attempt 1's result comes. That late failure is recorded
@@ -945,6 +995,7 @@ int main(void)
         cmocka_unit_test(test_publish_behind_held),
         cmocka_unit_test(test_resent_completion_keeps_new_claim),
         cmocka_unit_test(test_late_completion_keeps_new_claim),
+        cmocka_unit_test(test_publish_call_size),
         cmocka_unit_test(test_sweep_requeues_stranded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
