@@ -788,6 +788,29 @@ static void test_publish_behind_held(void **state)
     assert_int_equal(ll("HGET b:stats deliveries_created") > 0, 1);
 }
 
+/* Publishes the test events on side B and claims them as worker w1; returns
+ * the first claimed (cb holds them all). */
+static const struct claimed *claim_first(struct claimed *cb)
+{
+    static struct psw_publish_result res[NEVT];
+    flush();
+    publish_all(&B, 0, res);
+    assert_true(claim_all(&B, cb) >= 1);
+    return &cb[0];
+}
+
+/* Delivery id is in flight with worker w1, in w1's in-flight list. */
+static void assert_held_by_w1(const char *id)
+{
+    redisReply *pos = cmd("LPOS b:queue:inflight:w1 %s", id);
+    assert_int_equal(pos->type, REDIS_REPLY_INTEGER);
+    freeReplyObject(pos);
+    redisReply *st = cmd("HMGET b:delivery:%s state worker", id);
+    assert_string_equal(st->element[0]->str, "in_flight");
+    assert_string_equal(st->element[1]->str, "w1");
+    freeReplyObject(st);
+}
+
 /* A completion sent again after the delivery was claimed again (its first
  * reply was lost; the retry came due and this worker took it) is a
  * duplicate, and leaves the new claim's in-flight entry alone: before the
@@ -796,13 +819,8 @@ static void test_publish_behind_held(void **state)
 static void test_resent_completion_keeps_new_claim(void **state)
 {
     (void)state;
-    static struct psw_publish_result res[NEVT];
     static struct claimed cb[128];
-    flush();
-    publish_all(&B, 0, res);
-    size_t nb = claim_all(&B, cb);
-    assert_true(nb >= 1);
-    const struct claimed *d = &cb[0];
+    const struct claimed *d = claim_first(cb);
     /* attempt 1 failed, retry due at once */
     const char *v[6 + 11] = { B.prefix, "w1", "20", "2592000000", "0", "2",
                               d->id, d->n, "0", "500", "http: status 500", "3", "{}",
@@ -816,21 +834,13 @@ static void test_resent_completion_keeps_new_claim(void **state)
     const char *cv[] = { B.prefix, "w1", "1000", "0" };
     freeReplyObject(eval(&B, PSW_SCRIPT_CLAIM, 4, cv));
     assert_int_equal(ll("HGET b:delivery:%s attempts", d->id), 2);
-    redisReply *pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
-    assert_int_equal(pos->type, REDIS_REPLY_INTEGER);
-    freeReplyObject(pos);
+    assert_held_by_w1(d->id);
 
     /* the completion of attempt 1 again */
     r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v);
     assert_string_equal(r->element[0]->element[0]->str, "duplicate");
     freeReplyObject(r);
-    pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
-    assert_int_equal(pos->type, REDIS_REPLY_INTEGER); /* still listed: recoverable */
-    freeReplyObject(pos);
-    redisReply *st = cmd("HMGET b:delivery:%s state worker", d->id);
-    assert_string_equal(st->element[0]->str, "in_flight");
-    assert_string_equal(st->element[1]->str, "w1");
-    freeReplyObject(st);
+    assert_held_by_w1(d->id); /* still listed: recoverable */
 }
 
 /* How many publish.lua calls INFO commandstats counted (EVALSHA). */
@@ -890,13 +900,8 @@ static void test_publish_call_size(void **state)
 static void test_late_completion_keeps_new_claim(void **state)
 {
     (void)state;
-    static struct psw_publish_result res[NEVT];
     static struct claimed cb[128];
-    flush();
-    publish_all(&B, 0, res);
-    size_t nb = claim_all(&B, cb);
-    assert_true(nb >= 1);
-    const struct claimed *d = &cb[0];
+    const struct claimed *d = claim_first(cb);
     const char *lost[] = { B.prefix, "w1", "5", "2592000000" };
     freeReplyObject(eval(&B, PSW_SCRIPT_WORKER_LOST, 4, lost));
     const char *cv[] = { B.prefix, "w1", "1000", "0" };
@@ -910,13 +915,7 @@ static void test_late_completion_keeps_new_claim(void **state)
     redisReply *r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v);
     assert_string_equal(r->element[0]->element[0]->str, "recorded");
     freeReplyObject(r);
-    redisReply *pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
-    assert_int_equal(pos->type, REDIS_REPLY_INTEGER); /* attempt 2's entry stays */
-    freeReplyObject(pos);
-    redisReply *st = cmd("HMGET b:delivery:%s state worker", d->id);
-    assert_string_equal(st->element[0]->str, "in_flight");
-    assert_string_equal(st->element[1]->str, "w1");
-    freeReplyObject(st);
+    assert_held_by_w1(d->id); /* attempt 2's entry and state stay */
     assert_int_equal(ll("ZSCORE b:queue:scheduled %s", d->id), -1); /* not scheduled */
 
     /* attempt 2 succeeds: delivered, the entry gone */
@@ -926,7 +925,7 @@ static void test_late_completion_keeps_new_claim(void **state)
     r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v2);
     assert_string_equal(r->element[0]->element[0]->str, "delivered");
     freeReplyObject(r);
-    pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
+    redisReply *pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
     assert_int_equal(pos->type, REDIS_REPLY_NIL);
     freeReplyObject(pos);
 }
