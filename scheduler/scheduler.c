@@ -208,7 +208,10 @@ static void recover(struct sched *s, int with_orphans)
 static void sweep(struct sched *s)
 {
     char pattern[PSW_KEY_SIZE], retention[24];
-    const char *argv[3 + SWEEP_SCAN_KEYS];
+    /* SCAN may answer a little more than COUNT keys: room for twice as many,
+     * so that no key of a step is left out of every pass (a delivery whose
+     * retention is over would never be deleted) */
+    const char *argv[3 + 2 * SWEEP_SCAN_KEYS];
     int n = 0;
 
     psw_ctx_key(&s->ctx, pattern, sizeof(pattern), PSW_KEY_DELIVERY, "*");
@@ -228,7 +231,7 @@ static void sweep(struct sched *s)
     argv[1] = retention;
     argv[2] = SWEEP_MAX_READY;
     const redisReply *ks = keys->element[1];
-    for (size_t i = 0; i < ks->elements && n < SWEEP_SCAN_KEYS; i++) {
+    for (size_t i = 0; i < ks->elements && n < 2 * SWEEP_SCAN_KEYS; i++) {
         const char *k = ks->element[i]->str;
         /* delivery hashes and attempt lists (sweep.lua deletes orphaned
          * ones); not a batch's :events list, which has a TTL */
