@@ -166,25 +166,25 @@ local function claim_work(wid, want, cap, floor, adopt)
     -- start is then both first_attempt_at and cycle_started_at, its cycle
     -- has 1 attempt; the next claim writes those out (the previous start is
     -- last_attempt_at).
+    local function set(v) return v ~= nil and v ~= '' and v or nil end
     local trigger = d[5] or 'first'
     local n = (tonumber(d[10] or '0') or 0) + 1
-    local first = d[8]
-    if not first or first == '' then first = d[12] end -- at most one attempt so far
-    local cstart, cattempts = d[6], tonumber(d[7] or '')
-    if trigger == 'retry' and (not cstart or cstart == '') and first and first ~= '' then
-      cstart, cattempts = first, 1 -- the first cycle, never written out
+    local first = set(d[8]) or set(d[12]) -- d[12]: at most one attempt so far
+    -- a retry goes on with its cycle; the first cycle, never written out,
+    -- began at the first attempt and had one attempt; anything else starts one
+    local cstart, cattempts = now_s, 1
+    if trigger == 'retry' and set(d[6]) then
+      cstart, cattempts = d[6], (tonumber(d[7] or '') or 0) + 1
+    elseif trigger == 'retry' and first then
+      cstart, cattempts = first, 2
     end
-    if trigger ~= 'retry' or not cstart or cstart == '' then
-      cstart, cattempts = now_s, 0
-    end
-    cattempts = (cattempts or 0) + 1
     local f = {'state', 'in_flight', 'worker', wid, 'attempts', int(n), 'last_attempt_at', now_s}
-    if (d[13] or '') ~= '' then f[#f + 1] = 'next_attempt_at'; f[#f + 1] = '' end
+    if set(d[13]) then f[#f + 1] = 'next_attempt_at'; f[#f + 1] = '' end
     if n > 1 or trigger ~= 'first' then
       f[#f + 1] = 'cycle_started_at'; f[#f + 1] = cstart
       f[#f + 1] = 'cycle_attempts'; f[#f + 1] = int(cattempts)
-      if (d[8] or '') == '' then
-        f[#f + 1] = 'first_attempt_at'; f[#f + 1] = (first and first ~= '') and first or now_s
+      if not set(d[8]) then
+        f[#f + 1] = 'first_attempt_at'; f[#f + 1] = first or now_s
       end
     end
     redis.call('HSET', dkey, unpack(f))
