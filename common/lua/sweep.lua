@@ -53,22 +53,14 @@ local function expire(did, d)
   return true
 end
 
-for i = 4, #ARGV do
-  local did = ARGV[i]
-  local base = string.match(did, '^(.*):attempts$')
-  if base then
-    if redis.call('EXISTS', K.delivery(base)) == 0 then
-      redis.call('DEL', K.delivery_attempts(base))
-      deleted = deleted + 1
-    end
-    did = nil
-  end
-  local dkey = did and K.delivery(did)
-  local d = did and redis.call('HMGET', dkey, 'state', 'endpoint_id', 'worker', 'attempts',
-                               'trigger', 'next_attempt_at', 'created_at') or {}
+-- Checks one delivery (see the header).
+local function sweep_one(did)
+  local dkey = K.delivery(did)
+  local d = redis.call('HMGET', dkey, 'state', 'endpoint_id', 'worker', 'attempts', 'trigger',
+                       'next_attempt_at', 'created_at')
   local state, ep = d[1], d[2] or ''
-  if did then checked = checked + 1 end
-  if did and expire(did, d) then state = nil end
+  checked = checked + 1
+  if expire(did, d) then return end
   local stranded = false
   if state == 'pending' and ready_searchable then
     stranded = not redis.call('LPOS', K.ready, did) and
@@ -95,6 +87,16 @@ for i = 4, #ARGV do
     end
   end
   if stranded then requeued = requeued + 1 end
+end
+
+for i = 4, #ARGV do
+  local base = string.match(ARGV[i], '^(.*):attempts$')
+  if not base then
+    sweep_one(ARGV[i])
+  elseif redis.call('EXISTS', K.delivery(base)) == 0 then -- its hash is gone
+    redis.call('DEL', K.delivery_attempts(base))
+    deleted = deleted + 1
+  end
 end
 if requeued > 0 then redis.call('HINCRBY', K.stats, 'stranded_requeued', int(requeued)) end
 return {checked, requeued, deleted}
