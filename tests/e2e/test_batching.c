@@ -739,6 +739,19 @@ static void test_claim_rules(void **state)
     assert_int_equal(ll("HGET b:delivery:%s attempts", did), 2);
 }
 
+/* Creates an endpoint of account acct on side B; its id goes into id. */
+static void endpoint_b(const char *acct, const char *url, char id[PSW_ID_SIZE])
+{
+    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
+    struct psw_endpoint ep;
+    memset(&ep, 0, sizeof(ep));
+    spec.account_id = acct;
+    spec.url = url;
+    assert_int_equal(psw_endpoint_create(&B.ctx, &spec, &ep, err, sizeof(err)), PSW_OK);
+    snprintf(id, PSW_ID_SIZE, "%s", ep.id);
+    psw_endpoint_free(&ep);
+}
+
 /* A delivery for an endpoint with deliveries held back joins them at the
  * end of its waiting list, pending, instead of passing through ready. */
 static void test_publish_behind_held(void **state)
@@ -756,12 +769,8 @@ static void test_publish_behind_held(void **state)
     long long ready0 = ll("LLEN b:queue:ready");
 
     /* a new endpoint of the account, nothing held: its delivery goes to ready */
-    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
-    struct psw_endpoint ep;
-    memset(&ep, 0, sizeof(ep));
-    spec.account_id = "acct_t";
-    spec.url = "https://e9.example.com/hook";
-    assert_int_equal(psw_endpoint_create(&B.ctx, &spec, &ep, err, sizeof(err)), PSW_OK);
+    char ep[PSW_ID_SIZE];
+    endpoint_b("acct_t", "https://e9.example.com/hook", ep);
     const char *json = "{\"id\":\"evt_late\",\"type\":\"email.opened\",\"account_id\":"
                        "\"acct_t\",\"domain\":\"x.example\",\"data\":{\"message_id\":"
                        "\"<late>\",\"to\":\"a@example.org\"}}";
@@ -771,11 +780,10 @@ static void test_publish_behind_held(void **state)
     assert_int_equal(ll("LLEN b:queue:ready"), ready0 + 1);
     redisReply *rd = cmd("LINDEX b:queue:ready 0"); /* pushed at the back (left) */
     redisReply *st = cmd("HMGET b:delivery:%s endpoint_id state", rd->str);
-    assert_string_equal(st->element[0]->str, ep.id);
+    assert_string_equal(st->element[0]->str, ep);
     assert_string_equal(st->element[1]->str, "pending");
     freeReplyObject(st);
     freeReplyObject(rd);
-    psw_endpoint_free(&ep);
     /* EP0's is last in EP0's waiting list, pending, EP0 listed as waiting */
     assert_int_equal(ll("LLEN b:endpoint:%s:waiting", B.ep[0]), (long long)held0 + 1);
     redisReply *last = cmd("LINDEX b:endpoint:%s:waiting -1", B.ep[0]);
@@ -866,13 +874,8 @@ static void test_publish_call_size(void **state)
     const char *jsons[N];
     size_t lens[N];
     flush();
-    struct psw_endpoint_spec spec = PSW_ENDPOINT_SPEC_INIT;
-    struct psw_endpoint ep;
-    memset(&ep, 0, sizeof(ep));
-    spec.account_id = "acct_calls";
-    spec.url = "https://calls.example.com/hook";
-    assert_int_equal(psw_endpoint_create(&B.ctx, &spec, &ep, err, sizeof(err)), PSW_OK);
-    psw_endpoint_free(&ep);
+    char ep[PSW_ID_SIZE];
+    endpoint_b("acct_calls", "https://calls.example.com/hook", ep);
     for (int i = 0; i < N; i++) {
         snprintf(bufs[i], sizeof(bufs[i]),
                  "{\"id\":\"evt_c_%03d\",\"type\":\"email.sent\",\"account_id\":\"acct_calls\","
