@@ -196,16 +196,11 @@ static int from_hash(const redisReply *h, struct psw_delivery *d)
     d->last_attempt_at = psw_parse_ll(psw_reply_hget(h, "last_attempt_at"), 0);
     d->next_attempt_at = psw_parse_ll(psw_reply_hget(h, "next_attempt_at"), 0);
     d->delivered_at = psw_parse_ll(psw_reply_hget(h, "delivered_at"), 0);
-    /* Fields the scripts leave out when they are implied (docs/redis.md,
-     * "Delivery hash fields"): read as if they were there. */
+    /* an absent trigger is "first" (docs/redis.md, "Delivery hash fields") */
     if (d->trigger && !d->trigger[0]) {
         free(d->trigger);
         d->trigger = strdup("first");
     }
-    if (!d->first_attempt_at && d->attempts > 0)
-        d->first_attempt_at = d->last_attempt_at;
-    if (!d->next_attempt_at && d->state && !strcmp(d->state, "pending"))
-        d->next_attempt_at = d->created_at;
     d->last_status = psw_parse_ll(psw_reply_hget(h, "last_status"), 0);
     d->last_latency_ms = psw_parse_ll(psw_reply_hget(h, "last_latency_ms"), 0);
     if (!d->event_id || !d->endpoint_id || !d->event_type || !d->account_id || !d->state ||

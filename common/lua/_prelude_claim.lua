@@ -161,11 +161,9 @@ local function claim_work(wid, want, cap, floor, adopt)
       redis.call('HSET', K.endpoint(ep), 'secret_prev', '', 'secret_prev_until', '')
       e.stale_prev = false
     end
-    -- Fields that can be implied are not written (docs/redis.md, "Delivery
-    -- hash fields"): the first attempt of a new delivery writes four. Its
-    -- start is then both first_attempt_at and cycle_started_at, its cycle
-    -- has 1 attempt; the next claim writes those out (the previous start is
-    -- last_attempt_at).
+    -- The cycle fields are not written for the first attempt of a new
+    -- delivery (docs/redis.md, "Delivery hash fields"): its cycle started at
+    -- first_attempt_at and has 1 attempt; the next claim writes them out.
     local function set(v) return v ~= nil and v ~= '' and v or nil end
     local trigger = d[5] or 'first'
     local n = (tonumber(d[10] or '0') or 0) + 1
@@ -180,12 +178,10 @@ local function claim_work(wid, want, cap, floor, adopt)
     end
     local f = {'state', 'in_flight', 'worker', wid, 'attempts', int(n), 'last_attempt_at', now_s}
     if set(d[13]) then f[#f + 1] = 'next_attempt_at'; f[#f + 1] = '' end
+    if not set(d[8]) then f[#f + 1] = 'first_attempt_at'; f[#f + 1] = first or now_s end
     if n > 1 or trigger ~= 'first' then
       f[#f + 1] = 'cycle_started_at'; f[#f + 1] = cstart
       f[#f + 1] = 'cycle_attempts'; f[#f + 1] = int(cattempts)
-      if not set(d[8]) then
-        f[#f + 1] = 'first_attempt_at'; f[#f + 1] = first or now_s
-      end
     end
     redis.call('HSET', dkey, unpack(f))
     local o = #out

@@ -120,13 +120,8 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
       -- fields already empty are not written again (the claim emptied
       -- next_attempt_at of a delivery in flight; failed_reason is set only
       -- by a failure)
-      -- (a first attempt has no earlier error to clear: an empty last_error
-      -- is not written, docs/redis.md)
-      local f = {'completed_attempt', n_s, 'last_status', status,
+      local f = {'completed_attempt', n_s, 'last_status', status, 'last_error', err,
                  'last_latency_ms', latency, 'state', 'delivered', 'delivered_at', ended}
-      if err ~= '' or n > 1 then
-        f[#f + 1] = 'last_error'; f[#f + 1] = err
-      end
       if state ~= 'in_flight' then
         f[#f + 1] = 'next_attempt_at'; f[#f + 1] = ''
       end

@@ -6,7 +6,6 @@
 local did = ARGV[2]
 local h = redis.call('HGETALL', K.delivery(did))
 if #h == 0 then return {'notfound'} end
-h[#h + 1], h[#h + 2] = 'id', did -- the key names it; not stored (docs/redis.md)
 local evt, acct = nil, ''
 for i = 1, #h, 2 do
   if h[i] == 'event_id' then evt = h[i + 1] end

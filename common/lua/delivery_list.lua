@@ -44,7 +44,6 @@ for i = 1, #rows, 2 do
     end
     if (states == '' or string.find(states, ',' .. st .. ',', 1, true)) and
        (types == '' or string.find(types, ',' .. ty .. ',', 1, true)) then
-      h[#h + 1], h[#h + 2] = 'id', did -- the key names it; not stored (docs/redis.md)
       found[#found + 1] = h
     end
   end

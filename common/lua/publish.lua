@@ -21,12 +21,10 @@
 -- delivery for an ordered endpoint joins that list, and the endpoint's turn
 -- lets them out one at a time (ordered_next in _prelude.lua).
 --
--- A new delivery hash holds only what cannot be implied (docs/redis.md,
--- "Delivery hash fields"): no id (the key names it), no attempts (absent =
--- 0), no trigger (absent = first), no next_attempt_at (a pending delivery
--- never attempted is due since created_at). Every field written here costs
--- Redis about as much as a small command, in the hash, the script bridge and
--- the AOF (docs/performance.md).
+-- A new delivery hash holds the fields docs/redis.md lists, but no trigger
+-- (absent = first, "Delivery hash fields"): every field written costs Redis
+-- about as much as a small command, in the hash, the script bridge and the
+-- AOF (docs/performance.md).
 --
 -- Several events per call cost less than one call each: an account's
 -- endpoints are read once per call, the new ids go onto ready with one LPUSH
@@ -112,8 +110,9 @@ local function publish(evt, etype, acct, domain, created_at, body, did)
       if status == 'enabled' and ep.batch > 0 then
         -- batching endpoint (_prelude_batch.lua): the delivery waits in a
         -- batch, which is what the queues move
-        redis.call('HSET', dkey, 'event_id', evt, 'endpoint_id', ep.id, 'event_type', etype,
-                   'account_id', acct, 'state', 'batched', 'created_at', now)
+        redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep.id,
+                   'event_type', etype, 'account_id', acct, 'state', 'batched',
+                   'attempts', '0', 'created_at', now)
         local b = batched[ep.id]
         if not b then
           b = {ep = ep, acct = acct, entries = {}}
@@ -125,14 +124,14 @@ local function publish(evt, etype, acct, domain, created_at, body, did)
         if ep.ordered then
           -- its place in the endpoint's line, for replays (replay.lua):
           -- deliveries created in the same ms have no other order
-          redis.call('HSET', dkey, 'event_id', evt, 'endpoint_id', ep.id,
+          redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep.id,
                      'event_type', etype, 'account_id', acct, 'state', 'pending',
-                     'created_at', now, 'seq',
+                     'attempts', '0', 'created_at', now, 'next_attempt_at', now, 'seq',
                      int(redis.call('HINCRBY', K.endpoint(ep.id), 'ordered_seq', '1')))
         else
-          redis.call('HSET', dkey, 'event_id', evt, 'endpoint_id', ep.id,
+          redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep.id,
                      'event_type', etype, 'account_id', acct, 'state', 'pending',
-                     'created_at', now)
+                     'attempts', '0', 'created_at', now, 'next_attempt_at', now)
         end
         if ep.held then
           local w = waiting[ep.id]
@@ -145,9 +144,9 @@ local function publish(evt, etype, acct, domain, created_at, body, did)
           ready[#ready + 1] = did
         end
       else
-        redis.call('HSET', dkey, 'event_id', evt, 'endpoint_id', ep.id,
+        redis.call('HSET', dkey, 'id', did, 'event_id', evt, 'endpoint_id', ep.id,
                    'event_type', etype, 'account_id', acct, 'state', 'skipped',
-                   'created_at', now, 'last_error', 'endpoint ' .. status .. ': not sent')
+                   'attempts', '0', 'created_at', now, 'last_error', 'endpoint ' .. status .. ': not sent')
         ep_skipped[ep.id] = (ep_skipped[ep.id] or 0) + 1
         skipped = skipped + 1
       end
@@ -163,9 +162,9 @@ local function publish(evt, etype, acct, domain, created_at, body, did)
       z[#z + 1] = did
     end
   end
-  -- (the id and account_id are in the key's name: not stored, docs/redis.md)
-  redis.call('HSET', ekey, 'type', etype, 'domain', domain, 'created_at', created_at,
-             'body', body, 'published_at', now, 'deliveries', int(created))
+  redis.call('HSET', ekey, 'id', evt, 'type', etype, 'account_id', acct,
+             'domain', domain, 'created_at', created_at, 'body', body,
+             'published_at', now, 'deliveries', int(created))
   redis.call('PEXPIRE', ekey, ttl)
   published = published + 1
   created_total = created_total + created

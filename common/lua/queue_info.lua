@@ -20,10 +20,7 @@ end
 local head = ''
 local next_id = redis.call('LINDEX', K.ready, -1)
 if next_id then
-  -- a delivery never attempted has no next_attempt_at: it is due since it
-  -- was created (docs/redis.md)
-  local h = redis.call('HMGET', K.delivery(next_id), 'next_attempt_at', 'created_at')
-  head = (h[1] and h[1] ~= '') and h[1] or (h[2] or '')
+  head = redis.call('HGET', K.delivery(next_id), 'next_attempt_at') or ''
 end
 
 local first = redis.call('ZRANGE', K.scheduled, 0, 0, 'WITHSCORES')

@@ -444,13 +444,13 @@ static void check_happy_request(const struct rx_request *r, const char *ep_id, c
     assert_field(dk, "state", "delivered");
     assert_field(dk, "attempts", "1");
     assert_field(dk, "last_status", "200");
-    assert_true(HL(dk, "delivered_at") >= HL(dk, "last_attempt_at"));
-    assert_true(HL(dk, "last_attempt_at") > 0);
+    assert_true(HL(dk, "delivered_at") >= HL(dk, "first_attempt_at"));
+    assert_true(HL(dk, "first_attempt_at") > 0);
+    assert_field(dk, "id", dlv);
+    assert_field(dk, "last_error", "");
     /* implied by the first attempt, so not stored (docs/redis.md "Delivery
-     * hash fields"): id, trigger, next_attempt_at, first_attempt_at, the
-     * cycle fields and an empty last_error */
-    const char *implied[] = { "id", "trigger", "next_attempt_at", "first_attempt_at",
-                              "cycle_started_at", "cycle_attempts", "last_error" };
+     * hash fields"): the trigger and the cycle fields */
+    const char *implied[] = { "trigger", "cycle_started_at", "cycle_attempts" };
     for (size_t k = 0; k < sizeof(implied) / sizeof(implied[0]); k++)
         if (H(dk, implied[k]))
             fail_msg("%s has %s \"%s\", which the first attempt implies", dk, implied[k],
@@ -652,7 +652,7 @@ static void test_routing(void **state)
         const char *st = H(dk, "state");
         const char *att = H(dk, "attempts");
         long long nrec = cmd_int("LLEN %sdelivery:%s:attempts", P(), ids[i]);
-        if (!st || strcmp(st, "skipped") != 0 || att || nrec != 0) { /* no attempts: absent */
+        if (!st || strcmp(st, "skipped") != 0 || !att || strcmp(att, "0") != 0 || nrec != 0) {
             cluster_ids_free(ids, n);
             fail_msg("skipped delivery: state %s attempts %s records %lld", st ? st : "(nil)",
                      att ? att : "(nil)", nrec);
@@ -991,8 +991,7 @@ static void test_success_statuses_and_response_capture(void **state)
         snprintf(dk, sizeof(dk), "delivery:%s", dlv);
         assert_field(dk, "attempts", "1");
         assert_field(dk, "last_status", harness_fmt("%d", statuses[i]));
-        /* a first attempt leaves out an empty last_error (docs/redis.md) */
-        assert_null(H(dk, "last_error"));
+        assert_field(dk, "last_error", "");
     }
     const char *dlv = only_delivery(big_ep);
     wait_state(dlv, "delivered", WAIT_MS);
@@ -1172,8 +1171,7 @@ static void test_retry_after(void **state)
     wait_state(dfar, "scheduled", WAIT_MS);
     char fk[256];
     snprintf(fk, sizeof(fk), "delivery:%s", dfar);
-    /* after one attempt, its start is last_attempt_at (docs/redis.md) */
-    assert_int_equal(HL(fk, "next_attempt_at"), HL(fk, "last_attempt_at") + 30000);
+    assert_int_equal(HL(fk, "next_attempt_at"), HL(fk, "first_attempt_at") + 30000);
 
     wait_state(d500, "delivered", WAIT_MS);
     assert_int_equal(load(2, "/ra/500"), 2);
@@ -1296,11 +1294,11 @@ static void test_skipped_at_claim(void **state)
     assert_int_equal(rx_count(C.rx, "/s/on"), 1);
     char dk[256];
     snprintf(dk, sizeof(dk), "delivery:%s", d_off);
-    assert_null(H(dk, "attempts")); /* never attempted: absent (docs/redis.md) */
+    assert_field(dk, "attempts", "0");
     assert_field(dk, "last_error", "endpoint disabled: not sent");
     assert_int_equal(cmd_int("LLEN %sdelivery:%s:attempts", P(), d_off), 0);
     snprintf(dk, sizeof(dk), "delivery:%s", d_gone);
-    assert_null(H(dk, "attempts"));
+    assert_field(dk, "attempts", "0");
     assert_field(dk, "last_error", "endpoint deleted: not sent");
     assert_int_equal(HL("stats", "skipped"), 2);
     assert_int_equal(HL("stats", "attempts"), 1);
