@@ -16,7 +16,8 @@
 # the callgrind files (callgrind_annotate FILE); PROFILE_STATS=1 prints the
 # Redis commands per delivery by name (INFO commandstats). Afterwards, psw publish of an
 # NDJSON file of N events runs under callgrind too: the publisher's own
-# instructions per event.
+# instructions per event. Last, the floor: the same Redis commands replayed
+# without scripts (PROFILE_FLOOR=0 skips it; see floor() below).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -79,6 +80,8 @@ for _ in $(seq 1 600); do
 done
 child=$(pgrep -P "$wpid" | head -1)
 sleep 2 # idle: parked
+aof=$(ls "$tmp"/appendonlydir/*.incr.aof)
+aof0=$(stat -c %s "$aof")
 callgrind_control -z "$rpid" >/dev/null
 callgrind_control -z "$child" >/dev/null
 rcli config resetstat >/dev/null
@@ -91,6 +94,8 @@ done
 delivered=$(rcli hget psw:stats delivered)
 callgrind_control -d "$rpid" >/dev/null
 callgrind_control -d "$child" >/dev/null
+aof1=$(stat -c %s "$aof")
+aof_now=$(ls "$tmp"/appendonlydir/*.incr.aof)
 sleep 1
 ir() { callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'; }
 rfile=$(ls -t "$tmp"/redis.cg* | grep -v '\.cg$' | head -1)
@@ -117,6 +122,53 @@ valgrind --tool=callgrind --callgrind-out-file="$tmp/publish.cg" \
     "$bin/psw" publish "$tmp/events.ndjson" >"$tmp/psw-publish.out" 2>"$tmp/psw-publish.vg"
 p_ir=$(ir "$tmp/publish.cg")
 echo "publisher_ir_per_event=$((p_ir / n)) (psw publish of $n NDJSON events)"
+
+# The floor the key layout sets (docs/performance.md, "What the key layout
+# costs on its own"): the write commands the scripts made for the N
+# deliveries, as Redis logged them in its AOF, and the reads the scripts make
+# per delivery (bench/lib/floor.py), replayed as plain commands into a fresh
+# redis-server under callgrind, AOF everysec as above. "commands" is what
+# executing them and appending them to the AOF cost (processCommand), the
+# total adds reading them off the socket.
+floor() {
+    local fport fpid d w r nd cw cr
+    if [ "$aof_now" != "$aof" ] || [ "$aof1" -le "$aof0" ]; then
+        echo "floor: skipped (Redis rewrote its AOF during the run)" >&2
+        return
+    fi
+    nd=$(python3 "$root/bench/lib/floor.py" "$aof" "$aof0" "$aof1" "$tmp/floor-writes.aof" \
+        "$tmp/floor-reads.resp")
+    d=$tmp/floor
+    mkdir -p "$d"
+    fport=$((port + 1))
+    valgrind --tool=callgrind --callgrind-out-file="$d/floor.cg" \
+        redis-server --port "$fport" --bind 127.0.0.1 --dir "$d" --appendonly yes \
+        --appendfsync everysec --save "" --logfile "$d/redis.log" >"$d/redis.vg" 2>&1 &
+    fpid=$!
+    pids+=("$fpid")
+    for _ in $(seq 1 300); do
+        redis-cli -p "$fport" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    callgrind_control -z "$fpid" >/dev/null
+    redis-cli -p "$fport" --pipe <"$tmp/floor-writes.aof" >"$d/writes.out"
+    callgrind_control -d writes "$fpid" >/dev/null
+    redis-cli -p "$fport" --pipe <"$tmp/floor-reads.resp" >"$d/reads.out"
+    callgrind_control -d reads "$fpid" >/dev/null
+    grep -q 'errors: 0,' "$d/writes.out" && grep -q 'errors: 0,' "$d/reads.out" ||
+        { echo "floor: the replay had errors ($d)" >&2; return; }
+    w=$(ls "$d"/floor.cg.* | sort | head -1)
+    r=$(ls "$d"/floor.cg.* | sort | tail -1)
+    incl() { callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
+             awk '/:processCommand / { gsub(",", "", $1); print $1; exit }'; }
+    cw=$(incl "$w")
+    cr=$(incl "$r")
+    echo "floor_ir_per_delivery=$(( ($(ir "$w") + $(ir "$r")) / nd ))" \
+         "floor_commands_ir_per_delivery=$(( (cw + cr) / nd ))" \
+         "(writes $((cw / nd)) + reads $((cr / nd)); the same commands for $nd deliveries" \
+         "sent plainly, no script)"
+}
+if [ "${PROFILE_FLOOR:-1}" = 1 ]; then floor; fi
 if [ "${PROFILE_KEEP:-0}" = 1 ]; then
     cp "$tmp/publish.cg" "$tmp/publish.profile"
     cp "$rfile" "$tmp/redis.profile"

@@ -332,6 +332,15 @@ if want 1 || want 7; then
         "receiver $(awk -v a="$c_rx0" -v b="$c_rx1" 'BEGIN { print b - a }'), scheduler $(awk -v a="$c_s0" -v b="$c_s1" 'BEGIN { print b - a }')," \
         "load generator $(awk '{ print $1 + $2 }' "$tmp/s1-loadgen.time");" \
         "all CPUs $(busy_between "$m0" "$m1")% busy (kernel network work included)"
+    # CPU per delivery by process, for the budget 1b prints (all CPUs busy,
+    # kernel included, as the total)
+    s1_busy=$(busy_between "$m0" "$m1")
+    s1_us_all=$(awk -v p="$s1_busy" -v c="$(nproc)" -v ms=$((t1 - t0)) -v n="$uniq" \
+        'BEGIN { printf "%.0f", n ? p / 100 * c * ms * 1000 / n : 0 }')
+    s1_us_redis=$(div $((cpu1 - cpu0)) "$uniq" 0)
+    s1_us_workers=$(awk -v a="$c_w0" -v b="$c_w1" -v n="$uniq" 'BEGIN { printf "%.0f", n ? (b - a) * 1e6 / n : 0 }')
+    s1_us_rx=$(awk -v a="$c_rx0" -v b="$c_rx1" -v n="$uniq" 'BEGIN { printf "%.0f", n ? (b - a) * 1e6 / n : 0 }')
+    s1_us_gen=$(awk -v n="$uniq" '{ printf "%.0f", n ? ($1 + $2) * 1e6 / n : 0 }' "$tmp/s1-loadgen.time")
     say "  rerun: $(rerun 1 "--events $s1_events")"
     verdict="ok"
     [ "$lost" -eq 0 ] && [ "$dups" -eq 0 ] && [ "$bad" -eq 0 ] || { verdict="LOST/DUP/BAD"; failures=1; }
@@ -494,6 +503,16 @@ if want 1 && [ "${BENCH_PEER:-1}" = 1 ]; then
         run_peer 50 50
         say "  $peer_line"
         say "  ratio = ours / BullMQ = $(ratio "$peer_rate")  (ours: scenario 1, $s1_rate/s)"
+        # What 5x this peer asks of the whole machine: every process (the
+        # receiver and the load generator too) and the kernel's network work
+        # share these CPUs (docs/performance.md, "The CPU budget of 5x")
+        if [ "$peer_rate" -gt 0 ] && [ "${s1_us_all:-0}" -gt 0 ]; then
+            say "  budget: 5x this peer = $((peer_rate * 5)) deliveries/s = at most" \
+                "$(div "$(($(nproc) * 1000000))" "$((peer_rate * 5))" 0) us of CPU per delivery on" \
+                "$(nproc) CPUs, all processes and the kernel together; scenario 1 used" \
+                "$s1_us_all us (redis $s1_us_redis, worker children $s1_us_workers," \
+                "receiver $s1_us_rx, load generator $s1_us_gen, the rest kernel and others)"
+        fi
         row "1b BullMQ peer, 50 per process" "$peer_line; ratio = ours / BullMQ = $(ratio "$peer_rate")" \
             ">= 5" "$(rerun 1)"
         same=$concurrency
