@@ -505,7 +505,7 @@ if want 1 && [ "${BENCH_PEER:-1}" = 1 ]; then
         say "  ratio = ours / BullMQ = $(ratio "$peer_rate")  (ours: scenario 1, $s1_rate/s)"
         # What 5x this peer asks of the whole machine: every process (the
         # receiver and the load generator too) and the kernel's network work
-        # share these CPUs (docs/performance.md, "The CPU budget of 5x")
+        # share these CPUs (docs/performance.md, "The CPU budget of 5×")
         if [ "$peer_rate" -gt 0 ] && [ "${s1_us_all:-0}" -gt 0 ]; then
             say "  budget: 5x this peer = $((peer_rate * 5)) deliveries/s = at most" \
                 "$(div "$(($(nproc) * 1000000))" "$((peer_rate * 5))" 0) us of CPU per delivery on" \
