@@ -39,18 +39,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# redis_callgrind PORT DIR NAME: redis-server under callgrind on PORT, its
+# data in DIR, its files DIR/NAME.cg, .log and .vg; its pid in cg_pid once
+# it answers
+redis_callgrind() {
+    # shellcheck disable=SC2086
+    valgrind --tool=callgrind --callgrind-out-file="$2/$3.cg" \
+        redis-server --port "$1" --bind 127.0.0.1 --dir "$2" --appendonly yes \
+        --appendfsync everysec --save "" --logfile "$2/$3.log" \
+        ${PROFILE_REDIS_ARGS:-} >"$2/$3.vg" 2>&1 &
+    cg_pid=$!
+    pids+=("$cg_pid")
+    for _ in $(seq 1 300); do
+        redis-cli -p "$1" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+}
+
 port=$((20000 + RANDOM % 20000))
-# shellcheck disable=SC2086
-valgrind --tool=callgrind --callgrind-out-file="$tmp/redis.cg" \
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$tmp" --appendonly yes \
-    --appendfsync everysec --save "" --logfile "$tmp/redis.log" \
-    ${PROFILE_REDIS_ARGS:-} >"$tmp/redis.vg" 2>&1 &
-rpid=$!
-pids+=("$rpid")
-for _ in $(seq 1 300); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
+redis_callgrind "$port" "$tmp" redis
+rpid=$cg_pid
 rcli() { redis-cli -p "$port" "$@"; }
 
 "$tools/psw-receiver" --port 0 --quiet --secret "$secret" >"$tmp/rx.log" 2>&1 &
@@ -127,7 +135,7 @@ echo "publisher_ir_per_event=$((p_ir / n)) (psw publish of $n NDJSON events)"
 # costs on its own"): the write commands the scripts made for the N
 # deliveries, as Redis logged them in its AOF, and the reads the scripts make
 # per delivery (bench/lib/floor.py), replayed as plain commands into a fresh
-# redis-server under callgrind, AOF everysec as above. "commands" is what
+# redis-server under callgrind, with the same options as above. "commands" is what
 # executing them and appending them to the AOF cost (processCommand), the
 # total adds reading them off the socket.
 floor() {
@@ -145,15 +153,8 @@ floor() {
     d=$tmp/floor
     mkdir -p "$d"
     fport=$((port + 1))
-    valgrind --tool=callgrind --callgrind-out-file="$d/floor.cg" \
-        redis-server --port "$fport" --bind 127.0.0.1 --dir "$d" --appendonly yes \
-        --appendfsync everysec --save "" --logfile "$d/redis.log" >"$d/redis.vg" 2>&1 &
-    fpid=$!
-    pids+=("$fpid")
-    for _ in $(seq 1 300); do
-        redis-cli -p "$fport" ping >/dev/null 2>&1 && break
-        sleep 0.1
-    done
+    redis_callgrind "$fport" "$d" floor
+    fpid=$cg_pid
     callgrind_control -z "$fpid" >/dev/null
     redis-cli -p "$fport" --pipe <"$tmp/floor-writes.aof" >"$d/writes.out"
     callgrind_control -d writes "$fpid" >/dev/null
