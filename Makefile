@@ -42,6 +42,9 @@ PROG_BIN := $(PROGS:%=$(O)/bin/%)
 
 HARNESS_SRC := $(sort $(wildcard tests/harness/*.c))
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(O)/%.o)
+# Test code without cmocka, for the tests and the fuzz harnesses alike.
+TESTLIB_SRC := $(sort $(wildcard tests/lib/*.c))
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(O)/%.o)
 TEST_SRC    := $(sort $(wildcard tests/unit/test_*.c tests/e2e/test_*.c))
 TEST_BIN    := $(TEST_SRC:%.c=$(O)/%)
 
@@ -167,16 +170,17 @@ $(O)/tests/harness/%.o: tests/harness/%.c | $(O)/gen/psw_scripts.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) -MMD -MP -c $< -o $@
 
-$(O)/tests/%: tests/%.c $(HARNESS_OBJ) $(O)/libpswapi.a $(O)/libpsw.a
+$(O)/tests/%: tests/%.c $(HARNESS_OBJ) $(TESTLIB_OBJ) $(O)/libpswapi.a $(O)/libpsw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(TESTPKGS)) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP \
-	    $< $(HARNESS_OBJ) $(O)/libpswapi.a $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
+	    $< $(HARNESS_OBJ) $(TESTLIB_OBJ) $(O)/libpswapi.a $(O)/libpsw.a $(call pkg_libs,$(TESTPKGS)) $(LDLIBS_LIB) -lpthread -o $@
 
-# A harness links alone with libFuzzer's main (the shorter stem wins over tests/%).
-$(O)/tests/fuzz/%: tests/fuzz/%.c $(O)/libpswapi.a $(O)/libpsw.a
+# A harness links alone with tests/lib/ and libFuzzer's main (the shorter stem wins
+# over tests/%).
+$(O)/tests/fuzz/%: tests/fuzz/%.c $(TESTLIB_OBJ) $(O)/libpswapi.a $(O)/libpsw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(O)/libpswapi.a $(O)/libpsw.a \
-	    $(LDLIBS_LIB) -o $@
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS_BUILD) -MMD -MP $< $(TESTLIB_OBJ) $(O)/libpswapi.a \
+	    $(O)/libpsw.a $(LDLIBS_LIB) -o $@
 
 # The dashboard (api/web/) embedded in psw-api: api/assets.h, docs/dashboard.md.
 WEB := $(sort $(wildcard api/web/*))

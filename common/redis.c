@@ -1067,7 +1067,7 @@ static int evalsha_args(struct psw_redis *r, enum psw_script_id script, int argc
     return argc + k;
 }
 
-/* Batched completions send 6 + 11 per attempt (complete.lua): 64 attempts fit. */
+/* Batched completions send 5 + 11 per attempt (complete.lua): 64 attempts fit. */
 #define MAX_EVAL_ARGS 1024
 
 static redisReply *eval_once(struct psw_redis *r, enum psw_script_id script, int argc,

@@ -623,7 +623,8 @@ static void alert_done(struct child *c, CURL *e, CURLcode rc)
     }
 }
 
-#define COMPLETE_FIELDS 11 /* per attempt, after complete.lua's 6 leading arguments */
+#define COMPLETE_LEAD 5    /* complete.lua's leading arguments, before the attempts */
+#define COMPLETE_FIELDS 11 /* per attempt, after those */
 #define COMPLETE_BATCH 64  /* attempts per complete.lua call */
 
 /* Writes every DONE slot's completion: one complete.lua call per
@@ -654,7 +655,8 @@ static int flush_completions(struct child *c, int with_claim)
         char n[PSW_I64_SIZE], status[PSW_I64_SIZE], latency[PSW_I64_SIZE], end[PSW_I64_SIZE],
             next[PSW_I64_SIZE];
     } *nums = calloc((size_t)n, sizeof(*nums));
-    const char **argv = calloc((size_t)(ncalls * 6 + n * COMPLETE_FIELDS), sizeof(*argv));
+    const char **argv =
+        calloc((size_t)(ncalls * COMPLETE_LEAD + n * COMPLETE_FIELDS), sizeof(*argv));
     int *argcs = calloc((size_t)ncalls, sizeof(int));
     const char *const **argvs = calloc((size_t)ncalls, sizeof(*argvs));
     redisReply **replies = calloc((size_t)ncalls, sizeof(*replies));
@@ -667,11 +669,10 @@ static int flush_completions(struct child *c, int with_claim)
         int first = call * COMPLETE_BATCH;
         int m = n - first < COMPLETE_BATCH ? n - first : COMPLETE_BATCH;
         argvs[call] = v;
-        argcs[call] = 6 + m * COMPLETE_FIELDS;
+        argcs[call] = COMPLETE_LEAD + m * COMPLETE_FIELDS;
         *v++ = c->cfg->redis_prefix;
         *v++ = c->wid;
         *v++ = c->disable_after;
-        *v++ = c->retention;
         *v++ = claim_argc > 0 && call == ncalls - 1 ? ca.want : "0";
         *v++ = c->cap;
         for (int k = first; k < first + m; k++) {

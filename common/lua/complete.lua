@@ -1,9 +1,8 @@
 -- complete: record the outcomes of one or more attempts of one worker,
 -- atomically, in the order given; then, optionally, claim new work.
 -- ARGV: 1 prefix, 2 worker id, 3 endpoint.disable_after_failures,
---       4 retention (ms; unused since attempt lists have no TTL of their
---         own, kept so the layout stays), 5 how many to claim afterwards ('0' = no claim),
---       6 endpoint.max_in_flight ('N' or 'N/F', see parse_cap: for the claim
+--       4 how many to claim afterwards ('0' = no claim),
+--       5 endpoint.max_in_flight ('N' or 'N/F', see parse_cap: for the claim
 --         and the adaptive limit), then 11 per attempt:
 --       delivery id, attempt number, '1' success / '0' failure,
 --       HTTP status ('0' = none), error, latency ms, attempt record (JSON),
@@ -42,9 +41,9 @@
 -- reads that set), and as many deliveries held back by
 -- endpoint.max_in_flight as slots were freed go to the front of ready,
 -- the longest-waiting frontmost (unhold).
-local wid, limit, ttl = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local want = tonumber(ARGV[5])
-local cap, floor = parse_cap(ARGV[6])
+local wid, limit = ARGV[2], tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
+local cap, floor = parse_cap(ARGV[5])
 local ik = K.inflight(wid)
 local out = {}
 -- (attempts are counted by the claim that starts them, not here)
@@ -201,13 +200,13 @@ local function one(did, n_s, ok, status, err, latency, record, ended, next_at, r
   return outcome, alert, why
 end
 
-for i = 7, #ARGV, 11 do
+for i = 6, #ARGV, 11 do
   if not R.at.kind[ARGV[i + 10]] then
     return redis.error_reply('complete: unknown kind "' .. ARGV[i + 10] .. '"')
   end
 end
 local C = R.at.complete_result
-for i = 7, #ARGV, 11 do
+for i = 6, #ARGV, 11 do
   local o, a, w = one(ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', ARGV[i + 3],
                       ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8],
                       ARGV[i + 9], ARGV[i + 10])
@@ -312,7 +311,7 @@ do
     M[f] = M[f] + v
   end
   local k = 0
-  for i = 7, #ARGV, 11 do
+  for i = 6, #ARGV, 11 do
     k = k + 1
     local o = out[3 * k - 2]
     if o ~= 'duplicate' and o ~= 'gone' then

@@ -36,6 +36,7 @@
 #define NEP 4
 #define NEVT 40
 #define CLAIM_FIELDS 15 /* per claimed delivery in claim.lua's reply */
+#define COMPLETE_LEAD 5 /* complete.lua's arguments before the 11 per attempt */
 
 struct side {
     char prefix[16];
@@ -507,20 +508,19 @@ static void test_complete_batched_equals_one_by_one(void **state)
     /* A: one call per attempt (then a repeat of the first); B: all in one call */
     const char *disable_after = "2";
     static char bufs[130][4][64];
-    static const char *vb[6 + 11 * 130];
+    static const char *vb[COMPLETE_LEAD + 11 * 130];
     int nvb = 0;
     vb[nvb++] = B.prefix;
     vb[nvb++] = "w1";
     vb[nvb++] = disable_after;
-    vb[nvb++] = "2592000000";
     vb[nvb++] = "0"; /* no claim afterwards */
     vb[nvb++] = "2";
     char outcomes_a[130][3][64];
     for (size_t k = 0; k <= na; k++) {
         size_t i = k < na ? k : 0; /* the last one repeats attempt 0: a duplicate */
-        const char *va[6 + 11] = { A.prefix, "w1", disable_after, "2592000000", "0", "2" };
-        completion(&ca[i], (int)i, va + 6, bufs[k]);
-        redisReply *r = eval(&A, PSW_SCRIPT_COMPLETE, 17, va);
+        const char *va[COMPLETE_LEAD + 11] = { A.prefix, "w1", disable_after, "0", "2" };
+        completion(&ca[i], (int)i, va + COMPLETE_LEAD, bufs[k]);
+        redisReply *r = eval(&A, PSW_SCRIPT_COMPLETE, COMPLETE_LEAD + 11, va);
         assert_int_equal(r->elements, 2);
         assert_int_equal(r->element[0]->elements, 3);
         assert_int_equal(r->element[1]->elements, 0); /* no claim asked */
@@ -568,16 +568,16 @@ static void test_release_order(void **state)
     freeReplyObject(w);
     /* complete EP0's two claimed ones (successes) in one call */
     static char bufs[2][4][64];
-    const char *v[6 + 22] = { B.prefix, "w1", "20", "2592000000", "0", "2" };
+    const char *v[COMPLETE_LEAD + 22] = { B.prefix, "w1", "20", "0", "2" };
     int k = 0;
     for (size_t i = 0; i < nb && k < 2; i++) {
         if (strstr(cb[i].name, ",EP0)") == NULL)
             continue;
-        completion(&cb[i], 0, v + 6 + 11 * k, bufs[k]);
+        completion(&cb[i], 0, v + COMPLETE_LEAD + 11 * k, bufs[k]);
         k++;
     }
     assert_int_equal(k, 2);
-    freeReplyObject(eval(&B, PSW_SCRIPT_COMPLETE, 6 + 22, v));
+    freeReplyObject(eval(&B, PSW_SCRIPT_COMPLETE, COMPLETE_LEAD + 22, v));
     /* workers pop the right end: the longest-waiting one comes first */
     redisReply *a = cmd("LINDEX b:queue:ready -1");
     redisReply *b2 = cmd("LINDEX b:queue:ready -2");
@@ -611,15 +611,15 @@ static void test_complete_then_claim(void **state)
     long long inflight0 = ll("LLEN b:queue:inflight:w1");
 
     static char bufs[2][4][64];
-    const char *v[6 + 22] = { B.prefix, "w1", "20", "2592000000", "2", "2" }; /* claim 2 */
+    const char *v[COMPLETE_LEAD + 22] = { B.prefix, "w1", "20", "2", "2" }; /* claim 2 */
     int k = 0;
     for (size_t i = 0; i < nb && k < 2; i++) {
         if (strstr(cb[i].name, ",EP0)") == NULL)
             continue;
-        completion(&cb[i], 0, v + 6 + 11 * k, bufs[k]);
+        completion(&cb[i], 0, v + COMPLETE_LEAD + 11 * k, bufs[k]);
         k++;
     }
-    redisReply *r = eval(&B, PSW_SCRIPT_COMPLETE, 6 + 22, v);
+    redisReply *r = eval(&B, PSW_SCRIPT_COMPLETE, COMPLETE_LEAD + 22, v);
     assert_int_equal(r->elements, 2);
     assert_string_equal(r->element[0]->element[0]->str, "delivered");
     const redisReply *c = r->element[1];
@@ -819,6 +819,21 @@ static void assert_held_by_w1(const char *id)
     freeReplyObject(st);
 }
 
+/* Completes attempt n of delivery id for w1 with complete.lua (no claim
+ * afterwards) and checks the outcome it reports: ok, a 200; otherwise a 500
+ * whose retry is due at once. */
+static void assert_completion(const char *id, const char *n, int ok, const char *want)
+{
+    const char *v[COMPLETE_LEAD + 11] = {
+        B.prefix, "w1", "20", "0", "2",
+        id, n, ok ? "1" : "0", ok ? "200" : "500", ok ? "" : "http: status 500", "3", "{}",
+        ok ? "1795000000001" : "1795000000000", ok ? "" : "1", "", PSW_KIND_RECEIVER
+    };
+    redisReply *r = eval(&B, PSW_SCRIPT_COMPLETE, COMPLETE_LEAD + 11, v);
+    assert_string_equal(r->element[0]->element[0]->str, want);
+    freeReplyObject(r);
+}
+
 /* A completion sent again after the delivery was claimed again (its first
  * reply was lost; the retry came due and this worker took it) is a
  * duplicate, and leaves the new claim's in-flight entry alone: before the
@@ -830,12 +845,7 @@ static void test_resent_completion_keeps_new_claim(void **state)
     static struct claimed cb[128];
     const struct claimed *d = claim_first(cb);
     /* attempt 1 failed, retry due at once */
-    const char *v[6 + 11] = { B.prefix, "w1", "20", "2592000000", "0", "2",
-                              d->id, d->n, "0", "500", "http: status 500", "3", "{}",
-                              "1795000000000", "1", "", PSW_KIND_RECEIVER };
-    redisReply *r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v);
-    assert_string_equal(r->element[0]->element[0]->str, "scheduled");
-    freeReplyObject(r);
+    assert_completion(d->id, d->n, 0, "scheduled");
     const char *pv[] = { B.prefix, "1000", "", "0", "0" };
     freeReplyObject(eval(&B, PSW_SCRIPT_PROMOTE, 5, pv));
     /* everything due, no cap: this worker claims it again (attempt 2) */
@@ -845,9 +855,7 @@ static void test_resent_completion_keeps_new_claim(void **state)
     assert_held_by_w1(d->id);
 
     /* the completion of attempt 1 again */
-    r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v);
-    assert_string_equal(r->element[0]->element[0]->str, "duplicate");
-    freeReplyObject(r);
+    assert_completion(d->id, d->n, 0, "duplicate");
     assert_held_by_w1(d->id); /* still listed: recoverable */
 }
 
@@ -912,22 +920,12 @@ static void test_late_completion_keeps_new_claim(void **state)
     assert_int_equal(ll("HGET b:delivery:%s attempts", d->id), 2);
 
     /* attempt 1's failure arrives now */
-    const char *v[6 + 11] = { B.prefix, "w1", "20", "2592000000", "0", "2",
-                              d->id, d->n, "0", "500", "http: status 500", "3", "{}",
-                              "1795000000000", "1", "", PSW_KIND_RECEIVER };
-    redisReply *r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v);
-    assert_string_equal(r->element[0]->element[0]->str, "recorded");
-    freeReplyObject(r);
+    assert_completion(d->id, d->n, 0, "recorded");
     assert_held_by_w1(d->id); /* attempt 2's entry and state stay */
     assert_int_equal(ll("ZSCORE b:queue:scheduled %s", d->id), -1); /* not scheduled */
 
     /* attempt 2 succeeds: delivered, the entry gone */
-    const char *v2[6 + 11] = { B.prefix, "w1", "20", "2592000000", "0", "2",
-                               d->id, "2", "1", "200", "", "3", "{}",
-                               "1795000000001", "", "", PSW_KIND_RECEIVER };
-    r = eval(&B, PSW_SCRIPT_COMPLETE, 17, v2);
-    assert_string_equal(r->element[0]->element[0]->str, "delivered");
-    freeReplyObject(r);
+    assert_completion(d->id, "2", 1, "delivered");
     redisReply *pos = cmd("LPOS b:queue:inflight:w1 %s", d->id);
     assert_int_equal(pos->type, REDIS_REPLY_NIL);
     freeReplyObject(pos);

@@ -799,9 +799,16 @@ static void test_retry_max_age(void **state)
     wait_state(dlv, "failed", WAIT_MS);
     harness_nap(SETTLE_MS);
 
+    /* What this tells apart: the third attempt clamped to first + max_age
+     * (600 ms) from one that follows the schedule (100 ms + 2 s = 2,100 ms
+     * after the first). It is never early, so the lower bounds stay tight;
+     * it may run late (the 20 ms scheduler tick, the claim, ASan on a loaded
+     * 2-core machine: seen 251-320 ms late, past the 250 allowed before).
+     * Late by up to 1,000 ms still ends at 1,600, 500 ms short of 2,100. */
+    const long long late = 1000;
     assert_int_equal(load(0, "/old"), 3);
     assert_gap(&RQ[0].r[0], &RQ[0].r[1], 100, 250);
-    assert_gap(&RQ[0].r[0], &RQ[0].r[2], 600, 250);
+    assert_gap(&RQ[0].r[0], &RQ[0].r[2], 600, late);
 
     char dk[256];
 
@@ -810,9 +817,10 @@ static void test_retry_max_age(void **state)
     assert_field(dk, "attempts", "3");
     assert_field(dk, "failed_reason", "expired");
     long long first = HL(dk, "first_attempt_at"), last = HL(dk, "last_attempt_at");
-    /* made at exactly first + max_age: not before, and only scheduling late */
-    if (last - first < 600 || last - first > 600 + 250)
-        fail_msg("clamped attempt %lld ms after the first, expected 600", last - first);
+    /* made at first + max_age: never before, and late only as above */
+    if (last - first < 600 || last - first > 600 + late)
+        fail_msg("clamped attempt %lld ms after the first, expected 600 (+%lld)", last - first,
+                 late);
     assert_int_equal(attempts(dlv, 0, 3), 3);
     assert_int_equal(jint(J[2], "at"), last);
     assert_string_equal(jstr(J[2], "trigger"), "retry");

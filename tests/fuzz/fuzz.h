@@ -2,7 +2,8 @@
  * fuzz.h — what the libFuzzer harnesses in tests/fuzz/ share.
  *
  * Each tests/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput and nothing else
- * with external linkage. `make fuzz` links each one alone with libFuzzer;
+ * with external linkage. `make fuzz` links each one alone with libFuzzer
+ * (and tests/lib/, the test code that needs no cmocka);
  * tests/unit/test_fuzz_regress.c includes all four into one program, renaming
  * the entry point with a macro before each include, so their static helpers
  * carry a per-harness prefix (ev_, cfg_, sig_, url_) to stay distinct.

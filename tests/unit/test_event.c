@@ -23,7 +23,7 @@
 
 #include "common/event.h"
 #include "common/ids.h"
-#include "common/timeutil.h"
+#include "tests/lib/event_body.h"
 
 #define BASE_MS 1795791845123LL /* 2026-11-27T15:04:05.123Z */
 #define NOW_MS 1735787045678LL  /* 2025-01-02T03:04:05.678Z, the "now" passed in */
@@ -648,49 +648,14 @@ static void test_bad_inputs(void **state)
 
 /* --- the body is json-c's rendering, whichever way it is put together -------- */
 
-/* What json-c prints for the event in text (docs/events.md "The body"): the
- * six known keys from ev, then data and the other top-level keys as parsed
- * from the text by json-c and printed back compactly. Written here apart from
- * event.c, so that a body event.c puts together from the raw text (when that
- * text is already in json-c's form) is checked against json-c itself. */
-static char *reference_body(const char *text, const struct psw_event *ev)
-{
-    struct json_tokener *tok = json_tokener_new_ex(64);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    struct json_object *root = json_tokener_parse_ex(tok, text, (int)strlen(text) + 1);
-    json_tokener_free(tok);
-    assert_non_null(root);
-    struct json_object *out = json_object_new_object(), *data = NULL;
-    char created[PSW_ISO_SIZE];
-    psw_time_format(ev->created_at_ms, created);
-    json_object_object_add(out, "id", json_object_new_string(ev->id));
-    json_object_object_add(out, "type", json_object_new_string(psw_event_type_names[ev->type]));
-    json_object_object_add(out, "created_at", json_object_new_string(created));
-    json_object_object_add(out, "account_id", json_object_new_string(ev->account_id));
-    json_object_object_add(out, "domain", json_object_new_string(ev->domain));
-    assert_true(json_object_object_get_ex(root, "data", &data));
-    json_object_object_add(out, "data", json_object_get(data));
-    json_object_object_foreach(root, key, val) {
-        static const char *const known[] = { "id", "type", "created_at", "account_id",
-                                             "domain", "data" };
-        int skip = 0;
-        for (size_t i = 0; i < 6; i++)
-            skip |= strcmp(key, known[i]) == 0;
-        if (!skip)
-            json_object_object_add(out, key, json_object_get(val));
-    }
-    char *body = strdup(json_object_to_json_string_ext(
-        out, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-    json_object_put(out);
-    json_object_put(root);
-    return body;
-}
-
 static void assert_reference_body(const char *text)
 {
     struct psw_event ev;
     parse_ok(text, &ev);
-    char *want = reference_body(text, &ev);
+    /* tests/lib/event_body.c, written apart from event.c with json-c alone */
+    char *want = psw_test_event_body(text, strlen(text), &ev);
+    if (!want)
+        fail_msg("json-c: no body for an accepted event: %s", text);
     if (strcmp(want, ev.body) != 0)
         fail_msg("input: %s\nbody:  %s\nwant:  %s", text, ev.body, want);
     assert_int_equal(ev.body_len, strlen(want));
