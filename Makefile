@@ -49,6 +49,10 @@ TEST_SRC    := $(sort $(wildcard tests/unit/test_*.c tests/e2e/test_*.c))
 TEST_BIN    := $(TEST_SRC:%.c=$(O)/%)
 
 .PHONY: all progs test test-build check-deps run stop bench fuzz fuzz-build clean print-tests
+# Objects that only chained pattern rules name (the harness, tests/lib/, the
+# programs' main files) would otherwise be deleted as intermediate after each
+# build and compiled again by the next one.
+.SECONDARY:
 
 all:
 	@scripts/deps.sh build

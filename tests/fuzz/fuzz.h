@@ -4,9 +4,9 @@
  * Each tests/fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput and nothing else
  * with external linkage. `make fuzz` links each one alone with libFuzzer
  * (and tests/lib/, the test code that needs no cmocka);
- * tests/unit/test_fuzz_regress.c includes all four into one program, renaming
+ * tests/unit/test_fuzz_regress.c includes all five into one program, renaming
  * the entry point with a macro before each include, so their static helpers
- * carry a per-harness prefix (ev_, cfg_, sig_, url_) to stay distinct.
+ * carry a per-harness prefix (ev_, cfg_, sig_, url_, ap_) to stay distinct.
  *
  * A property that does not hold is a bug: FUZZ_REQUIRE prints what failed and
  * calls abort(), which libFuzzer records as a crash (and the regression test
