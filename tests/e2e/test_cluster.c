@@ -674,6 +674,175 @@ static void test_reshard(void **state)
     T_done = 1;
 }
 
+/* ---- a primary dies: its replica takes over ------------------------------ */
+
+/* Distinct event ids received over the paths /f0 … /f<n-1>. */
+static size_t distinct_over(int n)
+{
+    char path[32];
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "/f%d", i);
+        total += distinct_events(path);
+    }
+    return total;
+}
+
+/* The killed primary: it stays down until the events published before the
+ * kill are delivered (so that its replica, promoted, must have served
+ * them), then it is started again, as an operator would, and rejoins as
+ * that replica's replica; until then redis.min_replicas_acked: 1 cannot be
+ * met on its shards. */
+struct failover {
+    int victim;
+    unsigned slot; /* one slot it served */
+    long long killed;
+};
+
+/* Publishes as a user would: a publish the cluster refuses (its shard's
+ * primary is down, or no replica confirms it yet) is sent again, the same
+ * id, until it is confirmed. Returns how many attempts were refused. */
+static int publish_until_confirmed(const char *id, const char *account, const struct failover *f)
+{
+    int refused = 0;
+    for (;;) {
+        struct psw_publish_result res;
+        const char *json = event_json(id, account);
+        if (psw_publish(&C.ctx, json, strlen(json), &res) == PSW_OK)
+            return refused;
+        refused++;
+        if (harness_mono_ms() > f->killed + 2 * WAIT_MS)
+            fail_msg("publish %s still refused after the failover: %s", id, res.err);
+        harness_nap(100);
+    }
+}
+
+/* Distinct events received so far on the paths of accounts whose shard the
+ * victim served (victim 1), or of the others (victim 0). */
+static size_t distinct_on(int accounts, const int *on_victim, int victim)
+{
+    char path[32];
+    size_t total = 0;
+    for (int i = 0; i < accounts; i++) {
+        if (on_victim[i] != victim)
+            continue;
+        snprintf(path, sizeof(path), "/f%d", i);
+        total += distinct_events(path);
+    }
+    return total;
+}
+
+/* docs/operations.md, "Redis Cluster", Failover: SIGKILL one primary while
+ * its shards have deliveries waiting. Its replica takes over and the
+ * programs follow it without a restart: the waiting deliveries go out while
+ * the old primary is still down. With redis.min_replicas_acked: 1 no
+ * confirmed publish is lost (a delivery may be sent twice). */
+static void test_primary_failover(void **state)
+{
+    (void)state;
+    enum { ACCOUNTS = 24, PER_ACCOUNT = 5, AFTER = 96 };
+    const int before = ACCOUNTS * PER_ACCOUNT;
+    char ep[PSW_ID_SIZE], acct[32], path[32], id[64];
+    struct rx_behavior b = { 0 };
+    static const char *const lines[] = { "test.redis_cluster_replicas: yes",
+                                         "redis.min_replicas_acked: 1", NULL };
+    up(lines, 1, 1);
+    /* slow answers: the events published before the kill are still
+     * waiting on every shard when it comes */
+    b.delay_ms = 500;
+    rx_set(C.rx, NULL, &b);
+
+    /* the victim: the primary (not node 0, the one in redis.url) serving the
+     * most shards */
+    int served[RCL_MAX] = { 0 };
+    unsigned slot_of[RCL_MAX] = { 0 };
+    struct failover f = { .victim = 1 };
+    for (unsigned s = 0; s < psw_ctx_nshards(&C.cfg); s++) {
+        unsigned slot = (unsigned)psw_redis_slot(shard(s)->redis);
+        int node = rcl_slot_node(C.rcl, slot);
+        assert_true(node >= 0 && node < 3);
+        served[node]++;
+        slot_of[node] = slot;
+    }
+    if (served[2] > served[1])
+        f.victim = 2;
+    assert_true(served[f.victim] > 0);
+    f.slot = slot_of[f.victim];
+
+    int on_victim[ACCOUNTS], victim_accounts = 0;
+    for (int i = 0; i < ACCOUNTS; i++) {
+        snprintf(acct, sizeof(acct), "acct_f%d", i);
+        snprintf(path, sizeof(path), "/f%d", i);
+        assert_int_equal(cluster_endpoint(&C, acct, path, NULL, NULL, NULL, ep, NULL, 0), 0);
+        unsigned sh = psw_ctx_account_shard(&C.cfg, acct);
+        on_victim[i] = rcl_slot_node(C.rcl, (unsigned)psw_redis_slot(shard(sh)->redis)) ==
+                       f.victim;
+        victim_accounts += on_victim[i];
+    }
+    assert_true(victim_accounts > 0);
+    for (int k = 0; k < before; k++) {
+        snprintf(acct, sizeof(acct), "acct_f%d", k % ACCOUNTS);
+        snprintf(id, sizeof(id), "evt_f_%d", k);
+        publish(id, acct);
+    }
+    const size_t victim_events = (size_t)victim_accounts * PER_ACCOUNT;
+    f.killed = harness_mono_ms();
+    assert_int_equal(redis_srv_kill(&C.rcl->node[f.victim]), 0);
+    size_t at_kill = distinct_on(ACCOUNTS, on_victim, 1);
+
+    /* its replica takes over, and serves what was waiting */
+    long long until = f.killed + WAIT_MS;
+    while (rcl_slot_node(C.rcl, f.slot) == f.victim && harness_mono_ms() < until)
+        harness_nap(50);
+    long long taken_over = harness_mono_ms() - f.killed;
+    assert_int_not_equal(rcl_slot_node(C.rcl, f.slot), f.victim);
+    size_t got = 0;
+    while ((got = distinct_on(ACCOUNTS, on_victim, 1)) < victim_events &&
+           harness_mono_ms() < until + WAIT_MS)
+        harness_nap(100);
+    long long drained = harness_mono_ms() - f.killed;
+    if (got != victim_events || at_kill >= victim_events)
+        fail_msg("the victim's shards: %zu of %zu events delivered at the kill, %zu after "
+                 "the failover", at_kill, victim_events, got);
+
+    /* the old primary comes back (as a replica), and publishing goes on,
+     * answered quickly now */
+    assert_int_equal(redis_srv_restart(&C.rcl->node[f.victim]), 0);
+    b.delay_ms = 20;
+    rx_set(C.rx, NULL, &b);
+    int refused = 0;
+    for (int k = before; k < before + AFTER; k++) {
+        snprintf(acct, sizeof(acct), "acct_f%d", k % ACCOUNTS);
+        snprintf(id, sizeof(id), "evt_f_%d", k);
+        refused += publish_until_confirmed(id, acct, &f);
+    }
+    long long published = harness_mono_ms() - f.killed;
+    until = harness_mono_ms() + WAIT_MS;
+    while ((got = distinct_over(ACCOUNTS)) < (size_t)(before + AFTER) &&
+           harness_mono_ms() < until)
+        harness_nap(100);
+    long long took = harness_mono_ms() - f.killed;
+
+    /* the victim's shards are served by its replica now */
+    int moved = 0;
+    for (unsigned s = 0; s < psw_ctx_nshards(&C.cfg); s++) {
+        int node = rcl_slot_node(C.rcl, (unsigned)psw_redis_slot(shard(s)->redis));
+        assert_int_not_equal(node, f.victim);
+        moved += node >= 3; /* a replica's index */
+    }
+    printf("  cluster failover: node %d (%d of %u shards, %zu events waiting) killed; its "
+           "replica served %lld ms later and had delivered them %lld ms after the kill; "
+           "the node started again, %d publishes refused until it had synced, the last "
+           "confirmed %lld ms after the kill; all %d events delivered %lld ms after the "
+           "kill (%zu requests)\n",
+           f.victim, served[f.victim], psw_ctx_nshards(&C.cfg), victim_events - at_kill,
+           taken_over, drained, refused, published, before + AFTER, took,
+           rx_count(C.rx, NULL));
+    assert_int_equal(moved, served[f.victim]);
+    assert_int_equal(got, before + AFTER); /* none lost (a resend is allowed) */
+    T_done = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +854,7 @@ int main(void)
         cmocka_unit_test_teardown(test_migrate_endpoints, down),
         cmocka_unit_test_teardown(test_kill_child, down),
         cmocka_unit_test_teardown(test_reshard, down),
+        cmocka_unit_test_teardown(test_primary_failover, down),
     };
     const char *only = getenv("PSW_TEST_FILTER");
     if (only && *only)

@@ -165,7 +165,7 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
 
     char acl_line[2048] = "";
     const char *extra[2] = { NULL, NULL };
-    int ha = 0, rcl = 0;
+    int ha = 0, rcl = 0, rcl_replicas = 0;
 
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; overrides && overrides[i]; i++) {
@@ -180,6 +180,8 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
             ha = 1;
         } else if (strncmp(overrides[i], "test.redis_cluster: ", 20) == 0) {
             rcl = atoi(overrides[i] + 20);
+        } else if (strcmp(overrides[i], "test.redis_cluster_replicas: yes") == 0) {
+            rcl_replicas = 1;
         }
     }
     if (!(c->dir = tmpdir_new())) {
@@ -195,7 +197,8 @@ int cluster_start(struct cluster *c, const char *const *overrides, int nsched, i
         snprintf(c->url, sizeof(c->url), "redis://%s:%s@sentinel-named-primary/0", HA_PSW_USER,
                  HA_PSW_PASSWORD);
     } else if (rcl) {
-        if (!(c->rcl = calloc(1, sizeof(*c->rcl))) || rcl_start(c->rcl, rcl) < 0) {
+        if (!(c->rcl = calloc(1, sizeof(*c->rcl))) ||
+            (rcl_replicas ? rcl_start_replicated(c->rcl, rcl) : rcl_start(c->rcl, rcl)) < 0) {
             fprintf(stderr, "cluster: the Redis Cluster did not start\n");
             return -1;
         }

@@ -27,7 +27,9 @@ struct cluster {
     struct redis_srv redis;  /* unused (zero) when ha is set */
     struct ha *ha;           /* "test.sentinel: yes": primary, replica, 3 sentinels */
     struct rcl *rcl;         /* "test.redis_cluster: N": a Redis Cluster of N primaries
-                                (redis_cluster.h), redis.cluster: true, url = node 0;
+                                (redis_cluster.h), each with a replica when
+                                "test.redis_cluster_replicas: yes" is given too,
+                                redis.cluster: true, url = node 0;
                                 rc is a raw connection to node 0 */
     struct rx *rx;
     char *dir;

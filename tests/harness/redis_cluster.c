@@ -64,20 +64,40 @@ static int state_ok(struct rcl *c)
     return 1;
 }
 
-int rcl_start(struct rcl *c, int n)
+/* Every replica's link to its primary is up (INFO replication). */
+static int replicas_synced(struct rcl *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        redisContext *rc = rcl_connect(c, i);
+        redisReply *r = rc ? redisCommand(rc, "INFO replication") : NULL;
+        int ok = r && r->type == REDIS_REPLY_STRING &&
+                 (strstr(r->str, "role:master") || strstr(r->str, "master_link_status:up"));
+        freeReplyObject(r);
+        if (rc)
+            redisFree(rc);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* n nodes; with replicas, n / 2 primaries and a replica each. */
+static int start_nodes(struct rcl *c, int n, int replicas)
 {
     /* the bus port is given: by default it is the port + 10000, and the
-     * free port picked may be above 55535 */
+     * free port picked may be above 55535. A replicated cluster notices a
+     * dead primary after 1 s instead of 5 (its replica then takes over). */
     char bus[32];
     const char *extra[] = { "cluster-enabled yes", "cluster-config-file nodes.conf",
-                            "cluster-node-timeout 5000", bus, NULL };
+                            replicas ? "cluster-node-timeout 1000" : "cluster-node-timeout 5000",
+                            bus, NULL };
     struct redis_srv_opts ro = { 0 };
     char addr[RCL_MAX][64];
     const char *args[RCL_MAX + 8];
     int k = 0;
 
     memset(c, 0, sizeof(*c));
-    if (n < 1 || n > RCL_MAX)
+    if (n < 1 || n > RCL_MAX || (replicas && (n % 2 || n < 6)))
         return -1;
     ro.extra = extra;
     char *d = tmpdir_new();
@@ -108,7 +128,7 @@ int rcl_start(struct rcl *c, int n)
         for (int i = 0; i < n; i++)
             args[k++] = addr[i];
         args[k++] = "--cluster-replicas";
-        args[k++] = "0";
+        args[k++] = replicas ? "1" : "0";
         args[k++] = "--cluster-yes";
         args[k] = NULL;
         if (n >= 3) {
@@ -136,12 +156,23 @@ int rcl_start(struct rcl *c, int n)
         }
     }
     for (int waited = 0; waited < 20000; waited += 50) {
-        if (state_ok(c))
+        if (state_ok(c) && (!replicas || replicas_synced(c)))
             return 0;
         harness_nap(50);
     }
-    fprintf(stderr, "rcl: the cluster did not reach cluster_state:ok\n");
+    fprintf(stderr, "rcl: the cluster did not reach cluster_state:ok%s\n",
+            replicas ? " with every replica in sync" : "");
     return -1;
+}
+
+int rcl_start(struct rcl *c, int n)
+{
+    return start_nodes(c, n, 0);
+}
+
+int rcl_start_replicated(struct rcl *c, int n)
+{
+    return start_nodes(c, 2 * n, 1);
 }
 
 void rcl_stop(struct rcl *c)

@@ -2,7 +2,7 @@
  * redis_cluster.h — a throwaway Redis Cluster for one test: n primaries
  * (redis-server --cluster-enabled yes, each a redis_srv on a free loopback
  * port in its own directory), joined with `redis-cli --cluster create …
- * --cluster-replicas 0 --cluster-yes`, and waited for until every node says
+ * --cluster-replicas 0 --cluster-yes` (or 1, rcl_start_replicated), and waited for until every node says
  * cluster_state:ok. Also the reshard of slots between nodes
  * (`redis-cli --cluster reshard`). Stopped by rcl_stop (idempotent); a test
  * that aborts leaves nothing behind (see redis_server.h).
@@ -24,6 +24,13 @@ struct rcl {
 
 /* 0, or -1 with the reason on stderr (call rcl_stop). */
 int rcl_start(struct rcl *c, int n);
+
+/* n primaries (3 at least, RCL_MAX / 2 at most), each with a replica:
+ * `redis-cli --cluster create … --cluster-replicas 1` over 2n nodes, which
+ * makes nodes 0..n-1 the primaries; cluster-node-timeout 1000 ms, so that
+ * when a primary dies its replica takes over within a few seconds. Returns
+ * once every replica is in sync. 0, or -1 as rcl_start. */
+int rcl_start_replicated(struct rcl *c, int n);
 void rcl_stop(struct rcl *c);
 
 /* A raw connection to node i (no redirections followed). */
