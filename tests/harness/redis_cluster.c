@@ -48,13 +48,14 @@ redisContext *rcl_connect(struct rcl *c, int i)
     return redis_srv_connect(&c->node[i]);
 }
 
-static int state_ok(struct rcl *c)
+/* Whether every node's answer to cmd (a fixed command without format
+ * directives; its reply a string) passes good. */
+static int every_node(struct rcl *c, const char *cmd, int (*good)(const char *answer))
 {
     for (int i = 0; i < c->n; i++) {
         redisContext *rc = rcl_connect(c, i);
-        redisReply *r = rc ? redisCommand(rc, "CLUSTER INFO") : NULL;
-        int ok = r && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok") &&
-                 strstr(r->str, "cluster_slots_assigned:16384");
+        redisReply *r = rc ? redisCommand(rc, cmd) : NULL;
+        int ok = r && r->type == REDIS_REPLY_STRING && good(r->str);
         freeReplyObject(r);
         if (rc)
             redisFree(rc);
@@ -64,21 +65,15 @@ static int state_ok(struct rcl *c)
     return 1;
 }
 
-/* Every replica's link to its primary is up (INFO replication). */
-static int replicas_synced(struct rcl *c)
+static int cluster_ok(const char *info)
 {
-    for (int i = 0; i < c->n; i++) {
-        redisContext *rc = rcl_connect(c, i);
-        redisReply *r = rc ? redisCommand(rc, "INFO replication") : NULL;
-        int ok = r && r->type == REDIS_REPLY_STRING &&
-                 (strstr(r->str, "role:master") || strstr(r->str, "master_link_status:up"));
-        freeReplyObject(r);
-        if (rc)
-            redisFree(rc);
-        if (!ok)
-            return 0;
-    }
-    return 1;
+    return strstr(info, "cluster_state:ok") && strstr(info, "cluster_slots_assigned:16384");
+}
+
+/* a primary, or a replica whose link to its primary is up */
+static int in_sync(const char *info)
+{
+    return strstr(info, "role:master") || strstr(info, "master_link_status:up");
 }
 
 /* n nodes; with replicas, n / 2 primaries and a replica each. */
@@ -156,7 +151,8 @@ static int start_nodes(struct rcl *c, int n, int replicas)
         }
     }
     for (int waited = 0; waited < 20000; waited += 50) {
-        if (state_ok(c) && (!replicas || replicas_synced(c)))
+        if (every_node(c, "CLUSTER INFO", cluster_ok) &&
+            (!replicas || every_node(c, "INFO replication", in_sync)))
             return 0;
         harness_nap(50);
     }
