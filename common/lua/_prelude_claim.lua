@@ -19,6 +19,8 @@
 -- once. The window is a second plus RATE_MARGIN: requests start on the
 -- Redis clock but arrive a few ms later, and not all equally late.
 local RATE_MARGIN = 100
+-- a hash field's value when it holds one, else nil (absent and '' alike)
+local function given(v) return v ~= nil and v ~= '' and v or nil end
 local RATE_WINDOW = 1000 + RATE_MARGIN
 local function claim_work(wid, want, cap, floor, adopt)
   local ik = K.inflight(wid)
@@ -164,21 +166,20 @@ local function claim_work(wid, want, cap, floor, adopt)
     -- The cycle fields are not written for the first attempt of a new
     -- delivery (docs/redis.md, "Delivery hash fields"): its cycle started at
     -- first_attempt_at and has 1 attempt; the next claim writes them out.
-    local function set(v) return v ~= nil and v ~= '' and v or nil end
     local trigger = d[5] or 'first'
     local n = (tonumber(d[10] or '0') or 0) + 1
-    local first = set(d[8]) or set(d[12]) -- d[12]: at most one attempt so far
+    local first = given(d[8]) or given(d[12]) -- d[12]: at most one attempt so far
     -- a retry goes on with its cycle; the first cycle, never written out,
     -- began at the first attempt and had one attempt; anything else starts one
     local cstart, cattempts = now_s, 1
-    if trigger == 'retry' and set(d[6]) then
+    if trigger == 'retry' and given(d[6]) then
       cstart, cattempts = d[6], (tonumber(d[7] or '') or 0) + 1
     elseif trigger == 'retry' and first then
       cstart, cattempts = first, 2
     end
     local f = {'state', 'in_flight', 'worker', wid, 'attempts', int(n), 'last_attempt_at', now_s}
-    if set(d[13]) then f[#f + 1] = 'next_attempt_at'; f[#f + 1] = '' end
-    if not set(d[8]) then f[#f + 1] = 'first_attempt_at'; f[#f + 1] = first or now_s end
+    if given(d[13]) then f[#f + 1] = 'next_attempt_at'; f[#f + 1] = '' end
+    if not given(d[8]) then f[#f + 1] = 'first_attempt_at'; f[#f + 1] = first or now_s end
     if n > 1 or trigger ~= 'first' then
       f[#f + 1] = 'cycle_started_at'; f[#f + 1] = cstart
       f[#f + 1] = 'cycle_attempts'; f[#f + 1] = int(cattempts)
