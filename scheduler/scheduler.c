@@ -62,6 +62,10 @@
 #define ORPHAN_SCAN_KEYS 1000
 #define SWEEP_EVERY_MS 1000
 #define SWEEP_SCAN_KEYS 500
+/* SCAN may answer a little more than COUNT keys: room for twice as many, so
+ * that no key of a step is left out of every pass (a delivery whose
+ * retention is over would never be deleted) */
+#define SWEEP_STEP_KEYS (2 * SWEEP_SCAN_KEYS)
 #define SWEEP_MAX_READY "10000" /* pending ones are not searched in a longer ready list */
 #define ERR_BACKOFF_MIN_MS 100
 #define ERR_BACKOFF_MAX_MS 5000
@@ -208,10 +212,7 @@ static void recover(struct sched *s, int with_orphans)
 static void sweep(struct sched *s)
 {
     char pattern[PSW_KEY_SIZE], retention[24];
-    /* SCAN may answer a little more than COUNT keys: room for twice as many,
-     * so that no key of a step is left out of every pass (a delivery whose
-     * retention is over would never be deleted) */
-    const char *argv[3 + 2 * SWEEP_SCAN_KEYS];
+    const char *argv[3 + SWEEP_STEP_KEYS];
     int n = 0;
 
     psw_ctx_key(&s->ctx, pattern, sizeof(pattern), PSW_KEY_DELIVERY, "*");
@@ -231,7 +232,7 @@ static void sweep(struct sched *s)
     argv[1] = retention;
     argv[2] = SWEEP_MAX_READY;
     const redisReply *ks = keys->element[1];
-    for (size_t i = 0; i < ks->elements && n < 2 * SWEEP_SCAN_KEYS; i++) {
+    for (size_t i = 0; i < ks->elements && n < SWEEP_STEP_KEYS; i++) {
         const char *k = ks->element[i]->str;
         /* delivery hashes and attempt lists (sweep.lua deletes orphaned
          * ones); not a batch's :events list, which has a TTL */
