@@ -147,6 +147,21 @@ static size_t distinct_events(const char *path)
     return distinct;
 }
 
+/* Distinct events over the paths <prefix>0 … <prefix><n-1>; with only, just
+ * the paths i where only[i] is set. */
+static size_t distinct_over(const char *prefix, int n, const int *only)
+{
+    char path[32];
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (only && !only[i])
+            continue;
+        snprintf(path, sizeof(path), "%s%d", prefix, i);
+        total += distinct_events(path);
+    }
+    return total;
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static int between_calls;
@@ -665,28 +680,11 @@ static void test_reshard(void **state)
     publish_some(&m, 20);
     printf("  cluster reshard: %d shard slots moved, %d events\n", moved, m.published);
     assert_int_equal(wait_stat("delivered", m.published, WAIT_MS), 0);
-    size_t total = 0;
-    for (int i = 0; i < 30; i++) {
-        snprintf(path, sizeof(path), "/m%d", i);
-        total += distinct_events(path);
-    }
-    assert_int_equal(total, (size_t)m.published);
+    assert_int_equal(distinct_over("/m", 30, NULL), (size_t)m.published);
     T_done = 1;
 }
 
 /* ---- a primary dies: its replica takes over ------------------------------ */
-
-/* Distinct event ids received over the paths /f0 … /f<n-1>. */
-static size_t distinct_over(int n)
-{
-    char path[32];
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof(path), "/f%d", i);
-        total += distinct_events(path);
-    }
-    return total;
-}
 
 /* The killed primary: it stays down until the events published before the
  * kill are delivered (so that its replica, promoted, must have served
@@ -715,21 +713,6 @@ static int publish_until_confirmed(const char *id, const char *account, const st
             fail_msg("publish %s still refused after the failover: %s", id, res.err);
         harness_nap(100);
     }
-}
-
-/* Distinct events received so far on the paths of accounts whose shard the
- * victim served (victim 1), or of the others (victim 0). */
-static size_t distinct_on(int accounts, const int *on_victim, int victim)
-{
-    char path[32];
-    size_t total = 0;
-    for (int i = 0; i < accounts; i++) {
-        if (on_victim[i] != victim)
-            continue;
-        snprintf(path, sizeof(path), "/f%d", i);
-        total += distinct_events(path);
-    }
-    return total;
 }
 
 /* docs/operations.md, "Redis Cluster", Failover: SIGKILL one primary while
@@ -788,7 +771,7 @@ static void test_primary_failover(void **state)
     const size_t victim_events = (size_t)victim_accounts * PER_ACCOUNT;
     f.killed = harness_mono_ms();
     assert_int_equal(redis_srv_kill(&C.rcl->node[f.victim]), 0);
-    size_t at_kill = distinct_on(ACCOUNTS, on_victim, 1);
+    size_t at_kill = distinct_over("/f", ACCOUNTS, on_victim);
 
     /* its replica takes over, and serves what was waiting */
     long long until = f.killed + WAIT_MS;
@@ -797,7 +780,7 @@ static void test_primary_failover(void **state)
     long long taken_over = harness_mono_ms() - f.killed;
     assert_int_not_equal(rcl_slot_node(C.rcl, f.slot), f.victim);
     size_t got = 0;
-    while ((got = distinct_on(ACCOUNTS, on_victim, 1)) < victim_events &&
+    while ((got = distinct_over("/f", ACCOUNTS, on_victim)) < victim_events &&
            harness_mono_ms() < until + WAIT_MS)
         harness_nap(100);
     long long drained = harness_mono_ms() - f.killed;
@@ -820,7 +803,7 @@ static void test_primary_failover(void **state)
     /* (a full round over 16 shards per child, several times on a loaded
      * machine: the CI run took 15 s here) */
     until = harness_mono_ms() + 2 * WAIT_MS;
-    while ((got = distinct_over(ACCOUNTS)) < (size_t)(before + AFTER) &&
+    while ((got = distinct_over("/f", ACCOUNTS, NULL)) < (size_t)(before + AFTER) &&
            harness_mono_ms() < until)
         harness_nap(100);
     long long took = harness_mono_ms() - f.killed;
